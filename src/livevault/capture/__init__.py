@@ -1,0 +1,1 @@
+"""Capture engines: pull live media and append it to a spool, crash-safe."""

@@ -1,0 +1,236 @@
+"""Append-only part files plus a segment index and a gap ledger, laid out so a SIGKILL loses nothing written.
+
+Layout of one recording's spool directory::
+
+    parts.jsonl            one PartInfo per line, written when a part opens
+    part-0001.ts           media bytes, appended and flushed segment by segment
+    part-0001.idx.jsonl    one SegmentRecord per line, written after its bytes are flushed
+    gaps.jsonl             one GapRecord per line
+
+Index lines are written only after the bytes they describe are flushed, so the index never claims
+media that is not on disk; a torn last line (killed mid-write) is ignored on read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+from livevault.domain.capture import (
+    GapCause,
+    GapRecord,
+    IntegrityReport,
+    PartContainer,
+    PartInfo,
+    PartReason,
+    SegmentRecord,
+    build_integrity_report,
+)
+from livevault.errors import DiskFull
+
+log = logging.getLogger(__name__)
+
+PARTS_FILE = "parts.jsonl"
+GAPS_FILE = "gaps.jsonl"
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                log.warning("ignoring torn index line in %s", path)
+    return rows
+
+
+class PartWriter:
+    """One growing part file; bytes are flushed to the OS after every segment."""
+
+    def __init__(self, info: PartInfo, directory: Path) -> None:
+        self.info = info
+        self.path = directory / info.path
+        self._index_path = self.path.with_name(self.path.stem + ".idx.jsonl")
+        self._fh: IO[bytes] | None = self.path.open("ab")
+        self.bytes_written = self.path.stat().st_size
+        self.segments = 0
+        self._segment_start = self.bytes_written
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def closed(self) -> bool:
+        return self._fh is None
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append bytes to the part (not yet described by the index)."""
+        if self._fh is None:
+            raise ValueError(f"part {self.info.index} is closed")
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            if exc.errno == 28:
+                raise DiskFull("no space left on the recordings disk") from exc
+            raise
+        self.bytes_written += len(data)
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def commit_segment(
+        self,
+        *,
+        sequence: int,
+        duration: float,
+        discontinuity_sequence: int = 0,
+        discontinuity: bool = False,
+        program_date_time: str | None = None,
+    ) -> SegmentRecord:
+        """Flush the bytes written since the last commit and record them in the index."""
+        self.flush()
+        record = SegmentRecord(
+            part=self.info.index,
+            sequence=sequence,
+            duration=round(duration, 6),
+            bytes=self.bytes_written - self._segment_start,
+            offset=self._segment_start,
+            fetched_at=time.time(),
+            discontinuity_sequence=discontinuity_sequence,
+            discontinuity=discontinuity,
+            program_date_time=program_date_time,
+        )
+        _append_line(self._index_path, asdict(record))
+        self._segment_start = self.bytes_written
+        self.segments += 1
+        return record
+
+    def append_segment(self, data: bytes | memoryview, **fields: Any) -> SegmentRecord:
+        self.write(data)
+        return self.commit_segment(**fields)
+
+    def close(self) -> None:
+        if self._fh is None:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+
+    def segment_records(self) -> list[SegmentRecord]:
+        return [SegmentRecord(**row) for row in _read_lines(self._index_path)]
+
+
+class Spool:
+    """A recording's working directory: parts, their segment indexes and the gap ledger."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._parts: list[PartInfo] = [self._part_from_row(r) for r in _read_lines(directory / PARTS_FILE)]
+        self._gaps: list[GapRecord] = [self._gap_from_row(r) for r in _read_lines(directory / GAPS_FILE)]
+        self.current: PartWriter | None = None
+        self.bytes_total = sum(self._part_size(p) for p in self._parts)
+        self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
+
+    @staticmethod
+    def _part_from_row(row: dict[str, Any]) -> PartInfo:
+        return PartInfo(
+            index=int(row["index"]),
+            path=str(row["path"]),
+            container=PartContainer(row["container"]),
+            reason=PartReason(row["reason"]),
+            started_at=float(row["started_at"]),
+        )
+
+    @staticmethod
+    def _gap_from_row(row: dict[str, Any]) -> GapRecord:
+        row = dict(row)
+        row["cause"] = GapCause(row["cause"])
+        return GapRecord(**row)
+
+    def _part_size(self, part: PartInfo) -> int:
+        path = self.directory / part.path
+        return path.stat().st_size if path.exists() else 0
+
+    def _segments_of(self, part: PartInfo) -> list[SegmentRecord]:
+        idx = self.directory / (Path(part.path).stem + ".idx.jsonl")
+        return [SegmentRecord(**row) for row in _read_lines(idx)]
+
+    def open_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
+        """Close the current part (if any) and start the next one."""
+        self.close_part()
+        index = (self._parts[-1].index + 1) if self._parts else 1
+        info = PartInfo(
+            index=index,
+            path=f"part-{index:04d}.{container.value}",
+            container=container,
+            reason=reason,
+            started_at=time.time(),
+        )
+        writer = PartWriter(info, self.directory)
+        _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
+                                                   "reason": reason.value})
+        self._parts.append(info)
+        self.current = writer
+        return writer
+
+    def ensure_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
+        """The current part if it has this container, else a new one."""
+        if self.current is not None and not self.current.closed and self.current.info.container == container:
+            return self.current
+        return self.open_part(container, reason)
+
+    def close_part(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+    def add_gap(self, gap: GapRecord) -> None:
+        _append_line(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
+        self._gaps.append(gap)
+
+    def note_segment(self, record: SegmentRecord) -> None:
+        """Keep running totals (for progress) after a writer committed a segment."""
+        self.segment_count += 1
+        self.bytes_total += record.bytes
+
+    def parts(self) -> list[PartInfo]:
+        return list(self._parts)
+
+    def gaps(self) -> list[GapRecord]:
+        return list(self._gaps)
+
+    def segments(self) -> list[SegmentRecord]:
+        out: list[SegmentRecord] = []
+        for part in self._parts:
+            out.extend(self._segments_of(part))
+        return out
+
+    def part_paths(self) -> list[tuple[PartInfo, Path]]:
+        """Parts that hold bytes, in order, with their absolute paths."""
+        return [(p, self.directory / p.path) for p in self._parts if self._part_size(p) > 0]
+
+    def report(self) -> IntegrityReport:
+        return build_integrity_report(self.segments(), self.gaps(), self.parts())
+
+    def close(self) -> None:
+        self.close_part()

@@ -1,0 +1,140 @@
+"""Settings from the environment. Seed variable names are kept; everything else is `LIVEVAULT_*`.
+
+Nothing is built at import time: call `Settings()` (or `load_settings()`) where the app is composed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_DURATION_SECONDS = 24 * 3600
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every knob livevault has; `docs/configuration.md` lists them with defaults."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", case_sensitive=False)
+
+    # Where things live
+    data_dir: Path = Field(Path("./data"), validation_alias=_env("LIVEVAULT_DATA_DIR", "data_dir"))
+    recordings_dir_override: Path | None = Field(
+        None, validation_alias=_env("RECORDINGS_DIR", "recordings_dir")
+    )
+    database_url_override: str | None = Field(
+        None, validation_alias=_env("DATABASE_URL", "LIVEVAULT_DATABASE_URL", "database_url")
+    )
+    secrets_dir: Path | None = Field(None, validation_alias=_env("LIVEVAULT_SECRETS_DIR", "secrets_dir"))
+
+    # API
+    host: str = Field("127.0.0.1", validation_alias=_env("LIVEVAULT_HOST", "host"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("LIVEVAULT_PORT", "port"))
+    api_keys_raw: str = Field("dev-key", validation_alias=_env("API_KEYS", "api_keys"))
+    rate_limit_per_min: int = Field(60, ge=0, validation_alias=_env("RATE_LIMIT_PER_MIN", "rate_limit_per_min"))
+    cors_allow_origins_raw: str = Field(
+        "", validation_alias=_env("CORS_ALLOW_ORIGINS", "cors_allow_origins")
+    )
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL", "log_level"))
+    log_json: bool = Field(True, validation_alias=_env("LIVEVAULT_LOG_JSON", "log_json"))
+
+    # Runner
+    runner: Literal["local", "celery"] = Field("local", validation_alias=_env("LIVEVAULT_RUNNER", "runner"))
+    celery_broker_url: str = Field(
+        "redis://localhost:6379/0", validation_alias=_env("CELERY_BROKER_URL", "celery_broker_url")
+    )
+    celery_result_backend: str = Field(
+        "redis://localhost:6379/1", validation_alias=_env("CELERY_RESULT_BACKEND", "celery_result_backend")
+    )
+    max_concurrent_recordings: int = Field(
+        500, ge=1, validation_alias=_env("LIVEVAULT_MAX_CONCURRENT_RECORDINGS", "max_concurrent_recordings")
+    )
+    tlr_root: Path = Field(Path("/app/src"), validation_alias=_env("TLR_ROOT", "tlr_root"))
+
+    # Sources
+    allow_private_sources: bool = Field(
+        False, validation_alias=_env("LIVEVAULT_ALLOW_PRIVATE_SOURCES", "allow_private_sources")
+    )
+    user_agent: str = Field(
+        "livevault/0.1 (+https://github.com/livevault)",
+        validation_alias=_env("LIVEVAULT_USER_AGENT", "user_agent"),
+    )
+
+    # Capture
+    http_timeout: float = Field(10.0, gt=0, validation_alias=_env("LIVEVAULT_HTTP_TIMEOUT", "http_timeout"))
+    segment_concurrency: int = Field(
+        3, ge=1, le=16, validation_alias=_env("LIVEVAULT_SEGMENT_CONCURRENCY", "segment_concurrency")
+    )
+    segment_retries: int = Field(
+        6, ge=0, le=50, validation_alias=_env("LIVEVAULT_SEGMENT_RETRIES", "segment_retries")
+    )
+    playlist_grace: float = Field(
+        30.0, gt=0, validation_alias=_env("LIVEVAULT_PLAYLIST_GRACE", "playlist_grace")
+    )
+    stall_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("LIVEVAULT_STALL_TIMEOUT", "stall_timeout")
+    )
+    reconnect_window: float = Field(
+        60.0, ge=0, validation_alias=_env("LIVEVAULT_RECONNECT_WINDOW", "reconnect_window")
+    )
+    default_quality: str = Field("best", validation_alias=_env("LIVEVAULT_DEFAULT_QUALITY", "default_quality"))
+    default_output_template: str | None = Field(
+        None, validation_alias=_env("LIVEVAULT_OUTPUT_TEMPLATE", "default_output_template")
+    )
+
+    # Finalize
+    keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
+    thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
+
+    # S3 (used by a later issue; names from the seeds)
+    s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "s3_bucket"))
+    s3_endpoint_url: str = Field("", validation_alias=_env("S3_ENDPOINT_URL", "s3_endpoint_url"))
+    aws_access_key_id: str = Field("", validation_alias=_env("AWS_ACCESS_KEY_ID", "aws_access_key_id"))
+    aws_secret_access_key: str = Field(
+        "", validation_alias=_env("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"), repr=False
+    )
+    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        if not self.api_keys:
+            raise ValueError("API_KEYS must name at least one key")
+        return self
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.recordings_dir_override or self.data_dir / "recordings"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def database_url(self) -> str:
+        if self.database_url_override:
+            return self.database_url_override
+        return f"sqlite:///{(self.data_dir / 'livevault.db').resolve()}"
+
+    @property
+    def api_keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys_raw.split(",") if k.strip())
+
+    @property
+    def cors_allow_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_allow_origins_raw.split(",") if o.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment, then apply explicit overrides (tests and the CLI use these)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

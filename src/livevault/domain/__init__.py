@@ -1,0 +1,1 @@
+"""Pure data and rules shared by every layer: no I/O here."""

@@ -1,0 +1,126 @@
+"""Recordings and jobs: their states and the transitions between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RecordingStatus(StrEnum):
+    """Seed 002's statuses plus `pending` (accepted, not yet capturing)."""
+
+    PENDING = "pending"
+    RECORDING = "recording"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+ACTIVE_RECORDING_STATUSES = frozenset(
+    {RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING}
+)
+
+_RECORDING_TRANSITIONS: dict[RecordingStatus, frozenset[RecordingStatus]] = {
+    RecordingStatus.PENDING: frozenset(
+        {RecordingStatus.RECORDING, RecordingStatus.PROCESSING, RecordingStatus.FAILED}
+    ),
+    RecordingStatus.RECORDING: frozenset(
+        {RecordingStatus.PROCESSING, RecordingStatus.FAILED, RecordingStatus.RECORDING}
+    ),
+    RecordingStatus.PROCESSING: frozenset(
+        {RecordingStatus.COMPLETED, RecordingStatus.FAILED, RecordingStatus.RECORDING}
+    ),
+    RecordingStatus.COMPLETED: frozenset(),
+    RecordingStatus.FAILED: frozenset({RecordingStatus.PROCESSING}),
+}
+
+
+def can_transition(current: RecordingStatus, new: RecordingStatus) -> bool:
+    return new in _RECORDING_TRANSITIONS[current]
+
+
+class JobStatus(StrEnum):
+    """Celery's task states, which the seeds expose through /jobs/{task_id}."""
+
+    PENDING = "PENDING"
+    STARTED = "STARTED"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+
+
+FINISHED_JOB_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.REVOKED})
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRequest:
+    """A validated request to record one source."""
+
+    source_kind: str
+    source: str
+    url: str | None = None
+    room_id: str | None = None
+    duration: int | None = None
+    output_template: str | None = None
+    quality: str = "best"
+    options: dict[str, Any] = field(default_factory=dict)
+    title: str | None = None
+    stream_id: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    id: str
+    source_kind: str
+    source: str
+    status: RecordingStatus
+    created_at: datetime
+    url: str | None = None
+    room_id: str | None = None
+    stream_id: str | None = None
+    video_id: str | None = None
+    title: str | None = None
+    quality: str = "best"
+    duration_limit: int | None = None
+    output_template: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    job_id: str | None = None
+    file_path: str | None = None
+    file_size: int = 0
+    duration: float = 0.0
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    thumbnail_path: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    correlation_id: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    stop_requested: bool = False
+    segments_captured: int = 0
+    segments_missing: int = 0
+    bytes_captured: int = 0
+    parts_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    kind: str
+    status: JobStatus
+    created_at: datetime
+    recording_id: str | None = None
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    correlation_id: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    attempts: int = 0

@@ -1,0 +1,42 @@
+"""What a source resolves to: the media URLs a capture engine pulls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class StreamFormat(StrEnum):
+    HLS = "hls"
+    FLV = "flv"
+    TS = "ts"
+
+
+class LiveState(StrEnum):
+    LIVE = "live"
+    OFFLINE = "offline"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One media URL that a capture engine can record, with what it needs to fetch it."""
+
+    url: str
+    format: StreamFormat
+    headers: Mapping[str, str] = field(default_factory=dict)
+    quality: str = "best"
+    title: str | None = None
+    author: str | None = None
+    proxy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatus:
+    """The answer of a source's probe: offline is an outcome, not an exception."""
+
+    state: LiveState
+    stream: StreamInfo | None = None
+    error_code: str | None = None
+    error_message: str | None = None

@@ -1,0 +1,193 @@
+"""Every error livevault reports, with a stable code, a kind and whether retrying can help.
+
+The tree::
+
+    LivevaultError                       kind        code
+    ├── InvalidInput                     INVALID     VALIDATION_ERROR
+    │   ├── InvalidUrl                   INVALID     INVALID_URL
+    │   ├── InvalidRoomId                INVALID     INVALID_ROOM_ID
+    │   ├── InvalidTemplate              INVALID     INVALID_OUTPUT_TEMPLATE
+    │   └── MissingSource                INVALID     MISSING_SOURCE
+    ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
+    ├── Forbidden                        FORBIDDEN   FORBIDDEN
+    ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
+    ├── NotFound                         NOT_FOUND   NOT_FOUND
+    ├── Conflict                         CONFLICT    CONFLICT
+    ├── SourceError                      UNAVAILABLE SOURCE_ERROR
+    │   ├── LiveOffline                  UNAVAILABLE LIVE_OFFLINE
+    │   ├── StreamEnded                  UNAVAILABLE STREAM_ENDED
+    │   ├── NetworkTimeout               UNAVAILABLE NETWORK_TIMEOUT (retryable)
+    │   ├── SourceUnreachable            UNAVAILABLE SOURCE_UNREACHABLE (retryable)
+    │   ├── SourceBlocked                UNAVAILABLE SOURCE_BLOCKED
+    │   ├── LoginRequired                UNAVAILABLE LOGIN_REQUIRED
+    │   ├── PlaylistInvalid              UNAVAILABLE PLAYLIST_INVALID
+    │   ├── NoMatchingQuality            UNAVAILABLE NO_MATCHING_QUALITY
+    │   └── DecryptionFailed             UNAVAILABLE DECRYPTION_FAILED
+    ├── RecorderExitNonzero              INTERNAL    RECORDER_EXIT_NONZERO
+    ├── FfmpegMissing                    UNAVAILABLE FFMPEG_MISSING
+    ├── DiskFull                         UNAVAILABLE DISK_FULL
+    ├── RemuxFailed                      INTERNAL    REMUX_FAILED
+    ├── VerifyFailed                     INTERNAL    VERIFY_FAILED
+    ├── NothingRecorded                  UNAVAILABLE NOTHING_RECORDED
+    ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
+    └── Interrupted                      INTERNAL    INTERRUPTED
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class ErrorKind(StrEnum):
+    INVALID = "INVALID"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+class LivevaultError(Exception):
+    """Base of every error the project raises on purpose; carries what the API and jobs report."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    kind: ClassVar[ErrorKind] = ErrorKind.INTERNAL
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}: {self.message})"
+
+
+class InvalidInput(LivevaultError):
+    code = "VALIDATION_ERROR"
+    kind = ErrorKind.INVALID
+
+
+class InvalidUrl(InvalidInput):
+    code = "INVALID_URL"
+
+
+class InvalidRoomId(InvalidInput):
+    code = "INVALID_ROOM_ID"
+
+
+class InvalidTemplate(InvalidInput):
+    code = "INVALID_OUTPUT_TEMPLATE"
+
+
+class MissingSource(InvalidInput):
+    code = "MISSING_SOURCE"
+
+
+class Unauthorized(LivevaultError):
+    code = "UNAUTHORIZED"
+    kind = ErrorKind.UNAUTHORIZED
+
+
+class Forbidden(LivevaultError):
+    code = "FORBIDDEN"
+    kind = ErrorKind.FORBIDDEN
+
+
+class RateLimited(LivevaultError):
+    code = "RATE_LIMITED"
+    kind = ErrorKind.RATE_LIMITED
+    retryable = True
+
+
+class NotFound(LivevaultError):
+    code = "NOT_FOUND"
+    kind = ErrorKind.NOT_FOUND
+
+
+class Conflict(LivevaultError):
+    code = "CONFLICT"
+    kind = ErrorKind.CONFLICT
+
+
+class SourceError(LivevaultError):
+    code = "SOURCE_ERROR"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class LiveOffline(SourceError):
+    code = "LIVE_OFFLINE"
+
+
+class StreamEnded(SourceError):
+    code = "STREAM_ENDED"
+
+
+class NetworkTimeout(SourceError):
+    code = "NETWORK_TIMEOUT"
+    retryable = True
+
+
+class SourceUnreachable(SourceError):
+    code = "SOURCE_UNREACHABLE"
+    retryable = True
+
+
+class SourceBlocked(SourceError):
+    code = "SOURCE_BLOCKED"
+
+
+class LoginRequired(SourceError):
+    code = "LOGIN_REQUIRED"
+
+
+class PlaylistInvalid(SourceError):
+    code = "PLAYLIST_INVALID"
+
+
+class NoMatchingQuality(SourceError):
+    code = "NO_MATCHING_QUALITY"
+
+
+class DecryptionFailed(SourceError):
+    code = "DECRYPTION_FAILED"
+
+
+class RecorderExitNonzero(LivevaultError):
+    code = "RECORDER_EXIT_NONZERO"
+
+
+class FfmpegMissing(LivevaultError):
+    code = "FFMPEG_MISSING"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class DiskFull(LivevaultError):
+    code = "DISK_FULL"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RemuxFailed(LivevaultError):
+    code = "REMUX_FAILED"
+
+
+class VerifyFailed(LivevaultError):
+    code = "VERIFY_FAILED"
+
+
+class NothingRecorded(LivevaultError):
+    code = "NOTHING_RECORDED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class S3UploadFailed(LivevaultError):
+    code = "S3_UPLOAD_FAILED"
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+
+
+class Interrupted(LivevaultError):
+    code = "INTERRUPTED"
