@@ -1,0 +1,43 @@
+# livevault: `make run` starts the service (embedded: SQLite + local disk), `make test` runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run testsrc test check lint typecheck imports bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# `make run` is the laptop quick start: it binds 127.0.0.1 and lets loopback/LAN sources through so
+# `livevault testsrc` can be recorded. `livevault serve` alone refuses private sources (safe default).
+ALLOW_PRIVATE ?= true
+
+run: $(STAMP)
+	LIVEVAULT_ALLOW_PRIVATE_SOURCES=$${LIVEVAULT_ALLOW_PRIVATE_SOURCES:-$(ALLOW_PRIVATE)} $(VENV)/bin/livevault serve
+
+testsrc: $(STAMP)
+	$(VENV)/bin/livevault testsrc
+
+test: $(STAMP)
+	$(PY) -m pytest --cov=livevault --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+
+check: lint typecheck imports
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	$(PY) bench/capture.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

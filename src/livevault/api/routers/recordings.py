@@ -1,0 +1,208 @@
+"""Record on demand, list, inspect, stop, delete and download recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
+from livevault.api.schemas.recordings import (
+    GapOut,
+    IntegrityOut,
+    PartList,
+    PartOut,
+    RecordingAccepted,
+    RecordingCreate,
+    RecordingEnvelope,
+    RecordingList,
+    RecordingOut,
+)
+from livevault.domain.capture import IntegrityReport
+from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
+from livevault.errors import InvalidRoomId, MissingSource, NotFound
+from livevault.observability import current_correlation_id
+
+if TYPE_CHECKING:
+    from livevault.api.deps import ApiKeyDep, ContainerDep
+    from livevault.bootstrap import Container
+
+router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
+NOT_FOUND = {404: {"model": ErrorBody, "description": "No such recording"}}
+_ROOM_ID = re.compile(r"^\d{1,20}$")
+
+
+def integrity_out(report: IntegrityReport, *, with_gaps: bool) -> IntegrityOut:
+    gaps = None
+    if with_gaps:
+        gaps = [
+            GapOut(
+                **{**asdict(g), "cause": g.cause.value,
+                   "started_at": datetime.fromtimestamp(g.started_at, UTC),
+                   "ended_at": datetime.fromtimestamp(g.ended_at, UTC)}
+            )
+            for g in report.gaps
+        ]
+    return IntegrityOut(
+        segments_captured=report.segments_captured,
+        segments_missing=report.segments_missing,
+        bytes_captured=report.bytes_captured,
+        captured_duration=report.captured_duration,
+        missing_duration=report.missing_duration,
+        completeness_pct=report.completeness_pct,
+        parts=report.parts,
+        discontinuities=report.discontinuities,
+        sequence_resets=report.sequence_resets,
+        gaps=gaps,
+    )
+
+
+def summary_report(rec: Recording) -> IntegrityReport:
+    """Counters kept on the row: cheap enough for list pages."""
+    return IntegrityReport(
+        segments_captured=rec.segments_captured, segments_missing=rec.segments_missing,
+        bytes_captured=rec.bytes_captured, captured_duration=0.0, missing_duration=0.0,
+        parts=rec.parts_count, discontinuities=0, sequence_resets=0,
+    )
+
+
+def recording_out(container: Container, rec: Recording, *, full: bool) -> RecordingOut:
+    report = container.recordings.report(rec) if full else summary_report(rec)
+    return RecordingOut(
+        id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
+        duration=round(rec.duration), file_size=rec.file_size, status=rec.status.value,
+        started_at=rec.started_at, completed_at=rec.completed_at, created_at=rec.created_at,
+        task_id=rec.job_id, source_kind=rec.source_kind, source=rec.source, url=rec.url,
+        room_id=rec.room_id, title=rec.title, quality=rec.quality, duration_limit=rec.duration_limit,
+        duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
+        width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
+        error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
+        options=rec.options, integrity=integrity_out(report, with_gaps=full),
+    )
+
+
+async def build_request(container: Container, body: RecordingCreate) -> RecordingRequest:
+    if not body.url and not body.room_id:
+        raise MissingSource("give a `url` or a `room_id` to record", details={"fields": ["url", "room_id"]})
+    if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
+        raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
+    if body.url:
+        url = await asyncio.to_thread(container.validate_url, body.url)
+        kind, source = container.sources.match(url).name, url
+    else:
+        kind = container.sources.get("tiktok").name
+        source = body.room_id or ""
+    return RecordingRequest(
+        source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
+        duration=body.duration, output_template=body.output_template,
+        quality=body.quality or container.settings.default_quality,
+        options=body.options.model_dump(exclude_none=True), title=body.title,
+        correlation_id=current_correlation_id(),
+    )
+
+
+@router.post("/recordings", status_code=202, response_model=RecordingAccepted)
+async def create_recording(body: RecordingCreate, container: ContainerDep, _key: ApiKeyDep) -> RecordingAccepted:
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+    request = await build_request(container, body)
+    recording, job = container.recordings.create(request)
+    return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
+
+
+@router.get("/recordings", response_model=RecordingList)
+async def list_recordings(
+    container: ContainerDep,
+    _key: ApiKeyDep,
+    status: RecordingStatus | None = None,
+    source_kind: str | None = None,
+    source: str | None = None,
+    room_id: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RecordingList:
+    """Recordings, newest first, filtered by status and source."""
+    result = container.recordings.list(
+        status=status, source_kind=source_kind, source=source, room_id=room_id, page=page, page_size=page_size
+    )
+    return RecordingList(
+        recordings=[recording_out(container, r, full=False) for r in result.items],
+        total=result.total, page=page, page_size=page_size,
+    )
+
+
+@router.get("/recordings/{recording_id}", response_model=RecordingOut, responses=NOT_FOUND)
+async def get_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingOut:
+    """One recording with its integrity report (segments, gaps with times and causes, completeness)."""
+    rec = container.recordings.get(recording_id)
+    return await asyncio.to_thread(recording_out, container, rec, full=True)
+
+
+@router.get("/recording/{recording_id}", response_model=RecordingEnvelope, responses=NOT_FOUND)
+async def get_recording_seed(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingEnvelope:
+    """Seed 002's shape: `{"recording": {...}}`; 404 `{"error": "Recording not found", ...}`."""
+    rec = container.recordings.get(recording_id)
+    return RecordingEnvelope(recording=await asyncio.to_thread(recording_out, container, rec, full=True))
+
+
+@router.post("/recordings/{recording_id}/stop", status_code=202, response_model=RecordingOut,
+             responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Not active"}})
+async def stop_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingOut:
+    """Stop gracefully: what was captured is finalized into the MP4."""
+    rec = container.recordings.stop(recording_id)
+    return recording_out(container, rec, full=False)
+
+
+@router.delete("/recordings/{recording_id}", status_code=204, response_class=Response,
+               responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Still active"}})
+async def delete_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> Response:
+    """Delete the files and the row. An active recording must be stopped first (409)."""
+    await asyncio.to_thread(container.recordings.delete, recording_id)
+    return Response(status_code=204)
+
+
+@router.get("/recordings/{recording_id}/download", response_class=FileResponse,
+            responses={**NOT_FOUND, 206: {"description": "Partial content (Range)"}})
+async def download_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+    """The MP4, with HTTP Range support. A failed recording has no MP4: use its parts."""
+    rec = container.recordings.get(recording_id)
+    if not rec.file_path:
+        raise NotFound("recording has no file yet", details={"status": rec.status.value})
+    path = container.files.resolve(rec.file_path)
+    return FileResponse(path, media_type="video/mp4", filename=path.name)
+
+
+@router.get("/recordings/{recording_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND)
+async def recording_thumbnail(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+    """The JPEG thumbnail written at finalize."""
+    rec = container.recordings.get(recording_id)
+    if not rec.thumbnail_path:
+        raise NotFound("recording has no thumbnail")
+    return FileResponse(container.files.resolve(rec.thumbnail_path), media_type="image/jpeg")
+
+
+@router.get("/recordings/{recording_id}/parts", response_model=PartList, responses=NOT_FOUND)
+async def list_parts(recording_id: str, request: Request, container: ContainerDep, _key: ApiKeyDep) -> PartList:
+    """Raw part files still on disk (while recording, or kept after a failed finalize)."""
+    rec = container.recordings.get(recording_id)
+    parts = [
+        PartOut(index=idx, name=path.name, size=path.stat().st_size,
+                download_url=str(request.url_for("download_part", recording_id=rec.id, index=idx)))
+        for idx, path in container.recordings.parts_of(rec)
+    ]
+    return PartList(recording_id=rec.id, parts=parts)
+
+
+@router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+    """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
+    rec = container.recordings.get(recording_id)
+    for idx, path in container.recordings.parts_of(rec):
+        if idx == index:
+            media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
+            return FileResponse(path, media_type=media, filename=path.name)
+    raise NotFound("no such part", details={"index": index})

@@ -1,0 +1,1 @@
+"""Request and response models; they feed the OpenAPI document."""

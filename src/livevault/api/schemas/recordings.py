@@ -1,0 +1,134 @@
+"""Recording requests and responses (seeds 000/001 for the request, 002 for the recording shape)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RecordingOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    upload_s3: bool = False
+    proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for this recording")
+    cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
+
+
+class RecordingCreate(BaseModel):
+    """Give `url` (HLS, FLV or MPEG-TS) or `room_id`; everything else is optional."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    room_id: str | None = Field(default=None, max_length=64, examples=[None])
+    url: str | None = Field(
+        default=None, max_length=4096, examples=["http://127.0.0.1:8080/live/demo/master.m3u8"]
+    )
+    duration: int | None = Field(
+        default=None, ge=1, le=86400, description="Stop after this many seconds (max 24 h)", examples=[20]
+    )
+    output_template: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Relative path under RECORDINGS_DIR; fields {room_id} {source} {title} {author} "
+        "{recording_id} {timestamp} {YYYY} {MM} {DD} {hh} {mm} {ss}",
+        examples=["{room_id}/{YYYY}/{MM}/{DD}/{timestamp}_{title}.mp4"],
+    )
+    quality: str | None = Field(
+        default=None, max_length=32, description="best, worst, 720p, or a max bandwidth in bit/s"
+    )
+    title: str | None = Field(default=None, max_length=200)
+    options: RecordingOptions = Field(default_factory=RecordingOptions)
+
+
+class RecordingAccepted(BaseModel):
+    task_id: str
+    status: str = Field(examples=["PENDING"])
+    recording_id: str
+
+
+class GapOut(BaseModel):
+    part: int
+    started_at: datetime
+    ended_at: datetime
+    cause: str
+    from_sequence: int | None
+    to_sequence: int | None
+    missing_segments: int
+    duration: float
+
+
+class IntegrityOut(BaseModel):
+    """What was captured and what is missing."""
+
+    segments_captured: int
+    segments_missing: int
+    bytes_captured: int
+    captured_duration: float
+    missing_duration: float
+    completeness_pct: float
+    parts: int
+    discontinuities: int
+    sequence_resets: int
+    gaps: list[GapOut] | None = None
+
+
+class RecordingOut(BaseModel):
+    """Seed 002's recording fields first, then livevault's."""
+
+    id: str
+    stream_id: str | None
+    video_id: str | None
+    file_path: str | None
+    duration: int
+    file_size: int
+    status: str
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    task_id: str | None
+    source_kind: str
+    source: str
+    url: str | None
+    room_id: str | None
+    title: str | None
+    quality: str
+    duration_limit: int | None
+    duration_seconds: float
+    video_codec: str | None
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    thumbnail_path: str | None
+    error_code: str | None
+    error_message: str | None
+    stop_requested: bool
+    options: dict[str, Any]
+    integrity: IntegrityOut
+
+
+class RecordingList(BaseModel):
+    recordings: list[RecordingOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class RecordingEnvelope(BaseModel):
+    """`GET /recording/{id}` (seed 002) wraps the recording."""
+
+    recording: RecordingOut
+
+
+class PartOut(BaseModel):
+    index: int
+    name: str
+    size: int
+    download_url: str
+
+
+class PartList(BaseModel):
+    recording_id: str
+    parts: list[PartOut]

@@ -1,0 +1,1 @@
+"""Runners decide where jobs execute: in this process (local) or on Celery workers."""

@@ -1,0 +1,1 @@
+"""Use cases: the only code that combines adapters. Routers, CLI commands and tasks call these."""

@@ -1,0 +1,188 @@
+"""Finalize: remux the spool's parts into one verified MP4, record the ledger, then free the parts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import TYPE_CHECKING, Any
+
+from livevault.capture.spool import Spool
+from livevault.db.repositories import JobRepository, RecordingRepository
+from livevault.domain.capture import CaptureOutcome, EndReason
+from livevault.domain.recording import JobStatus, Recording, RecordingStatus
+from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
+from livevault.errors import LivevaultError, NothingRecorded
+from livevault.postprocess.probe import MediaInfo, probe
+from livevault.postprocess.remux import remux_parts
+from livevault.postprocess.thumbnail import make_thumbnail
+from livevault.postprocess.verify import verify
+from livevault.services.record import utcnow
+from livevault.services.recorder import isoformat
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from livevault.config import Settings
+    from livevault.observability import Metrics
+    from livevault.services.uow import Database
+
+log = logging.getLogger(__name__)
+
+
+def unique_path(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(path)
+
+
+class Finalizer:
+    def __init__(self, settings: Settings, db: Database, metrics: Metrics) -> None:
+        self._settings = settings
+        self._db = db
+        self._metrics = metrics
+
+    async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
+        """The `livevault.finalize` job, for recordings a crash left in `processing`."""
+        del correlation_id
+        await self.finalize(job_id, recording_id, CaptureOutcome(EndReason.STOPPED))
+
+    def output_path(self, recording: Recording) -> Path:
+        template = recording.output_template or self._settings.default_output_template or DEFAULT_OUTPUT_TEMPLATE
+        key = recording.room_id or (source_key(recording.url) if recording.url else None)
+        relative = render_output_path(
+            template,
+            room_id=key,
+            source=recording.source if not recording.url else source_key(recording.url),
+            recording_id=recording.id,
+            started_at=recording.started_at or recording.created_at,
+            title=recording.title,
+        )
+        root = self._settings.recordings_dir.resolve()
+        target = (root / relative).resolve()
+        if root not in target.parents:
+            raise LivevaultError("output path escapes RECORDINGS_DIR")
+        return target
+
+    async def finalize(self, job_id: str, recording_id: str, outcome: CaptureOutcome) -> None:
+        recording = await self._db.run_async(
+            lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
+        )
+        spool = Spool(self._settings.spool_dir / recording_id)
+        try:
+            fields = await self._produce(recording, spool, outcome)
+        except LivevaultError as exc:
+            error = exc
+            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id})
+            await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
+            return
+        await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))
+        if not self._settings.keep_parts:
+            shutil.rmtree(spool.directory, ignore_errors=True)
+
+    async def _produce(self, recording: Recording, spool: Spool, outcome: CaptureOutcome) -> dict[str, Any]:
+        parts = spool.part_paths()
+        if not parts:
+            raise _nothing(outcome)
+        target = unique_path(self.output_path(recording))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(remux_parts, parts, target)
+        try:
+            await asyncio.to_thread(verify, target)
+            info: MediaInfo = await asyncio.to_thread(probe, target)
+        except LivevaultError:
+            target.unlink(missing_ok=True)
+            raise
+        thumb = await self._thumbnail(target)
+        root = self._settings.recordings_dir.resolve()
+        return {
+            "file_path": str(target.relative_to(root)),
+            "file_size": target.stat().st_size,
+            "duration": info.duration,
+            "video_codec": info.video_codec,
+            "audio_codec": info.audio_codec,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "thumbnail_path": str(thumb.relative_to(root)) if thumb else None,
+        }
+
+    async def _thumbnail(self, video: Path) -> Path | None:
+        if not self._settings.thumbnails:
+            return None
+        try:
+            return await asyncio.to_thread(make_thumbnail, video, video.with_suffix(".jpg"))
+        except Exception:  # a missing thumbnail never fails a recording
+            log.warning("thumbnail failed for %s", video.name, exc_info=True)
+            return None
+
+    def _save_ledger(self, session: Any, recording_id: str, spool: Spool) -> dict[str, Any]:
+        report = spool.report()
+        RecordingRepository(session).replace_ledger(recording_id, spool.parts(), spool.segments(), spool.gaps())
+        return {
+            "segments_captured": report.segments_captured,
+            "segments_missing": report.segments_missing,
+            "bytes_captured": report.bytes_captured,
+            "parts_count": report.parts,
+        }
+
+    def _complete(self, session: Any, job_id: str, recording_id: str, spool: Spool,
+                  fields: dict[str, Any], outcome: CaptureOutcome) -> None:
+        now = utcnow()
+        counters = self._save_ledger(session, recording_id, spool)
+        recording = RecordingRepository(session).set_status(
+            recording_id, RecordingStatus.COMPLETED, completed_at=now, **fields, **counters
+        )
+        files = [p for p in (recording.file_path, recording.thumbnail_path) if p]
+        result = {
+            "returncode": 0,
+            "files": files,
+            "s3": [],
+            "started_at": isoformat(recording.started_at),
+            "ended_at": isoformat(now),
+            "end_reason": outcome.reason.value,
+            "recording_id": recording_id,
+        }
+        JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
+        self._metrics.recordings.labels(status="completed").inc()
+        self._metrics.recordings_success.inc()
+        self._metrics.celery_tasks.labels(status="SUCCESS").inc()
+
+    def _fail(self, session: Any, job_id: str, recording_id: str, spool: Spool,
+              exc: LivevaultError, outcome: CaptureOutcome) -> None:
+        now = utcnow()
+        counters = self._save_ledger(session, recording_id, spool)
+        recording = RecordingRepository(session).set_status(
+            recording_id, RecordingStatus.FAILED, completed_at=now,
+            error_code=exc.code, error_message=exc.message, **counters,
+        )
+        result = {
+            "returncode": 1,
+            "files": [],
+            "parts": [info.path for info, _ in spool.part_paths()],
+            "s3": [],
+            "started_at": isoformat(recording.started_at),
+            "ended_at": isoformat(now),
+            "end_reason": outcome.reason.value,
+            "recording_id": recording_id,
+        }
+        JobRepository(session).update(
+            job_id, status=JobStatus.FAILURE, result=result, ended_at=now,
+            error_code=exc.code, error_message=exc.message,
+        )
+        self._metrics.recordings.labels(status="failed").inc()
+        self._metrics.recordings_failed.inc()
+        self._metrics.celery_tasks.labels(status="FAILURE").inc()
+
+
+def _nothing(outcome: CaptureOutcome) -> LivevaultError:
+    """Why a recording has no media: the capture's own error (LIVE_OFFLINE, ...) when it had one."""
+    if outcome.error_code:
+        err = NothingRecorded(outcome.error_message or "nothing was recorded")
+        err.__dict__["code"] = outcome.error_code  # report the capture's code, not the generic one
+        return err
+    return NothingRecorded("the source produced no media before the recording ended")

@@ -1,0 +1,218 @@
+"""Record-on-demand: accept a request, track it, stop it, delete it, report on it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from livevault.capture.spool import Spool
+from livevault.db.repositories import JobRepository, RecordingRepository
+from livevault.domain.capture import IntegrityReport, build_integrity_report
+from livevault.domain.recording import (
+    ACTIVE_RECORDING_STATUSES,
+    Job,
+    JobStatus,
+    Recording,
+    RecordingRequest,
+    RecordingStatus,
+)
+from livevault.domain.templates import validate_template
+from livevault.errors import Conflict, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from livevault.capture.base import CaptureControl
+    from livevault.config import Settings
+    from livevault.runners.base import JobRunner
+    from livevault.services.uow import Database
+
+log = logging.getLogger(__name__)
+
+RECORD_JOB = "livevault.record"
+FINALIZE_JOB = "livevault.finalize"
+MAX_DURATION = 24 * 3600
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ActiveCaptures:
+    """In-process handles of running captures, so a stop reaches them at once."""
+
+    controls: dict[str, CaptureControl] = field(default_factory=dict)
+
+    def signal_stop(self, recording_id: str) -> bool:
+        control = self.controls.get(recording_id)
+        if control is None:
+            return False
+        control.stop.set()
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingPage:
+    items: list[Recording]
+    total: int
+    page: int
+    page_size: int
+
+
+class RecordingService:
+    def __init__(
+        self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._runner = runner
+        self._active = active
+
+    def spool_dir(self, recording_id: str) -> Path:
+        return self._settings.spool_dir / recording_id
+
+    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner."""
+        if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
+            raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
+        if request.output_template:
+            validate_template(request.output_template)
+        now = utcnow()
+        recording = Recording(
+            id=str(uuid.uuid4()),
+            source_kind=request.source_kind,
+            source=request.source,
+            status=RecordingStatus.PENDING,
+            created_at=now,
+            url=request.url,
+            room_id=request.room_id,
+            stream_id=request.stream_id,
+            title=request.title,
+            quality=request.quality,
+            duration_limit=request.duration,
+            output_template=request.output_template,
+            options=dict(request.options),
+            job_id=str(uuid.uuid4()),
+            correlation_id=request.correlation_id,
+        )
+        job = Job(
+            id=recording.job_id or "",
+            kind="record",
+            status=JobStatus.PENDING,
+            created_at=now,
+            recording_id=recording.id,
+            correlation_id=request.correlation_id,
+        )
+
+        def work(session: Any) -> None:
+            RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
+            JobRepository(session).add(job)
+
+        self._db.run(work)
+        self._runner.submit(RECORD_JOB, job.id, recording_id=recording.id, correlation_id=request.correlation_id)
+        return recording, job
+
+    def get(self, recording_id: str) -> Recording:
+        found = self._db.run(lambda s: RecordingRepository(s).get(recording_id))
+        if found is None:
+            raise NotFound("Recording not found", details={"id": recording_id})
+        return found
+
+    def list(
+        self,
+        *,
+        status: RecordingStatus | None = None,
+        source_kind: str | None = None,
+        source: str | None = None,
+        room_id: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> RecordingPage:
+        def work(session: Any) -> tuple[list[Recording], int]:
+            return RecordingRepository(session).list(
+                status=status,
+                source_kind=source_kind,
+                source=source,
+                room_id=room_id,
+                limit=page_size,
+                offset=(page - 1) * page_size,
+            )
+
+        items, total = self._db.run(work)
+        return RecordingPage(items=items, total=total, page=page, page_size=page_size)
+
+    def get_job(self, job_id: str) -> Job:
+        found = self._db.run(lambda s: JobRepository(s).get(job_id))
+        if found is None:
+            raise NotFound("Job not found", details={"task_id": job_id})
+        return found
+
+    def stop(self, recording_id: str) -> Recording:
+        """Ask a recording to stop; what was captured is finalized by its job."""
+        recording = self.get(recording_id)
+        if recording.status not in ACTIVE_RECORDING_STATUSES:
+            raise Conflict(
+                f"recording is already {recording.status.value}", details={"status": recording.status.value}
+            )
+        updated = self._db.run(lambda s: RecordingRepository(s).update(recording_id, stop_requested=True))
+        self._active.signal_stop(recording_id)
+        return updated
+
+    def delete(self, recording_id: str) -> None:
+        recording = self.get(recording_id)
+        if recording.status in ACTIVE_RECORDING_STATUSES:
+            raise Conflict("recording is still active; stop it first", details={"status": recording.status.value})
+        for path in self.files_of(recording):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
+        self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
+
+    def files_of(self, recording: Recording) -> list[Path]:
+        root = self._settings.recordings_dir
+        return [root / rel for rel in (recording.file_path, recording.thumbnail_path) if rel]
+
+    def report(self, recording: Recording) -> IntegrityReport:
+        """The integrity report: live from the spool while recording, from the ledger afterwards."""
+        spool_dir = self.spool_dir(recording.id)
+        if recording.status in ACTIVE_RECORDING_STATUSES or not recording.file_path:
+            if (spool_dir / "parts.jsonl").exists():
+                return Spool(spool_dir).report()
+        parts, segments, gaps = self._db.run(lambda s: RecordingRepository(s).ledger(recording.id))
+        return build_integrity_report(segments, gaps, parts)
+
+    def parts_of(self, recording: Recording) -> list[tuple[int, Path]]:
+        spool_dir = self.spool_dir(recording.id)
+        if not (spool_dir / "parts.jsonl").exists():
+            return []
+        return [(info.index, path) for info, path in Spool(spool_dir).part_paths()]
+
+    def recover(self) -> list[str]:
+        """Resubmit jobs of recordings a crash left active: capture resumes or finalizes from the parts."""
+        recovered: list[str] = []
+        for recording in self._db.run(lambda s: RecordingRepository(s).active()):
+            job_id = recording.job_id or str(uuid.uuid4())
+            name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
+            log.info("recovering recording %s (%s)", recording.id, recording.status.value)
+            self._runner.submit(name, job_id, recording_id=recording.id, correlation_id=recording.correlation_id)
+            recovered.append(recording.id)
+        return recovered
+
+    async def wait_for(self, recording_id: str, *, timeout: float = 60.0) -> Recording:
+        """Poll until the recording leaves the active states (used by the CLI and tests)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            recording = self.get(recording_id)
+            if recording.status not in ACTIVE_RECORDING_STATUSES or loop.time() > deadline:
+                return recording
+            await asyncio.sleep(0.2)
+
+
+def with_status(recording: Recording, status: RecordingStatus) -> Recording:
+    return replace(recording, status=status)

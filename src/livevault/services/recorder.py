@@ -1,0 +1,168 @@
+"""The record job: resolve the source, capture into the spool (resuming after a crash), then finalize."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from livevault.capture.base import CaptureControl, CaptureEngine, CaptureProgress
+from livevault.capture.spool import Spool
+from livevault.db.repositories import JobRepository, RecordingRepository
+from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord
+from livevault.domain.recording import JobStatus, Recording, RecordingStatus
+from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
+from livevault.errors import LivevaultError
+from livevault.services.record import ActiveCaptures, utcnow
+from livevault.sources.base import ResolveRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from livevault.config import Settings
+    from livevault.observability import Metrics
+    from livevault.services.finalize import Finalizer
+    from livevault.services.uow import Database
+    from livevault.sources.registry import SourceRegistry
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 2.0
+
+
+class Recorder:
+    """Runs one recording's capture in this process; the same code runs under any runner."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        sources: SourceRegistry,
+        engines: Mapping[StreamFormat, CaptureEngine],
+        finalizer: Finalizer,
+        active: ActiveCaptures,
+        metrics: Metrics,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._sources = sources
+        self._engines = engines
+        self._finalizer = finalizer
+        self._active = active
+        self._metrics = metrics
+
+    async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
+        """The `livevault.record` job."""
+        del correlation_id
+        recording = await self._db.run_async(lambda s: self._start(s, job_id, recording_id))
+        if recording is None:
+            return
+        spool = Spool(self._settings.spool_dir / recording_id)
+        outcome = await self._capture(recording, spool)
+        await self._finalizer.finalize(job_id, recording_id, outcome)
+
+    def _start(self, session: Any, job_id: str, recording_id: str) -> Recording | None:
+        recordings, jobs = RecordingRepository(session), JobRepository(session)
+        recording = recordings.get(recording_id)
+        if recording is None or recording.status not in {RecordingStatus.PENDING, RecordingStatus.RECORDING}:
+            return None
+        job = jobs.get(job_id)
+        now = utcnow()
+        if job is not None:
+            jobs.update(job_id, status=JobStatus.STARTED, started_at=job.started_at or now,
+                        attempts=job.attempts + 1)
+        fields: dict[str, Any] = {"started_at": recording.started_at or now}
+        return recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields)
+
+    def _control_for(self, recording: Recording) -> CaptureControl:
+        limit: float | None = None
+        if recording.duration_limit is not None:
+            started = recording.started_at or utcnow()
+            limit = max(0.0, recording.duration_limit - (utcnow() - started).total_seconds())
+        return CaptureControl(max_duration=limit)
+
+    async def _capture(self, recording: Recording, spool: Spool) -> CaptureOutcome:
+        control = self._control_for(recording)
+        if recording.stop_requested:
+            control.stop.set()
+        if control.should_stop():
+            spool.close()
+            return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
+        self._note_restart(spool)
+        self._active.controls[recording.id] = control
+        self._metrics.recordings_active.inc()
+        watcher = asyncio.create_task(self._watch_progress(recording.id, spool, control))
+        try:
+            return await self._resolve_and_capture(recording, spool, control)
+        except LivevaultError as exc:
+            return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
+        finally:
+            spool.close()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self._active.controls.pop(recording.id, None)
+            self._metrics.recordings_active.dec()
+            await self._db.run_async(lambda s: self._save_progress(s, recording.id, spool))
+
+    def _note_restart(self, spool: Spool) -> None:
+        """A spool with parts means this process is resuming after a crash: the pause is a gap."""
+        segments = spool.segments()
+        if not spool.parts():
+            return
+        last = max((s.fetched_at for s in segments), default=spool.parts()[-1].started_at)
+        spool.add_gap(GapRecord(part=spool.parts()[-1].index, started_at=last, ended_at=time.time(),
+                                cause=GapCause.PROCESS_RESTART, duration=max(0.0, time.time() - last)))
+
+    async def _resolve_and_capture(
+        self, recording: Recording, spool: Spool, control: CaptureControl
+    ) -> CaptureOutcome:
+        resolver = self._sources.get(recording.source_kind)
+        options = recording.options or {}
+        status = await resolver.resolve(
+            ResolveRequest(target=recording.source, quality=recording.quality,
+                           proxy=options.get("proxy"), options=options)
+        )
+        if status.state is not LiveState.LIVE or status.stream is None:
+            code = status.error_code or "LIVE_OFFLINE"
+            return CaptureOutcome(EndReason.ERROR, code, status.error_message or "the source is not live")
+        stream: StreamInfo = status.stream
+        if stream.title and not recording.title:
+            await self._db.run_async(lambda s: RecordingRepository(s).update(recording.id, title=stream.title))
+        engine = self._engines[stream.format]
+        log.info("capture started", extra={"recording_id": recording.id, "format": stream.format.value})
+        return await engine.run(stream, spool, control)
+
+    async def _watch_progress(self, recording_id: str, spool: Spool, control: CaptureControl) -> None:
+        """Persist counters and pick up stop requests made through the database (other processes)."""
+        while not control.should_stop():
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            stop = await self._db.run_async(lambda s: self._save_progress(s, recording_id, spool))
+            if stop:
+                control.stop.set()
+
+    @staticmethod
+    def _save_progress(session: Any, recording_id: str, spool: Spool) -> bool:
+        gaps = spool.gaps()
+        updated = RecordingRepository(session).update(
+            recording_id,
+            segments_captured=spool.segment_count,
+            bytes_captured=spool.bytes_total,
+            parts_count=len(spool.parts()),
+            segments_missing=sum(g.missing_segments for g in gaps),
+        )
+        return updated.stop_requested
+
+
+def progress_line(progress: CaptureProgress) -> str:
+    rate = (progress.bytes * 8 / progress.elapsed / 1000) if progress.elapsed > 0 else 0.0
+    return (
+        f"elapsed {progress.elapsed:7.1f}s  {progress.bytes / 1e6:8.2f} MB  {rate:7.0f} kbit/s  "
+        f"segments {progress.segments:5d}  gaps {progress.gaps:3d}  parts {progress.parts}"
+    )
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

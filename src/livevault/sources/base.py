@@ -1,0 +1,41 @@
+"""The Resolver protocol: what every source module provides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from livevault.domain.stream import LiveStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveRequest:
+    """What the user asked to record, already validated for syntax."""
+
+    target: str
+    quality: str = "best"
+    proxy: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Resolver(Protocol):
+    name: ClassVar[str]
+
+    def matches(self, target: str) -> bool:
+        """Whether this source handles `target` (a URL, room id or user name)."""
+        ...
+
+    async def resolve(self, request: ResolveRequest) -> LiveStatus:
+        """Find out whether the target is live and, if so, which media to pull.
+
+        Returns:
+            LiveStatus: `live` with a StreamInfo, `offline`, or `error` with a code.
+
+        Raises:
+            LivevaultError: only for invalid input; network trouble is reported in the status.
+        """
+        ...

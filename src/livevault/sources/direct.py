@@ -1,0 +1,99 @@
+"""Any HLS, FLV or MPEG-TS URL: the format is read from the path, or sniffed from the first bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
+from livevault.errors import NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.sources.urls import check_url_syntax
+
+if TYPE_CHECKING:
+    from livevault.sources.base import ResolveRequest
+
+_EXTENSIONS = {
+    ".m3u8": StreamFormat.HLS,
+    ".m3u": StreamFormat.HLS,
+    ".flv": StreamFormat.FLV,
+    ".ts": StreamFormat.TS,
+    ".mts": StreamFormat.TS,
+}
+_SNIFF_BYTES = 512
+
+
+def format_from_path(url: str) -> StreamFormat | None:
+    path = urlsplit(url).path.lower()
+    for ext, fmt in _EXTENSIONS.items():
+        if path.endswith(ext):
+            return fmt
+    return None
+
+
+def sniff_format(head: bytes, content_type: str = "") -> StreamFormat | None:
+    content_type = content_type.lower()
+    stripped = head.lstrip(b"\xef\xbb\xbf \r\n\t")
+    if stripped.startswith(b"#EXTM3U") or "mpegurl" in content_type:
+        return StreamFormat.HLS
+    if head.startswith(b"FLV") or "flv" in content_type:
+        return StreamFormat.FLV
+    if head[:1] == b"\x47" or "mp2t" in content_type:
+        return StreamFormat.TS
+    return None
+
+
+class DirectSource:
+    """A plain media URL; `resolve` says live when it answers, with the format it serves."""
+
+    name: ClassVar[str] = "url"
+
+    def __init__(self, session: aiohttp.ClientSession, *, timeout: float = 10.0) -> None:
+        self._session = session
+        self._timeout = timeout
+
+    def matches(self, target: str) -> bool:
+        scheme = urlsplit(target).scheme.lower()
+        return scheme in {"http", "https"}
+
+    async def resolve(self, request: ResolveRequest) -> LiveStatus:
+        url = check_url_syntax(request.target)
+        fmt = format_from_path(url)
+        if fmt is None:
+            try:
+                fmt = await self._sniff(url, request)
+            except (SourceUnreachable, NetworkTimeout, SourceBlocked) as exc:
+                return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
+            if fmt is None:
+                return LiveStatus(
+                    LiveState.ERROR,
+                    error_code="UNSUPPORTED_FORMAT",
+                    error_message="the URL serves neither an HLS playlist, FLV nor MPEG-TS",
+                )
+        stream = StreamInfo(
+            url=url, format=fmt, headers=dict(request.headers), quality=request.quality, proxy=request.proxy
+        )
+        return LiveStatus(LiveState.LIVE, stream=stream)
+
+    async def _sniff(self, url: str, request: ResolveRequest) -> StreamFormat | None:
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with self._session.get(
+                url, headers=dict(request.headers), proxy=request.proxy, timeout=timeout
+            ) as resp:
+                if resp.status in {401, 403}:
+                    raise SourceBlocked(f"the source answered HTTP {resp.status}", details={"status": resp.status})
+                if resp.status >= 400:
+                    raise SourceUnreachable(
+                        f"the source answered HTTP {resp.status}", details={"status": resp.status}
+                    )
+                head = await resp.content.read(_SNIFF_BYTES)
+                return sniff_format(head, resp.headers.get("Content-Type", ""))
+        except TimeoutError as exc:
+            raise NetworkTimeout("the source did not answer in time") from exc
+        except (aiohttp.ClientError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise SourceUnreachable(f"cannot reach the source: {exc}") from exc
