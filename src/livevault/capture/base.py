@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from livevault.capture.spool import Spool
     from livevault.domain.capture import CaptureOutcome
     from livevault.domain.stream import StreamInfo

@@ -6,11 +6,14 @@ import hashlib
 import re
 import string
 import unicodedata
-from datetime import datetime
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from livevault.errors import InvalidTemplate
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 DEFAULT_OUTPUT_TEMPLATE = "{room_id}/{YYYY}/{MM}/{DD}/{timestamp}_{title}.mp4"
 TEMPLATE_FIELDS = frozenset(
