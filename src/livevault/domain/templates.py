@@ -45,7 +45,7 @@ def validate_template(template: str) -> str:
         del literal
     if template.startswith("/"):
         raise InvalidTemplate("output_template must be a relative path")
-    for part in PurePosixPath(template).parts:
+    for part in template.split("/"):
         if part in {"..", "."}:
             raise InvalidTemplate("output_template may not contain '.' or '..' components")
     return template

@@ -6,13 +6,19 @@ import asyncio
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
-from livevault.domain.capture import IntegrityReport, build_integrity_report
+from livevault.domain.capture import (
+    GapRecord,
+    IntegrityReport,
+    PartInfo,
+    SegmentRecord,
+    build_integrity_report,
+)
 from livevault.domain.recording import (
     ACTIVE_RECORDING_STATUSES,
     Job,
@@ -37,6 +43,7 @@ log = logging.getLogger(__name__)
 RECORD_JOB = "livevault.record"
 FINALIZE_JOB = "livevault.finalize"
 MAX_DURATION = 24 * 3600
+Ledger = tuple[list[PartInfo], list[SegmentRecord], list[GapRecord]]
 
 
 def utcnow() -> datetime:
@@ -177,13 +184,18 @@ class RecordingService:
         root = self._settings.recordings_dir
         return [root / rel for rel in (recording.file_path, recording.thumbnail_path) if rel]
 
-    def report(self, recording: Recording) -> IntegrityReport:
-        """The integrity report: live from the spool while recording, from the ledger afterwards."""
+    def ledger(self, recording: Recording) -> Ledger:
+        """Parts, segment index and gaps: live from the spool while recording, from the database afterwards."""
         spool_dir = self.spool_dir(recording.id)
         if recording.status in ACTIVE_RECORDING_STATUSES or not recording.file_path:
             if (spool_dir / "parts.jsonl").exists():
-                return Spool(spool_dir).report()
-        parts, segments, gaps = self._db.run(lambda s: RecordingRepository(s).ledger(recording.id))
+                spool = Spool(spool_dir)
+                return spool.parts(), spool.segments(), spool.gaps()
+        return self._db.run(lambda s: RecordingRepository(s).ledger(recording.id))
+
+    def report(self, recording: Recording) -> IntegrityReport:
+        """The integrity report: segments captured, gaps with causes, completeness."""
+        parts, segments, gaps = self.ledger(recording)
         return build_integrity_report(segments, gaps, parts)
 
     def parts_of(self, recording: Recording) -> list[tuple[int, Path]]:
@@ -212,7 +224,3 @@ class RecordingService:
             if recording.status not in ACTIVE_RECORDING_STATUSES or loop.time() > deadline:
                 return recording
             await asyncio.sleep(0.2)
-
-
-def with_status(recording: Recording, status: RecordingStatus) -> Recording:
-    return replace(recording, status=status)

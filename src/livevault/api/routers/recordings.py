@@ -15,6 +15,8 @@ from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
     IntegrityOut,
+    LedgerOut,
+    PartLedgerOut,
     PartList,
     PartOut,
     RecordingAccepted,
@@ -22,8 +24,9 @@ from livevault.api.schemas.recordings import (
     RecordingEnvelope,
     RecordingList,
     RecordingOut,
+    SegmentOut,
 )
-from livevault.domain.capture import IntegrityReport
+from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound
 from livevault.observability import current_correlation_id
@@ -37,17 +40,17 @@ NOT_FOUND = {404: {"model": ErrorBody, "description": "No such recording"}}
 _ROOM_ID = re.compile(r"^\d{1,20}$")
 
 
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def gap_out(gap: GapRecord) -> GapOut:
+    return GapOut(**{**asdict(gap), "cause": gap.cause.value, "started_at": _utc(gap.started_at),
+                     "ended_at": _utc(gap.ended_at)})
+
+
 def integrity_out(report: IntegrityReport, *, with_gaps: bool) -> IntegrityOut:
-    gaps = None
-    if with_gaps:
-        gaps = [
-            GapOut(
-                **{**asdict(g), "cause": g.cause.value,
-                   "started_at": datetime.fromtimestamp(g.started_at, UTC),
-                   "ended_at": datetime.fromtimestamp(g.ended_at, UTC)}
-            )
-            for g in report.gaps
-        ]
+    gaps = [gap_out(g) for g in report.gaps] if with_gaps else None
     return IntegrityOut(
         segments_captured=report.segments_captured,
         segments_missing=report.segments_missing,
@@ -206,3 +209,17 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
             return FileResponse(path, media_type=media, filename=path.name)
     raise NotFound("no such part", details={"index": index})
+
+
+@router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)
+async def recording_ledger(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> LedgerOut:
+    """The whole segment index and gap ledger: which media sequence landed in which part, and what is missing."""
+    rec = container.recordings.get(recording_id)
+    parts, segments, gaps = await asyncio.to_thread(container.recordings.ledger, rec)
+    return LedgerOut(
+        recording_id=rec.id,
+        parts=[PartLedgerOut(index=p.index, path=p.path, container=p.container.value, reason=p.reason.value,
+                             started_at=_utc(p.started_at)) for p in parts],
+        segments=[SegmentOut(**{**asdict(s), "fetched_at": _utc(s.fetched_at)}) for s in segments],
+        gaps=[gap_out(g) for g in gaps],
+    )

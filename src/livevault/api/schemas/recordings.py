@@ -132,3 +132,32 @@ class PartOut(BaseModel):
 class PartList(BaseModel):
     recording_id: str
     parts: list[PartOut]
+
+
+class PartLedgerOut(BaseModel):
+    index: int
+    path: str
+    container: str
+    reason: str
+    started_at: datetime
+
+
+class SegmentOut(BaseModel):
+    part: int
+    sequence: int
+    discontinuity_sequence: int
+    discontinuity: bool
+    duration: float
+    bytes: int
+    offset: int
+    program_date_time: str | None
+    fetched_at: datetime
+
+
+class LedgerOut(BaseModel):
+    """Every part, every captured segment and every gap of a recording."""
+
+    recording_id: str
+    parts: list[PartLedgerOut]
+    segments: list[SegmentOut]
+    gaps: list[GapOut]

@@ -1,0 +1,42 @@
+"""Every user URL goes through one gate."""
+
+from __future__ import annotations
+
+import pytest
+
+from livevault.errors import InvalidUrl
+from livevault.sources.urls import check_url_syntax, is_public_address, validate_source_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["", "ftp://a/b", "file:///etc/passwd", "javascript:alert(1)", "http://", "http:///x", "http://a b/c",
+     "http://host:0/x", "http://host:99999/x", "gopher://x", "http://x/\na", "h" * 5000],
+)
+def test_bad_urls_are_invalid(url: str) -> None:
+    with pytest.raises(InvalidUrl):
+        check_url_syntax(url)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254",
+                                     "::1", "fc00::1", "fe80::1", "0.0.0.0", "::ffff:127.0.0.1", "224.0.0.1"])
+def test_non_public_addresses_are_detected(address: str) -> None:
+    assert not is_public_address(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
+def test_public_addresses_pass(address: str) -> None:
+    assert is_public_address(address)
+
+
+def test_loopback_is_refused_unless_allowed() -> None:
+    with pytest.raises(InvalidUrl, match="LIVEVAULT_ALLOW_PRIVATE_SOURCES"):
+        validate_source_url("http://127.0.0.1:8080/live.m3u8", allow_private=False)
+    assert validate_source_url(" http://127.0.0.1:8080/live.m3u8 ", allow_private=True) == (
+        "http://127.0.0.1:8080/live.m3u8"
+    )
+
+
+def test_unresolvable_hosts_are_invalid() -> None:
+    with pytest.raises(InvalidUrl, match="does not resolve"):
+        validate_source_url("http://does-not-exist.invalid/a.m3u8", allow_private=False)
