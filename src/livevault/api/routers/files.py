@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from livevault.api.deps import ApiKeyDep, ContainerDep
 from livevault.api.schemas.common import ERROR_RESPONSES
 from livevault.api.schemas.files import FileList, FileOut
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from livevault.api.deps import ApiKeyDep, ContainerDep
 
 router = APIRouter(tags=["files"], responses=ERROR_RESPONSES)
 

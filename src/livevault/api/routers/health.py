@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-if TYPE_CHECKING:
-    from livevault.api.deps import ContainerDep
+from livevault.api.deps import ContainerDep
 
 router = APIRouter(tags=["health"])
 MIN_FREE_BYTES = 100 * 1024 * 1024

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter
 
+from livevault.api.deps import ApiKeyDep, ContainerDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.jobs import JobOut
-
-if TYPE_CHECKING:
-    from livevault.api.deps import ApiKeyDep, ContainerDep
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 

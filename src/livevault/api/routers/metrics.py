@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-if TYPE_CHECKING:
-    from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.deps import ApiKeyDep, ContainerDep
 
 router = APIRouter(tags=["metrics"])
 

@@ -6,11 +6,12 @@ import asyncio
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
+from livevault.api.deps import ApiKeyDep, ContainerDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -26,14 +27,11 @@ from livevault.api.schemas.recordings import (
     RecordingOut,
     SegmentOut,
 )
+from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound
 from livevault.observability import current_correlation_id
-
-if TYPE_CHECKING:
-    from livevault.api.deps import ApiKeyDep, ContainerDep
-    from livevault.bootstrap import Container
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND = {404: {"model": ErrorBody, "description": "No such recording"}}

@@ -1,0 +1,1 @@
+"""Alembic migrations, run in-process by `livevault.db.session.upgrade` (no alembic.ini needed)."""

@@ -1,0 +1,230 @@
+"""Recordings: the one place that reads and writes the `recordings` table and its ledger."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from livevault.db.repositories import ledger as ledger_rows
+from livevault.db.repositories._mapping import (
+    RECORDING_UPDATABLE,
+    checked_changes,
+    plain,
+    recording_values,
+    to_recording,
+)
+from livevault.db.tables import RecordingRow, utcnow
+from livevault.domain.capture import GapRecord
+from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingStatus, can_transition
+from livevault.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from livevault.db.repositories.ledger import Ledger
+    from livevault.domain.capture import PartInfo, SegmentRecord
+
+# Aliases: inside the class, `list` is the method below, not the builtin.
+RecordingList = list[Recording]
+RecordingsAndTotal = tuple[list[Recording], int]
+GapList = list[GapRecord]
+
+_COMPLETED = RecordingStatus.COMPLETED.value
+
+
+def _page_bounds(limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise ValueError("limit and offset must not be negative")
+
+
+class RecordingRepository:
+    """Recordings as `domain.recording.Recording`; never commits (the caller's transaction does)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # -- single recordings -------------------------------------------------------------------
+
+    def add(self, recording: Recording, spool_dir: str | None = None) -> Recording:
+        """Insert a new recording; an existing id is a Conflict."""
+        row = RecordingRow(**recording_values(recording), spool_dir=spool_dir, updated_at=utcnow())
+        self._session.add(row)
+        try:
+            self._session.flush()
+        except IntegrityError as exc:
+            raise Conflict("recording already exists", details={"id": recording.id}) from exc
+        return to_recording(row)
+
+    def get(self, recording_id: str) -> Recording | None:
+        row = self._session.get(RecordingRow, recording_id)
+        return None if row is None else to_recording(row)
+
+    def get_for_update(self, recording_id: str) -> Recording | None:
+        """Like `get`, but locks the row until the transaction ends (PostgreSQL; plain read on SQLite)."""
+        row = self._locked_row(recording_id)
+        return None if row is None else to_recording(row)
+
+    def update(self, recording_id: str, **changes: Any) -> Recording:
+        """Set columns by name (not `status`: see `set_status`); NotFound when the id is unknown."""
+        values = checked_changes(changes, RECORDING_UPDATABLE, "recording")
+        row = self._row(recording_id)
+        return self._apply(row, values)
+
+    def set_status(self, recording_id: str, status: RecordingStatus, **changes: Any) -> Recording:
+        """Move to `status` if the domain allows it from the current one (else Conflict), setting `changes`."""
+        values = checked_changes(changes, RECORDING_UPDATABLE, "recording")
+        row = self._locked_row(recording_id)
+        if row is None:
+            raise NotFound("Recording not found", details={"id": recording_id})
+        current, target = RecordingStatus(row.status), RecordingStatus(status)
+        if not can_transition(current, target):
+            raise Conflict(
+                f"recording cannot go from {current.value} to {target.value}",
+                details={"id": recording_id, "status": current.value, "requested": target.value},
+            )
+        values["status"] = target.value
+        return self._apply(row, values)
+
+    def request_stop(self, recording_id: str) -> Recording:
+        return self.update(recording_id, stop_requested=True)
+
+    def spool_dir(self, recording_id: str) -> str | None:
+        return self._row(recording_id).spool_dir
+
+    def delete(self, recording_id: str) -> None:
+        """Delete the recording; the database cascades to its ledger and unlinks its jobs."""
+        self._row(recording_id)
+        self._session.execute(
+            delete(RecordingRow).where(RecordingRow.id == recording_id),
+            execution_options={"synchronize_session": "fetch"},
+        )
+        self._session.expire_all()  # jobs in this session may hold the old recording_id
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def active(self) -> RecordingList:
+        """Pending, recording and processing recordings, oldest first (what a restart recovers)."""
+        statuses = sorted(s.value for s in ACTIVE_RECORDING_STATUSES)
+        query = (
+            select(RecordingRow)
+            .where(RecordingRow.status.in_(statuses))
+            .order_by(RecordingRow.created_at, RecordingRow.id)
+        )
+        return [to_recording(row) for row in self._session.scalars(query)]
+
+    def list(
+        self,
+        *,
+        status: RecordingStatus | None = None,
+        source_kind: str | None = None,
+        source: str | None = None,
+        room_id: str | None = None,
+        url: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        completed_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RecordingsAndTotal:
+        """One page, newest first (created_at, then id, descending), and the total that match."""
+        _page_bounds(limit, offset)
+        r = RecordingRow
+        conditions: list[ColumnElement[bool]] = []
+        for column, value in (
+            (r.status, plain(status)),
+            (r.source_kind, source_kind),
+            (r.source, source),
+            (r.room_id, room_id),
+            (r.url, url),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if completed_only:
+            conditions.append(r.status == _COMPLETED)
+        if created_from is not None:
+            conditions.append(r.created_at >= created_from)
+        if created_to is not None:
+            conditions.append(r.created_at <= created_to)
+        return self._page(conditions, (r.created_at.desc(), r.id.desc()), limit, offset)
+
+    def files(
+        self,
+        *,
+        room_id: str | None = None,
+        url: str | None = None,
+        from_: datetime | None = None,
+        to: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RecordingsAndTotal:
+        """Completed recordings that have a file, newest completed first; `from_`/`to` bound completed_at.
+
+        Served by the partial index `ix_recordings_files` (status, completed_at, id).
+        """
+        _page_bounds(limit, offset)
+        r = RecordingRow
+        conditions: list[ColumnElement[bool]] = [r.status == _COMPLETED, r.file_path.is_not(None)]
+        if room_id is not None:
+            conditions.append(r.room_id == room_id)
+        if url is not None:
+            conditions.append(r.url == url)
+        if from_ is not None:
+            conditions.append(r.completed_at >= from_)
+        if to is not None:
+            conditions.append(r.completed_at <= to)
+        return self._page(conditions, (r.completed_at.desc(), r.id.desc()), limit, offset)
+
+    # -- ledger ------------------------------------------------------------------------------
+
+    def replace_ledger(
+        self,
+        recording_id: str,
+        parts: Sequence[PartInfo],
+        segments: Sequence[SegmentRecord],
+        gaps: Sequence[GapRecord],
+    ) -> None:
+        """Store the recording's parts, segment index and gaps, replacing any stored before."""
+        self._row(recording_id)
+        ledger_rows.replace_ledger(self._session, recording_id, parts, segments, gaps)
+
+    def ledger(self, recording_id: str) -> Ledger:
+        """(parts by index, segments in written order, gaps in written order); empty when none."""
+        return ledger_rows.read_ledger(self._session, recording_id)
+
+    def gaps(self, recording_id: str) -> GapList:
+        return ledger_rows.read_gaps(self._session, recording_id)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _row(self, recording_id: str) -> RecordingRow:
+        row = self._session.get(RecordingRow, recording_id)
+        if row is None:
+            raise NotFound("Recording not found", details={"id": recording_id})
+        return row
+
+    def _locked_row(self, recording_id: str) -> RecordingRow | None:
+        query = (
+            select(RecordingRow)
+            .where(RecordingRow.id == recording_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return self._session.scalars(query).one_or_none()
+
+    def _apply(self, row: RecordingRow, values: dict[str, Any]) -> Recording:
+        for name, value in values.items():
+            setattr(row, name, value)
+        self._session.flush()
+        return to_recording(row)
+
+    def _page(
+        self, conditions: Sequence[ColumnElement[bool]], order: Sequence[ColumnElement[Any]], limit: int, offset: int
+    ) -> RecordingsAndTotal:
+        total = self._session.scalar(select(func.count()).select_from(RecordingRow).where(*conditions)) or 0
+        query = select(RecordingRow).where(*conditions).order_by(*order).limit(limit).offset(offset)
+        return [to_recording(row) for row in self._session.scalars(query)], total
