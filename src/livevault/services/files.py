@@ -39,7 +39,7 @@ class FileService:
         self._root = recordings_dir
         self._db = db
 
-    def list(
+    def search(
         self,
         *,
         room_id: str | None = None,

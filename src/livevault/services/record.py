@@ -131,7 +131,7 @@ class RecordingService:
             raise NotFound("Recording not found", details={"id": recording_id})
         return found
 
-    def list(
+    def search(
         self,
         *,
         status: RecordingStatus | None = None,

@@ -27,7 +27,7 @@ async def list_files(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> FileList:
     """Finished recording files, newest first: `{name, size, mtime, path}` plus pagination."""
-    result = container.files.list(room_id=room_id, url=url, from_=from_, to=to, page=page, page_size=page_size)
+    result = container.files.search(room_id=room_id, url=url, from_=from_, to=to, page=page, page_size=page_size)
     return FileList(
         items=[FileOut(**vars_of(item)) for item in result.items],
         page=page,

@@ -22,6 +22,6 @@ async def metrics(container: ContainerDep, _key: ApiKeyDep) -> Response:
         container.metrics.disk_bytes_free.set(free)
     except OSError:
         pass
-    files = container.files.list(page=1, page_size=1).total
+    files = container.files.search(page=1, page_size=1).total
     container.metrics.recording_files.set(files)
     return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)

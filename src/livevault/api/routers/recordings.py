@@ -6,7 +6,7 @@ import asyncio
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -34,7 +34,7 @@ from livevault.errors import InvalidRoomId, MissingSource, NotFound
 from livevault.observability import current_correlation_id
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
-NOT_FOUND = {404: {"model": ErrorBody, "description": "No such recording"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
 _ROOM_ID = re.compile(r"^\d{1,20}$")
 
 
@@ -127,7 +127,7 @@ async def list_recordings(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RecordingList:
     """Recordings, newest first, filtered by status and source."""
-    result = container.recordings.list(
+    result = container.recordings.search(
         status=status, source_kind=source_kind, source=source, room_id=room_id, page=page, page_size=page_size
     )
     return RecordingList(

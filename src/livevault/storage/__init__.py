@@ -1,0 +1,1 @@
+"""Storage backends for finished recordings (local disk, S3-compatible)."""
