@@ -1,0 +1,299 @@
+"""Copy the packets of a recording's parts, in order, into one MP4 that plays and seeks (no re-encoding).
+
+What the copy does beyond moving packets:
+
+* **Timeline.** Every part, and every discontinuity inside a part (a DTS going backwards, or jumping
+  more than ``JUMP_THRESHOLD`` past the expected next DTS), starts an *epoch*. An epoch's packets are
+  held back until each of the part's streams has reached it, then all of them get one shared shift that
+  puts the epoch right after everything written so far (A/V sync is kept). A part whose timestamps
+  already continue the previous one keeps its shift. Output DTS is strictly increasing per stream.
+* **Bitstreams.** H.264/HEVC go into the muxer in Annex B form (FLV/MP4 parts are converted), so parts
+  from different containers can be mixed and the muxer writes the avcC/hvcC; ADTS AAC is stripped to
+  raw AAC and the AudioSpecificConfig is put in the track header.
+* **Damage.** Empty, unreadable, undecodable or incompatible parts are skipped and reported; a read
+  error ends a part where it happened; a corrupt packet at the end of a part (cut mid-write) is dropped.
+  The MP4 is written as ``*.partial.mp4`` next to ``output`` and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import av
+import av.error
+from av.bitstream import BitStreamFilterContext
+
+from livevault.errors import DiskFull, NothingRecorded, RemuxFailed
+from livevault.postprocess._parts import (
+    TO_ANNEXB,
+    Sig,
+    Survey,
+    adts_config,
+    avcc_form,
+    codec_name,
+    first_adts_config,
+    open_part,
+    pick,
+    survey_part,
+)
+from livevault.postprocess._timeline import OutTrack, Timeline, Track
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from av.container import InputContainer, OutputContainer
+    from av.packet import Packet
+    from av.stream import Stream
+
+    from livevault.domain.capture import PartInfo
+
+log = logging.getLogger(__name__)
+
+_MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedPart:
+    index: int
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemuxResult:
+    output: Path
+    duration: float
+    video_packets: int
+    audio_packets: int
+    parts_used: tuple[int, ...]
+    parts_skipped: tuple[SkippedPart, ...]
+    timestamp_adjustments: int
+    timestamps_repaired: int
+    packets_dropped: int
+    warnings: tuple[str, ...]
+
+
+def _write_error(exc: Exception, name: str) -> DiskFull | RemuxFailed:
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        return DiskFull(f"no space left while writing {name}")
+    return RemuxFailed(f"writing {name} failed: {exc}", details={"output": name})
+
+
+class _Remuxer:
+    def __init__(self, surveys: list[Survey], tmp: Path, name: str) -> None:
+        self._surveys = surveys
+        self._name = name
+        self._out: OutputContainer = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        self._outs: dict[str, tuple[OutTrack, Sig]] = {}
+        self.timeline = Timeline(self._mux)
+        self.used: list[int] = []
+        self.skipped: list[SkippedPart] = []
+        self.warnings: list[str] = [note for survey in surveys for note in survey.notes]
+        self._failures = 0
+        self.rejected = 0
+
+    def run(self) -> None:
+        try:
+            for kind in ("video", "audio"):
+                self._add_output(kind)
+            self._out.start_encoding()
+            for track, _sig in self._outs.values():
+                track.tb = Fraction(track.stream.time_base or Fraction(1, 90000))
+            for survey in self._surveys:
+                self._copy_part(survey)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the file is discarded; keep the first error
+                self._out.close()
+            raise
+        self._out.close()  # writes the index and moves it to the front (faststart)
+
+    def _add_output(self, kind: str) -> None:
+        found = [s for s in self._surveys if getattr(s, kind) is not None]
+        if not found:
+            return
+        survey = next((s for s in found if getattr(s, kind).known), found[0])
+        with open_part(survey.info, survey.path) as container:
+            template = pick(container)[0 if kind == "video" else 1]
+            assert template is not None
+            try:
+                ostream = self._out.add_stream_from_template(template, opaque=True)
+            except ValueError as exc:  # a codec MP4 cannot carry: keep the other stream
+                self.warnings.append(f"{kind} ({codec_name(template)}) cannot go into MP4; left out ({exc})")
+                return
+            ctx = ostream.codec_context
+            if kind == "video" and avcc_form(template):
+                BitStreamFilterContext(TO_ANNEXB[codec_name(template)], template, ostream)
+            if kind == "video" and codec_name(template) == "hevc":
+                ctx.codec_tag = "hvc1"
+            if kind == "audio" and codec_name(template) == "aac" and not ctx.extradata:
+                ctx.extradata = first_adts_config(container, template)
+        self._outs[kind] = (OutTrack(ostream, kind), getattr(survey, kind))
+
+    def _compatible(self, survey: Survey, kind: str) -> bool:
+        sig: Sig | None = getattr(survey, kind)
+        if sig is None or kind not in self._outs:
+            return False
+        want, n = self._outs[kind][1], survey.info.index
+        if sig.codec != want.codec or (kind == "audio" and (sig.sample_rate, sig.channels) != (
+                want.sample_rate, want.channels) and sig.sample_rate and sig.channels):
+            self.warnings.append(f"part {n}: {kind} ({sig}) does not fit the output track ({want}); left out")
+            return False
+        if kind == "video" and sig.width and (sig.width, sig.height) != (want.width, want.height):
+            self.warnings.append(f"part {n}: resolution changes to {sig.width}x{sig.height} (track header "
+                                 f"says {want.width}x{want.height}; in-band parameter sets carry the change)")
+        return True
+
+    def _tracks_for(self, container: InputContainer, survey: Survey) -> dict[int, Track]:
+        tracks: dict[int, Track] = {}
+        for kind, stream in zip(("video", "audio"), pick(container), strict=True):
+            if stream is not None and self._compatible(survey, kind):
+                bsf = BitStreamFilterContext(TO_ANNEXB[codec_name(stream)], stream) \
+                    if avcc_form(stream) else None
+                tracks[stream.index] = Track(stream, self._outs[kind][0], bsf)
+        return tracks
+
+    def _copy_part(self, survey: Survey) -> None:
+        n, muxed = survey.info.index, self.timeline.muxed
+        try:
+            with open_part(survey.info, survey.path) as container:
+                tracks = self._tracks_for(container, survey)
+                if tracks:
+                    self.timeline.begin_part(list(tracks.values()))
+                    try:
+                        self._demux(container, tracks, n)
+                    finally:
+                        self.timeline.end_part()  # while the part's streams still exist
+        except (av.error.FFmpegError, OSError) as exc:
+            self.warnings.append(f"part {n}: could not be read ({exc})")
+        if self.timeline.muxed > muxed:
+            self.used.append(n)
+        else:
+            self.skipped.append(SkippedPart(n, str(survey.path), "no usable packets"))
+
+    def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int) -> None:
+        """Copy a part's packets; a read error ends the part there (what came before is kept)."""
+        try:
+            for packet in container.demux(*[t.stream for t in tracks.values()]):
+                if packet.size > 0:
+                    self._feed(tracks[packet.stream_index], packet)
+        except av.error.FFmpegError as exc:
+            self.warnings.append(f"part {n}: reading stopped at a damaged spot ({exc})")
+
+    def _feed(self, track: Track, packet: Packet[Stream]) -> None:
+        """Hand a packet on, one packet late for corrupt ones: a corrupt last packet is a cut-off write."""
+        held, track.held = track.held, None
+        if held is not None:
+            self._convert(track, held)
+        if packet.is_corrupt:
+            track.held = packet
+        else:
+            self._convert(track, packet)
+
+    def _convert(self, track: Track, packet: Packet[Stream]) -> None:
+        if track.out.kind == "audio" and not track.checked:
+            track.checked = True
+            ctx = track.stream.codec_context
+            if codec_name(track.stream) == "aac" and (not ctx.extradata or adts_config(bytes(packet)[:7])):
+                track.bsf = BitStreamFilterContext("aac_adtstoasc", track.stream)
+        if track.bsf is None:
+            self.timeline.feed(track, packet)
+            return
+        try:
+            converted = track.bsf.filter(packet)
+        except av.error.FFmpegError:
+            self.timeline.stats.dropped += 1
+            return
+        for out in converted:
+            self.timeline.feed(track, out)
+
+    def _mux(self, packet: Packet[Stream]) -> bool:
+        """Write one packet; False if the muxer rejected just this packet. Anything worse is raised as a
+        livevault error at once, so that no read-error handler mistakes it for a damaged part."""
+        try:
+            self._out.mux_one(packet)
+        except av.error.FFmpegError as exc:
+            if not isinstance(exc, ValueError):
+                raise _write_error(exc, self._name) from exc
+            self._failures += 1
+            self.rejected += 1
+            self.timeline.stats.dropped += 1
+            if self._failures > _MAX_MUX_FAILURES:
+                raise RemuxFailed(f"the MP4 muxer rejected {self._failures} packets in a row: {exc}") from exc
+            return False
+        except OSError as exc:
+            raise _write_error(exc, self._name) from exc
+        self._failures = 0
+        return True
+
+    @property
+    def outputs(self) -> int:
+        return len(self._outs)
+
+    def result(self, output: Path) -> RemuxResult:
+        count, stats = {kind: pair[0].packets for kind, pair in self._outs.items()}, self.timeline.stats
+        return RemuxResult(output, self.timeline.duration(), count.get("video", 0), count.get("audio", 0),
+                           tuple(self.used), tuple(self.skipped), stats.adjustments, stats.repaired,
+                           stats.dropped, tuple(self.warnings))
+
+
+def _fsync_and_rename(tmp: Path, output: Path) -> None:
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.replace(output)
+    with contextlib.suppress(OSError):  # make the rename durable too, where the OS allows
+        dir_fd = os.open(output.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: Path) -> RemuxResult:
+    try:
+        remuxer = _Remuxer(surveys, tmp, output.name)
+        remuxer.run()
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise _write_error(exc, output.name) from exc
+    if not remuxer.outputs:
+        raise RemuxFailed(f"none of the recorded streams can go into MP4: {'; '.join(remuxer.warnings)}")
+    remuxer.skipped = sorted([*skipped, *remuxer.skipped], key=lambda s: s.index)
+    result = remuxer.result(output)
+    if result.video_packets + result.audio_packets == 0:
+        if remuxer.rejected:
+            raise RemuxFailed(f"the MP4 muxer rejected all {remuxer.rejected} packets of {output.name}")
+        raise NothingRecorded("none of the parts held a usable audio or video packet",
+                              details={"skipped": [s.reason for s in result.parts_skipped]})
+    return result
+
+
+def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path) -> RemuxResult:
+    """Copy the parts, in order, into one faststart MP4 at ``output``; see the module docstring."""
+    surveys: list[Survey] = []
+    skipped: list[SkippedPart] = []
+    for info, path in parts:
+        found = survey_part(info, path)
+        if isinstance(found, str):
+            log.warning("skipping part %s (%s): %s", info.index, path, found)
+            skipped.append(SkippedPart(info.index, str(path), found))
+        else:
+            surveys.append(found)
+    if not surveys:
+        raise NothingRecorded("no part holds readable audio or video",
+                              details={"skipped": [f"{s.index}: {s.reason}" for s in skipped]})
+    tmp = output.with_suffix(".partial.mp4")
+    try:
+        result = _run(surveys, skipped, tmp, output)
+        _fsync_and_rename(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for warning in result.warnings:
+        log.warning("remux %s: %s", output.name, warning)
+    return result
