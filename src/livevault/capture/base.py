@@ -28,6 +28,8 @@ class CaptureOptions:
     user_agent: str = "livevault/0.1"
     chunk_size: int = 64 * 1024
     progressive_index_interval: float = 1.0
+    start_from: str = "live_edge"
+    """Where an HLS capture starts in the first playlist: `live_edge` (like a player) or `window_start`."""
 
 
 @dataclass(frozen=True, slots=True)

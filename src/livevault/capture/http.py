@@ -1,0 +1,269 @@
+"""The shared aiohttp session, per-capture request helpers, and HTTP trouble as livevault errors.
+
+One `ClientSession` serves every capture of a process (connection pooling, no connection limit, since a
+progressive capture holds its connection for hours). A capture talks through an `HttpClient`, which adds
+the stream's headers and proxy, carries cookies the source sets (per capture, never shared between
+recordings), and turns aiohttp/asyncio failures into `NetworkTimeout`, `SourceUnreachable`,
+`SourceBlocked` (401/403) or `StreamEnded` (404/410), the HTTP status in `details["status"]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import yarl
+
+from livevault.errors import (
+    InvalidInput,
+    InvalidUrl,
+    LivevaultError,
+    NetworkTimeout,
+    SourceBlocked,
+    SourceUnreachable,
+    StreamEnded,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Mapping
+
+    from livevault.capture.base import CaptureOptions
+
+SPILL_BYTES = 8 * 1024 * 1024
+"""Bodies larger than this go to a temporary file instead of memory."""
+READ_CHUNK = 256 * 1024
+_PROXY_SCHEMES = {"http", "https"}
+GONE_STATUSES = frozenset({404, 410})
+
+
+def create_session(options: CaptureOptions, *, limit: int = 0, limit_per_host: int = 0) -> aiohttp.ClientSession:
+    """The process-wide session; call inside a running event loop. `limit=0` means no connection cap."""
+    connector = aiohttp.TCPConnector(
+        limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, keepalive_timeout=30
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": options.user_agent},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=aiohttp.ClientTimeout(total=None, connect=options.http_timeout, sock_read=options.http_timeout),
+        requote_redirect_url=False,
+        read_bufsize=READ_CHUNK,
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query (signed tokens stay out of messages and details)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def status_error(status: int, url: str, reason: str | None = None) -> LivevaultError:
+    details: dict[str, Any] = {"status": status, "url": _safe_url(url)}
+    text = f"HTTP {status}{' ' + reason if reason else ''} from {_safe_url(url)}"
+    if status in {401, 403}:
+        return SourceBlocked(f"the source refused access: {text}", details=details)
+    if status in GONE_STATUSES:
+        return StreamEnded(f"the source has no such resource: {text}", details=details)
+    return SourceUnreachable(f"the source answered {text}", details=details)
+
+
+def map_error(exc: BaseException, url: str) -> LivevaultError:
+    """An aiohttp/asyncio/OS failure as a livevault error."""
+    if isinstance(exc, LivevaultError):
+        return exc
+    details: dict[str, Any] = {"url": _safe_url(url)}
+    if isinstance(exc, TimeoutError):
+        return NetworkTimeout(f"no answer in time from {_safe_url(url)}", details=details)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return status_error(exc.status, url, exc.message)
+    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {type(exc).__name__}: {exc}", details=details)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind a mapped error, if it came from one."""
+    status = exc.details.get("status") if isinstance(exc, LivevaultError) else None
+    return status if isinstance(status, int) else None
+
+
+def as_url(url: str) -> yarl.URL:
+    """A yarl URL that sends the path and query exactly as written (no re-quoting of signed tokens)."""
+    if url.isascii() and url.isprintable() and " " not in url:
+        with contextlib.suppress(ValueError):
+            return yarl.URL(url, encoded=True)
+    return yarl.URL(url)
+
+
+def check_proxy(proxy: str | None) -> str | None:
+    if not proxy:
+        return None
+    if urlsplit(proxy).scheme.lower() not in _PROXY_SCHEMES:
+        raise InvalidInput(f"unsupported proxy {_safe_url(proxy)}: only http:// and https:// proxies work")
+    return proxy
+
+
+@dataclass(slots=True)
+class Body:
+    """A response body: in memory, or spilled to a temporary file when large."""
+
+    data: bytes = b""
+    path: Path | None = None
+    size: int = 0
+    head: bytes = b""
+
+    def chunks(self, block: int = 1024 * 1024) -> Iterator[bytes]:
+        if self.path is None:
+            yield self.data
+            return
+        with self.path.open("rb") as fh:
+            while chunk := fh.read(block):
+                yield chunk
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+class HttpClient:
+    """Requests of one capture: its headers, proxy and cookies, errors mapped."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, headers: Mapping[str, str] | None = None,
+                 proxy: str | None = None, timeout: float = 10.0) -> None:
+        self._session = session
+        self._headers = dict(headers or {})
+        self._proxy = check_proxy(proxy)
+        self._timeout = timeout
+        self._cookies: dict[str, dict[str, str]] = {}
+
+    def _request_headers(self, url: str, extra: Mapping[str, str]) -> dict[str, str]:
+        headers = {**self._headers, **extra}
+        jar = self._cookies.get(urlsplit(url).hostname or "")
+        if jar:
+            own = headers.get("Cookie")
+            carried = "; ".join(f"{k}={v}" for k, v in jar.items())
+            headers["Cookie"] = f"{own}; {carried}" if own else carried
+        return headers
+
+    def _keep_cookies(self, resp: aiohttp.ClientResponse) -> None:
+        if resp.cookies:
+            jar = self._cookies.setdefault(resp.url.host or "", {})
+            jar.update({name: morsel.value for name, morsel in resp.cookies.items()})
+
+    @contextlib.asynccontextmanager
+    async def open(self, url: str, *, headers: Mapping[str, str] | None = None,
+                   timeout: aiohttp.ClientTimeout | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET `url`; yields the response once its status is below 400. Failures raise livevault errors."""
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
+        try:
+            async with self._session.get(
+                as_url(url), headers=self._request_headers(url, headers or {}), proxy=self._proxy,
+                timeout=timeout,
+            ) as resp:
+                if resp.status >= 400:
+                    raise status_error(resp.status, url, resp.reason)
+                self._keep_cookies(resp)
+                yield resp
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_error(exc, url) from exc
+
+    async def get_text(self, url: str, *, total: float | None = None) -> tuple[str, str]:
+        """A text document (a playlist) and the URL it came from after redirects."""
+        timeout = aiohttp.ClientTimeout(total=total or self._timeout * 2, connect=self._timeout,
+                                        sock_read=self._timeout)
+        async with self.open(url, timeout=timeout) as resp:
+            raw = await resp.read()
+            final = str(resp.url)
+        return raw.decode("utf-8", errors="replace"), (url if final == str(as_url(url)) else final)
+
+    async def get_body(self, url: str, *, byte_range: tuple[int, int] | None = None,
+                       total: float | None = None, spill_dir: Path | None = None) -> Body:
+        """A media body; `byte_range` is (offset, length). With `spill_dir`, large bodies go to a file there."""
+        headers = {"Accept-Encoding": "identity"}
+        if byte_range is not None:
+            headers["Range"] = f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"
+        timeout = aiohttp.ClientTimeout(total=total, connect=self._timeout, sock_read=self._timeout)
+        async with self.open(url, headers=headers, timeout=timeout) as resp:
+            if byte_range is not None and resp.status != 206:
+                data = await _read_slice(resp, *byte_range)
+                return Body(data=data, size=len(data), head=data[:16])
+            length = resp.content_length
+            if spill_dir is None or (length is not None and length <= SPILL_BYTES):
+                data = await resp.read()
+                return Body(data=data, size=len(data), head=data[:16])
+            return await _read_spilling(resp, spill_dir)
+
+    async def get_bytes(self, url: str, *, byte_range: tuple[int, int] | None = None,
+                        total: float | None = None) -> bytes:
+        return (await self.get_body(url, byte_range=byte_range, total=total)).data
+
+
+async def _read_slice(resp: aiohttp.ClientResponse, offset: int, length: int) -> bytes:
+    """Bytes [offset, offset+length) of a whole body sent by a server that ignored the Range header."""
+    wanted: list[bytes] = []
+    position, end = 0, offset + length
+    async for chunk in resp.content.iter_chunked(READ_CHUNK):
+        if position + len(chunk) > offset:
+            wanted.append(chunk[max(0, offset - position):end - position])
+        position += len(chunk)
+        if position >= end:
+            break
+    return b"".join(wanted)
+
+
+def _open_spill(directory: Path) -> Any:
+    directory.mkdir(parents=True, exist_ok=True)
+    return tempfile.NamedTemporaryFile(dir=directory, prefix=".segment-", delete=False)
+
+
+def _drop_spill(spill: Any) -> None:
+    spill.close()
+    Path(spill.name).unlink(missing_ok=True)
+
+
+async def _read_spilling(resp: aiohttp.ClientResponse, directory: Path) -> Body:
+    chunks: list[bytes] = []
+    size = 0
+    head = b""
+    spill: Any = None
+    try:
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            head = head or chunk[:16]
+            if spill is None and size + len(chunk) > SPILL_BYTES:
+                spill = _open_spill(directory)
+                spill.writelines(chunks)
+                chunks = []
+            if spill is not None:
+                spill.write(chunk)
+            else:
+                chunks.append(chunk)
+            size += len(chunk)
+    except BaseException:
+        if spill is not None:
+            _drop_spill(spill)
+        raise
+    if spill is None:
+        return Body(data=b"".join(chunks), size=size, head=head)
+    spill.close()
+    return Body(path=Path(spill.name), size=size, head=head)
+
+
+async def fetch_bytes(session: aiohttp.ClientSession, url: str, *, headers: Mapping[str, str] | None = None,
+                      byte_range: tuple[int, int] | None = None, timeout: float = 10.0,
+                      proxy: str | None = None) -> bytes:
+    """One-off GET of a small body (a key, an init section); errors mapped like every capture request."""
+    client = HttpClient(session, headers=headers, proxy=proxy, timeout=timeout)
+    return await client.get_bytes(url, byte_range=byte_range)
+
+
+async def fetch_text(session: aiohttp.ClientSession, url: str, *, headers: Mapping[str, str] | None = None,
+                     timeout: float = 10.0, proxy: str | None = None) -> tuple[str, str]:
+    """One-off GET of a text document; returns it and the URL it came from after redirects."""
+    return await HttpClient(session, headers=headers, proxy=proxy, timeout=timeout).get_text(url)

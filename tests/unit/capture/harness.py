@@ -1,0 +1,36 @@
+"""Running a capture engine against the test origin, and reading what it wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livevault.capture.base import CaptureControl, CaptureEngine, CaptureOptions
+from livevault.capture.hls import HlsCapture
+from livevault.capture.http import create_session
+from livevault.capture.progressive import ProgressiveCapture
+from livevault.capture.spool import Spool
+from livevault.domain.capture import CaptureOutcome
+from livevault.domain.stream import StreamFormat, StreamInfo
+
+FAST = CaptureOptions(http_timeout=2.0, segment_retries=3, playlist_grace=1.0, stall_timeout=0.4,
+                      reconnect_window=1.5, progressive_index_interval=0.05)
+
+
+async def record(url: str, directory: Path, *, fmt: StreamFormat = StreamFormat.HLS,
+                 options: CaptureOptions = FAST, control: CaptureControl | None = None,
+                 quality: str = "best", headers: dict[str, str] | None = None) -> tuple[CaptureOutcome, Spool]:
+    """Run the engine for `fmt` on `url` into a spool in `directory`; returns the outcome and the spool."""
+    spool = Spool(directory)
+    session = create_session(options)
+    try:
+        engine: CaptureEngine = (HlsCapture(session, options) if fmt is StreamFormat.HLS
+                                 else ProgressiveCapture(session, options))
+        stream = StreamInfo(url=url, format=fmt, quality=quality, headers=headers or {})
+        outcome = await engine.run(stream, spool, control or CaptureControl())
+    finally:
+        await session.close()
+    return outcome, Spool(directory)
+
+
+def part_bytes(spool: Spool) -> list[bytes]:
+    return [path.read_bytes() for _, path in spool.part_paths()]
