@@ -30,7 +30,8 @@ The tree::
     ├── VerifyFailed                     INTERNAL    VERIFY_FAILED
     ├── NothingRecorded                  UNAVAILABLE NOTHING_RECORDED
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
-    └── Interrupted                      INTERNAL    INTERRUPTED
+    ├── Interrupted                      INTERNAL    INTERRUPTED
+    └── InternalError                    INTERNAL    INTERNAL_ERROR
 """
 
 from __future__ import annotations
@@ -191,3 +192,9 @@ class S3UploadFailed(LivevaultError):
 
 class Interrupted(LivevaultError):
     code = "INTERRUPTED"
+
+
+class InternalError(LivevaultError):
+    """A bug: reported with the correlation id so it can be found in the logs."""
+
+    code = "INTERNAL_ERROR"

@@ -1,24 +1,30 @@
-"""A tolerant HLS playlist parser (RFC 8216) and variant selection; pure functions, frozen results.
+"""A tolerant HLS playlist parser (RFC 8216) and the start position; pure functions, frozen results.
 
 Tolerated: CRLF line ends, a byte-order mark, blank lines, unknown tags, lower-case attribute names,
 fractional target durations and EXTINF lines without a title. Every URI is resolved against the
-playlist URL with `urljoin`, its query string (signed tokens) kept as written.
+playlist URL with `urljoin`, its query string (signed tokens) kept as written. Master playlists and
+variant selection live in `variants`, attribute lists in `m3u8_attrs`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from livevault.errors import InvalidInput, NoMatchingQuality, PlaylistInvalid
+from livevault.capture.m3u8_attrs import parse_attributes, parse_float, parse_int
+from livevault.capture.variants import MasterPlaylist, Rendition, Variant, parse_master, select_variant
+from livevault.errors import InvalidInput, PlaylistInvalid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-_ATTRIBUTE = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("[^"]*"|[^,]*)\s*,?')
-_QUALITY_HEIGHT = re.compile(r"^(\d{2,4})p(\d{0,3})$")
+__all__ = [
+    "LIVE_EDGE", "WINDOW_START", "ByteRange", "InitSection", "Key", "MasterPlaylist", "MediaPlaylist", "Playlist",
+    "Rendition", "Segment", "Variant", "parse_attributes", "parse_media_playlist", "parse_playlist",
+    "select_variant", "start_index",
+]
+
 LIVE_EDGE = "live_edge"
 WINDOW_START = "window_start"
 
@@ -85,52 +91,7 @@ class MediaPlaylist:
         return self.media_sequence + len(self.segments) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
-    uri: str
-    bandwidth: int
-    average_bandwidth: int | None = None
-    resolution: tuple[int, int] | None = None
-    codecs: str | None = None
-    frame_rate: float | None = None
-    audio: str | None = None
-
-    @property
-    def height(self) -> int | None:
-        return self.resolution[1] if self.resolution else None
-
-
-@dataclass(frozen=True, slots=True)
-class Rendition:
-    """An EXT-X-MEDIA alternative rendition (parsed minimally)."""
-
-    type: str
-    group_id: str
-    name: str
-    uri: str | None = None
-    language: str | None = None
-    default: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MasterPlaylist:
-    url: str
-    variants: tuple[Variant, ...]
-    media: tuple[Rendition, ...] = field(default_factory=tuple)
-
-
 Playlist = MasterPlaylist | MediaPlaylist
-
-
-def parse_attributes(text: str) -> dict[str, str]:
-    """`A=1,B="x,y",C=0x1F` → {"A": "1", "B": "x,y", "C": "0x1F"}; names upper-cased, quotes removed."""
-    attrs: dict[str, str] = {}
-    for match in _ATTRIBUTE.finditer(text):
-        value = match.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        attrs[match.group(1).upper()] = value
-    return attrs
 
 
 def _lines(text: str) -> list[str]:
@@ -146,7 +107,7 @@ def parse_playlist(text: str, url: str) -> Playlist:
     if any(line.startswith("#EXT-X-STREAM-INF") for line in lines) and not any(
         line.startswith("#EXTINF") for line in lines
     ):
-        return _parse_master(lines, url)
+        return parse_master(lines, url)
     return _MediaParser(url).parse(lines)
 
 
@@ -157,70 +118,10 @@ def parse_media_playlist(text: str, url: str) -> MediaPlaylist:
     return playlist
 
 
-def _int(value: str | None, default: int | None = None) -> int | None:
-    try:
-        return int(value.strip()) if value is not None else default
-    except ValueError:
-        return default
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value.strip()) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _resolution(value: str | None) -> tuple[int, int] | None:
-    if not value or "x" not in value.lower():
-        return None
-    width, _, height = value.lower().partition("x")
-    w, h = _int(width), _int(height)
-    return (w, h) if w is not None and h is not None else None
-
-
-def _variant(attrs: dict[str, str], uri: str) -> Variant:
-    return Variant(
-        uri=uri,
-        bandwidth=_int(attrs.get("BANDWIDTH"), 0) or 0,
-        average_bandwidth=_int(attrs.get("AVERAGE-BANDWIDTH")),
-        resolution=_resolution(attrs.get("RESOLUTION")),
-        codecs=attrs.get("CODECS"),
-        frame_rate=_float(attrs.get("FRAME-RATE")),
-        audio=attrs.get("AUDIO"),
-    )
-
-
-def _rendition(attrs: dict[str, str], base: str) -> Rendition:
-    return Rendition(
-        type=attrs.get("TYPE", ""),
-        group_id=attrs.get("GROUP-ID", ""),
-        name=attrs.get("NAME", ""),
-        uri=urljoin(base, attrs["URI"]) if "URI" in attrs else None,
-        language=attrs.get("LANGUAGE"),
-        default=attrs.get("DEFAULT", "").upper() == "YES",
-    )
-
-
-def _parse_master(lines: list[str], url: str) -> MasterPlaylist:
-    variants: list[Variant] = []
-    media: list[Rendition] = []
-    pending: dict[str, str] | None = None
-    for line in lines:
-        if line.startswith("#EXT-X-STREAM-INF:"):
-            pending = parse_attributes(line.partition(":")[2])
-        elif line.startswith("#EXT-X-MEDIA:"):
-            media.append(_rendition(parse_attributes(line.partition(":")[2]), url))
-        elif not line.startswith("#") and pending is not None:
-            variants.append(_variant(pending, urljoin(url, line)))
-            pending = None
-    return MasterPlaylist(url=url, variants=tuple(variants), media=tuple(media))
-
-
 def _byterange(spec: str, implied_offset: int) -> ByteRange | None:
     length, _, offset = spec.strip().partition("@")
-    n = _int(length)
-    o = _int(offset) if offset else implied_offset
+    n = parse_int(length)
+    o = parse_int(offset) if offset else implied_offset
     if n is None or o is None or n < 0:
         return None
     return ByteRange(n, o)
@@ -296,21 +197,21 @@ class _MediaParser:
 
     def _extinf(self, value: str) -> None:
         duration, _, title = value.partition(",")
-        self.duration = _float(duration)
+        self.duration = parse_float(duration)
         self.title = title.strip()
 
     def _target(self, value: str) -> None:
-        self.target = _float(value)
+        self.target = parse_float(value)
 
     def _media_sequence(self, value: str) -> None:
-        number = _int(value)
+        number = parse_int(value)
         if number is None:
             raise PlaylistInvalid(f"invalid #EXT-X-MEDIA-SEQUENCE: {value!r}")
         if not self.segments:
             self.media_sequence = number
 
     def _disc_sequence(self, value: str) -> None:
-        number = _int(value)
+        number = parse_int(value)
         if number is not None and not self.segments:
             self.disc_start = self.disc = number
 
@@ -378,7 +279,7 @@ _MEDIA_TAGS: dict[str, Callable[[_MediaParser, str], None]] = {
     "#EXT-X-GAP": lambda p, v: p._set("gap", True),
     "#EXT-X-ENDLIST": lambda p, v: p._set("endlist", True),
     "#EXT-X-PLAYLIST-TYPE": lambda p, v: p._set("playlist_type", v.upper()),
-    "#EXT-X-VERSION": lambda p, v: p._set("version", _int(v)),
+    "#EXT-X-VERSION": lambda p, v: p._set("version", parse_int(v)),
 }
 
 
@@ -400,33 +301,3 @@ def start_index(playlist: MediaPlaylist, start_from: str = LIVE_EDGE) -> int:
         index -= 1
         covered += segments[index].duration
     return index
-
-
-def select_variant(master: MasterPlaylist, quality: str) -> Variant:
-    """Choose a variant: best, worst, `720p` (highest at most 720 lines, else the lowest) or max bit/s."""
-    if not master.variants:
-        raise NoMatchingQuality("the master playlist lists no variants")
-    by_bandwidth = sorted(master.variants, key=lambda v: v.bandwidth)
-    wanted = quality.strip().lower()
-    if wanted in {"best", ""}:
-        return by_bandwidth[-1]
-    if wanted == "worst":
-        return by_bandwidth[0]
-    height = _QUALITY_HEIGHT.match(wanted)
-    if height:
-        return _by_height(master.variants, int(height.group(1)), by_bandwidth)
-    if wanted.isdigit():
-        fitting = [v for v in by_bandwidth if v.bandwidth <= int(wanted)]
-        return fitting[-1] if fitting else by_bandwidth[0]
-    raise InvalidInput(
-        f"unknown quality {quality!r}; use best, worst, a height like 720p, or a bandwidth in bit/s"
-    )
-
-
-def _by_height(variants: tuple[Variant, ...], limit: int, by_bandwidth: list[Variant]) -> Variant:
-    sized = [v for v in variants if v.height is not None]
-    if not sized:
-        return by_bandwidth[-1]
-    ranked = sorted(sized, key=lambda v: (v.height or 0, v.bandwidth))
-    fitting = [v for v in ranked if (v.height or 0) <= limit]
-    return fitting[-1] if fitting else ranked[0]

@@ -4,7 +4,9 @@ The index gets a pseudo-segment about every `progressive_index_interval` seconds
 counter, duration = wall time covered). A stall (`stall_timeout` without a byte), a dropped connection or
 a clean end of the body while the capture should go on leads to reconnects with backoff for up to
 `reconnect_window` seconds. Each connection that delivers bytes gets its own part (a complete FLV/TS file
-with its own header), and the outage between two of them is a gap. 404/410 on a reconnect ends the
+with its own header), and the outage between two of them is a gap. A capture that starts on a spool that
+already holds segments (livevault was restarted) opens a RESUME part, and the time from the last indexed
+segment to its first new byte is a PROCESS_RESTART gap. 404/410 on a reconnect ends the
 capture as END_OF_STREAM; an exhausted window ends it as UNREACHABLE. A failed first connection is an
 ERROR with the mapped code.
 """
@@ -36,6 +38,16 @@ log = logging.getLogger(__name__)
 _BACKOFF_START = 0.25
 _BACKOFF_MAX = 5.0
 _CONTAINERS = {StreamFormat.FLV: PartContainer.FLV, StreamFormat.TS: PartContainer.TS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Pause:
+    """Bytes stopped coming; the first byte of the next part ends a gap of `cause` begun at `since`."""
+
+    cause: GapCause
+    since: float
+    part: int
+    next_reason: PartReason
 
 
 @dataclass(slots=True)
@@ -91,12 +103,16 @@ class _ProgressiveRun:
         self._spool, self._control = spool, control
         self._client: HttpClient | None = None
         self._reason = PartReason.RESUME if spool.parts() else PartReason.START
-        self._seq = max((s.sequence for s in spool.segments()), default=-1) + 1
+        records = spool.segments()
+        self._seq = max((s.sequence for s in records), default=-1) + 1
         self._part: PartWriter | None = None
         self._committed = 0
         self._seg_started = 0.0
         self._last_byte = 0.0
-        self._drop: tuple[GapCause, float, int] | None = None
+        self._pause: _Pause | None = None
+        if records:
+            last = records[-1]
+            self._pause = _Pause(GapCause.PROCESS_RESTART, last.fetched_at, last.part, PartReason.RESUME)
 
     async def execute(self) -> CaptureOutcome:
         container = _CONTAINERS.get(self._stream.format)
@@ -189,12 +205,12 @@ class _ProgressiveRun:
 
     def _begin_part(self, container: PartContainer, first: bytes, now: float) -> PartWriter:
         reason = self._reason
-        if self._drop is not None:
-            cause, last_wall, part_index = self._drop
-            ended = time.time()
-            self._spool.add_gap(GapRecord(part=part_index, started_at=last_wall, ended_at=ended, cause=cause,
-                                          duration=round(max(0.0, ended - last_wall), 3)))
-            reason, self._drop = PartReason.RECONNECT, None
+        if self._pause is not None:
+            pause, self._pause = self._pause, None
+            ended = max(time.time(), pause.since)
+            self._spool.add_gap(GapRecord(part=pause.part, started_at=pause.since, ended_at=ended,
+                                          cause=pause.cause, duration=round(ended - pause.since, 3)))
+            reason = pause.next_reason
         if container is PartContainer.FLV and not first.startswith(b"FLV"):
             log.warning("progressive FLV body does not start with an FLV header")
         self._part = self._spool.open_part(container, reason)
@@ -219,7 +235,7 @@ class _ProgressiveRun:
             return
         last_wall = time.time() - (time.monotonic() - self._last_byte)
         self._close_part()
-        self._drop = (cause, last_wall, part.index)
+        self._pause = _Pause(cause, last_wall, part.index, PartReason.RECONNECT)
 
     def _close_part(self) -> None:
         """Index what is not yet indexed and close the part (fsync)."""

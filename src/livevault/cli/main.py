@@ -85,3 +85,7 @@ def main() -> None:  # pragma: no cover - console entry point
     except LivevaultError as exc:
         typer.echo(f"{exc.code}: {exc.message}", err=True)
         raise SystemExit(1) from exc
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

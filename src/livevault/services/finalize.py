@@ -12,7 +12,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
-from livevault.errors import LivevaultError, NothingRecorded
+from livevault.errors import InternalError, LivevaultError, NothingRecorded
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -75,9 +75,10 @@ class Finalizer:
         spool = Spool(self._settings.spool_dir / recording_id)
         try:
             fields = await self._produce(recording, spool, outcome)
-        except LivevaultError as exc:
-            error = exc
-            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id})
+        except Exception as exc:
+            error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
+            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
+                        exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
             return
         await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from livevault.capture.base import CaptureControl, CaptureEngine, CaptureProgress
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
-from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord
+from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import LivevaultError
@@ -60,7 +59,11 @@ class Recorder:
         if recording is None:
             return
         spool = Spool(self._settings.spool_dir / recording_id)
-        outcome = await self._capture(recording, spool)
+        try:
+            outcome = await self._capture(recording, spool)
+        except Exception as exc:  # a bug must not leave the recording "recording" forever
+            log.exception("capture crashed", extra={"recording_id": recording_id})
+            outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
         await self._finalizer.finalize(job_id, recording_id, outcome)
 
     def _start(self, session: Any, job_id: str, recording_id: str) -> Recording | None:
@@ -90,7 +93,6 @@ class Recorder:
         if control.should_stop():
             spool.close()
             return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
-        self._note_restart(spool)
         self._active.controls[recording.id] = control
         self._metrics.recordings_active.inc()
         watcher = asyncio.create_task(self._watch_progress(recording.id, spool, control))
@@ -106,15 +108,6 @@ class Recorder:
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
             await self._db.run_async(lambda s: self._save_progress(s, recording.id, spool))
-
-    def _note_restart(self, spool: Spool) -> None:
-        """A spool with parts means this process is resuming after a crash: the pause is a gap."""
-        segments = spool.segments()
-        if not spool.parts():
-            return
-        last = max((s.fetched_at for s in segments), default=spool.parts()[-1].started_at)
-        spool.add_gap(GapRecord(part=spool.parts()[-1].index, started_at=last, ended_at=time.time(),
-                                cause=GapCause.PROCESS_RESTART, duration=max(0.0, time.time() - last)))
 
     async def _resolve_and_capture(
         self, recording: Recording, spool: Spool, control: CaptureControl
