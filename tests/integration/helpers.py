@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def decode_frame_numbers(path: Path) -> list[int]:
 def assert_contiguous(numbers: list[int]) -> None:
     """Frames strictly increase by one: nothing lost, nothing duplicated."""
     assert numbers, "no frames decoded"
-    jumps = [(a, b) for a, b in zip(numbers, numbers[1:], strict=False) if b != a + 1]
+    jumps = [(a, b) for a, b in itertools.pairwise(numbers) if b != a + 1]
     assert not jumps, f"frame numbers jump: {jumps[:10]}"
 
 

@@ -106,6 +106,7 @@ class _HlsRun:
         self._outage = False
         self._ended = False
         self._saw_empty = False
+        self._pending_reset = False  # a reset seen in a playlist with nothing new yet: mark the next segment
         self._items: deque[_Item] = deque()
         self._unstarted: deque[_Item] = deque()
         self._active = 0
@@ -277,7 +278,8 @@ class _HlsRun:
         self._ended = playlist.endlist
         if verdict is Verdict.RESET:
             log.warning("HLS media sequence reset: %d after %d", playlist.media_sequence, window.next_seq - 1)
-            fresh = [s for s in playlist.segments if not window.known(s)]
+            tolerance = max(2.0, playlist.target_duration)
+            fresh = [s for s in playlist.segments if not window.same(s, tolerance)]
             window.start_over()
             window.remember(playlist)
             window.next_seq = playlist.last_sequence + 1
@@ -323,6 +325,8 @@ class _HlsRun:
             self._add(_Item(gap=gap, epoch=self._window.epoch))
 
     def _enqueue(self, segments: list[Segment], *, reset: bool = False) -> None:
+        reset = reset or self._pending_reset
+        self._pending_reset = reset and not segments
         for index, seg in enumerate(segments):
             check_supported(seg)
             item = _Item(epoch=self._window.epoch, reset=reset and index == 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import Enum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -55,6 +56,16 @@ def segment_gap(segment: Segment, cause: GapCause, started: float) -> PendingGap
     return PendingGap(cause, started, time.time(), segment.sequence, segment.sequence, 1, segment.duration)
 
 
+def pdt_seconds(value: str | None) -> float | None:
+    """EXT-X-PROGRAM-DATE-TIME as epoch seconds, or None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        return None
+
+
 def plausible_skip(skipped: int, elapsed: float, playlist: MediaPlaylist) -> bool:
     """Whether `skipped` sequences can have gone by in `elapsed` seconds (else the numbering restarted)."""
     return skipped <= 2 * (elapsed / max(playlist.target_duration, 0.5) + len(playlist.segments)) + 10
@@ -75,13 +86,15 @@ class SequenceWindow:
         self.latest: MediaPlaylist | None = None
         self.applied_at = time.monotonic()
         self.applied_wall = time.time()
-        self._seen: dict[int, tuple[str, int]] = {}
+        self._seen: dict[int, tuple[str, int, float | None]] = {}
         self._suspect = False
         self._disc_shift = 0
 
     def remember(self, playlist: MediaPlaylist) -> None:
         for seg in playlist.segments:
-            self._seen[seg.sequence] = (segment_name(seg.uri), seg.discontinuity_sequence)
+            self._seen[seg.sequence] = (
+                segment_name(seg.uri), seg.discontinuity_sequence, pdt_seconds(seg.program_date_time)
+            )
         while len(self._seen) > _SEEN_KEPT:
             del self._seen[next(iter(self._seen))]
         self.latest = playlist
@@ -90,6 +103,20 @@ class SequenceWindow:
     def known(self, seg: Segment) -> bool:
         seen = self._seen.get(seg.sequence)
         return seen is not None and seen[0] == segment_name(seg.uri)
+
+    def same(self, seg: Segment, tolerance: float) -> bool:
+        """Seen before as this very segment: same name and, when both are dated, the same date time."""
+        seen = self._seen.get(seg.sequence)
+        if seen is None or seen[0] != segment_name(seg.uri):
+            return False
+        now = pdt_seconds(seg.program_date_time)
+        return seen[2] is None or now is None or abs(now - seen[2]) <= tolerance
+
+    def _retimed(self, playlist: MediaPlaylist) -> bool:
+        """A seen sequence and name now carry another program date time: the encoder restarted and
+        reused its names (a stale copy repeats the same date times)."""
+        tolerance = max(2.0, playlist.target_duration)
+        return any(self.known(seg) and not self.same(seg, tolerance) for seg in playlist.segments)
 
     def target(self) -> float:
         """The latest target duration (10 s before any playlist), never below the reload floor."""
@@ -120,6 +147,8 @@ class SequenceWindow:
         playlist = self.normalize(raw)
         if not playlist.segments:
             return Verdict.STALE, playlist
+        if self._retimed(playlist):
+            return Verdict.RESET, raw
         if playlist.last_sequence < self.next_seq - 1:
             if any(self.known(s) for s in playlist.segments):
                 self._suspect = False
