@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import typer
 
@@ -15,11 +15,7 @@ from livevault.config import Settings
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingRequest
 from livevault.errors import LivevaultError
 from livevault.observability import configure_logging
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-    from livevault.services.record import RecordingService
+from livevault.services.record import RecordingService
 
 
 def record(
