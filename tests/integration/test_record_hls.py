@@ -245,3 +245,22 @@ def test_recordings_list_is_newest_first_and_filters_by_status(
     assert [r["id"] for r in listed["recordings"]] == [second, first]
     assert api.get("/recordings", params={"status": "failed"}).json()["recordings"] == []
     assert api.get("/recordings", params={"page_size": 1}).json()["total"] == 2
+
+
+def test_a_recording_completes_on_sqlite_and_postgresql(
+    tmp_path: Path, database_url: str, stream_server: StreamServer
+) -> None:
+    from livevault.api.app import create_app
+    from tests.conftest import HEADERS, make_settings
+
+    settings = make_settings(tmp_path / "data", database_url=database_url)
+    stream = new_stream(stream_server, segment_duration=0.5, window=8)
+    with TestClient(create_app(settings), headers=HEADERS) as client:
+        recording_id = record(client, stream.playlist_url("lo"), duration=3)
+        body = wait_finished(client, recording_id, timeout=60)
+        assert body["status"] == "completed"
+        assert client.get(f"/jobs/{body['task_id']}").json()["status"] == "SUCCESS"
+        assert client.get("/files").json()["total"] == 1
+        segments = client.get(f"/recordings/{recording_id}/ledger").json()["segments"]
+        assert len(segments) == body["integrity"]["segments_captured"] >= 4
+    assert_contiguous(decode_frame_numbers(settings.recordings_dir / body["file_path"]))

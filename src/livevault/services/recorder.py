@@ -96,6 +96,7 @@ class Recorder:
         self._active.controls[recording.id] = control
         self._metrics.recordings_active.inc()
         watcher = asyncio.create_task(self._watch_progress(recording.id, spool, control))
+        before = (spool.segment_count, spool.bytes_total, len(spool.gaps()))
         try:
             return await self._resolve_and_capture(recording, spool, control)
         except LivevaultError as exc:
@@ -107,6 +108,7 @@ class Recorder:
                 await watcher
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
+            self._count(spool, before)
             await self._db.run_async(lambda s: self._save_progress(s, recording.id, spool))
 
     async def _resolve_and_capture(
@@ -127,6 +129,12 @@ class Recorder:
         engine = self._engines[stream.format]
         log.info("capture started", extra={"recording_id": recording.id, "format": stream.format.value})
         return await engine.run(stream, spool, control)
+
+    def _count(self, spool: Spool, before: tuple[int, int, int]) -> None:
+        self._metrics.segments.inc(spool.segment_count - before[0])
+        self._metrics.capture_bytes.inc(spool.bytes_total - before[1])
+        for gap in spool.gaps()[before[2]:]:
+            self._metrics.gaps.labels(cause=gap.cause.value).inc()
 
     async def _watch_progress(self, recording_id: str, spool: Spool, control: CaptureControl) -> None:
         """Persist counters and pick up stop requests made through the database (other processes)."""
