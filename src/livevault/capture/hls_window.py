@@ -206,9 +206,9 @@ def resume_point(last: SegmentRecord, playlist: MediaPlaylist, fallback: Callabl
     """Where a capture resumed on a spool ending with `last` starts in its first playlist, and what it lost.
 
     It continues right after `last` while the window still has it (with the same discontinuity
-    sequence), or from the window's start when the window begins at most one window length after it;
-    nothing is lost when the first segment taken directly follows `last`. Otherwise it starts at
-    `fallback()` (where a new capture would) and the pause is one PROCESS_RESTART gap: from `last` was
+    sequence), else from the window's start while the numbering plausibly continued; nothing is lost
+    when the first segment taken directly follows `last`. When the numbering restarted it starts at
+    `fallback()` (where a new capture would). The pause is one PROCESS_RESTART gap: from `last` was
     fetched until `now`, with the skipped sequences when the numbering plausibly continued (their
     duration estimated from the target duration), else of unknown extent lasting the wall time.
     """
@@ -221,7 +221,7 @@ def resume_point(last: SegmentRecord, playlist: MediaPlaylist, fallback: Callabl
     first = segments[0]
     if first.sequence <= last.sequence or first.discontinuity_sequence < last.discontinuity_sequence:
         return fallback(), _restart_gap(last, now)
-    start = 0 if first.sequence - last.sequence <= len(segments) else fallback()
+    start = 0  # after a restart, take the whole window: every segment still offered is one less lost
     skipped = segments[start].sequence - last.sequence - 1
     if skipped == 0:
         return start, None
