@@ -9,14 +9,18 @@ every track of the part has left its epoch too (or ``PENDING_LIMIT`` packets wai
 one shift: the old one if the timestamps simply continue, else one that puts the earliest waiting packet
 at the end of everything written so far. A track that reaches an epoch late joins it if its raw time
 falls inside the epoch's raw span. Whatever slips through is repaired per packet (DTS bumped by one
-tick), so the output DTS is always strictly increasing.
+tick), so the output DTS is always strictly increasing. A reconnect/resume part that resends the end of
+what was written keeps the old shift and drops the repeats (see ``_overlap``).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
+
+from livevault.postprocess import _overlap
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,6 +43,7 @@ class OutTrack:
     end: int = 0
     first: int | None = None
     packets: int = 0
+    marks: OrderedDict[int, int] = field(default_factory=OrderedDict)  # recent output DTS -> fingerprint
 
 
 @dataclass(slots=True, eq=False)
@@ -54,6 +59,9 @@ class Track:
     offset: int = 0
     last_raw: int | None = None
     step: int = 0
+    trimming: bool = False  # on the previous part's clock: dropping what it already holds
+    chain: bool = True  # every resent video packet since its last keyframe matched what was written
+    resent: int = 0
     num: int = field(init=False)
     den: int = field(init=False)
     sec: float = field(init=False)
@@ -90,11 +98,16 @@ class Stats:
     adjustments: int = 0
     repaired: int = 0
     dropped: int = 0
+    overlap: int = 0  # resent packets dropped as duplicates
+    overlap_cut: int = 0  # video packets after a resent stretch dropped while waiting for a keyframe
 
 
 class Timeline:
-    def __init__(self, mux: Callable[[Packet[Stream]], bool]) -> None:
+    def __init__(self, mux: Callable[[Packet[Stream]], bool], *, remember: bool = False) -> None:
         self._mux = mux
+        self._remember = remember  # keep fingerprints of what was written, for reconnect/resume parts
+        self._rejoin = False
+        self.rejoined: str | None = None  # how the current reconnect/resume part met the previous one
         self.stats = Stats()
         self.muxed = 0
         self._outs: list[OutTrack] = []
@@ -107,7 +120,9 @@ class Timeline:
         self._offset: Fraction | None = None
         self._span = (0.0, 0.0)
 
-    def begin_part(self, tracks: list[Track]) -> None:
+    def begin_part(self, tracks: list[Track], *, rejoin: bool = False) -> None:
+        """``rejoin``: a reconnect/resume part, which may resend the end of what was written."""
+        self._rejoin, self.rejoined = rejoin, None
         for track in tracks:
             track.retarget()
             if track.out not in self._outs:
@@ -183,7 +198,16 @@ class Timeline:
         firsts: dict[Track, int] = {}
         for track, packet in pending:
             firsts.setdefault(track, packet.dts or 0)
-        self._offset = self._choose_offset(firsts, complete)
+        if self._rejoin and self._offset is not None and self._epoch < self._part_epoch:
+            self.rejoined = _overlap.verdict(pending, self._offset)
+            same_clock = self.rejoined in (_overlap.CONTINUES, _overlap.RESENT)
+        else:
+            same_clock = False
+        if same_clock:  # keep the shift; each stream drops what was already written
+            for track in self._tracks:
+                track.trimming = track.out.last_dts is not None
+        else:
+            self._offset = self._choose_offset(firsts, complete)
         self._epoch += 1
         raws = [d * t.sec for t, d in firsts.items()]
         self._span = (min(raws), max(raws))
@@ -225,6 +249,8 @@ class Timeline:
         out = track.out
         dts = track.rescale(packet.dts or 0) + track.offset
         pts = track.rescale(packet.pts or 0) + track.offset
+        if track.trimming and _overlap.trimmed(track, packet, dts, self.stats):
+            return
         if out.last_dts is not None and dts <= out.last_dts:
             shift = self._repair(track, dts)
             dts, pts = dts + shift, pts + shift
@@ -240,8 +266,11 @@ class Timeline:
         if track.epoch == self._epoch:
             raw = (dts - track.offset) * float(out.tb)
             self._span = (self._span[0], max(self._span[1], raw))
+        mark = _overlap.fingerprint(packet) if self._remember else None  # the muxer empties the packet
         if self._mux(packet):
             self._advance(out, dts, duration)
+            if mark is not None:
+                _overlap.remember(out, dts, mark)
 
     def _repair(self, track: Track, dts: int) -> int:
         out = track.out

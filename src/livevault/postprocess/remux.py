@@ -7,6 +7,9 @@ What the copy does beyond moving packets:
   held back until each of the part's streams has reached it, then all of them get one shared shift that
   puts the epoch right after everything written so far (A/V sync is kept). A part whose timestamps
   already continue the previous one keeps its shift. Output DTS is strictly increasing per stream.
+* **Resent media.** A ``reconnect``/``resume`` part whose server resent the end of the previous part (a
+  GOP cache: same timestamps, same bytes) keeps the previous shift and its repeats are dropped, so no
+  frame appears twice (see ``_overlap``).
 * **Bitstreams.** H.264/HEVC go into the muxer in Annex B form (FLV/MP4 parts are converted), so parts
   from different containers can be mixed and the muxer writes the avcC/hvcC; ADTS AAC is stripped to
   raw AAC and the AudioSpecificConfig is put in the track header.
@@ -29,7 +32,9 @@ import av
 import av.error
 from av.bitstream import BitStreamFilterContext
 
+from livevault.domain.capture import PartReason
 from livevault.errors import DiskFull, NothingRecorded, RemuxFailed
+from livevault.postprocess._overlap import DIFFERS
 from livevault.postprocess._parts import (
     TO_ANNEXB,
     Sig,
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
+_REJOIN = (PartReason.RECONNECT, PartReason.RESUME)  # parts that may start by resending the previous one's end
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,7 @@ class RemuxResult:
     timestamps_repaired: int
     packets_dropped: int
     warnings: tuple[str, ...]
+    overlap_packets_dropped: int = 0  # packets a reconnect/resume part resent, dropped as duplicates
 
 
 def _write_error(exc: Exception, name: str) -> DiskFull | RemuxFailed:
@@ -92,7 +99,7 @@ class _Remuxer:
         self._name = name
         self._out: OutputContainer = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
         self._outs: dict[str, tuple[OutTrack, Sig]] = {}
-        self.timeline = Timeline(self._mux)
+        self.timeline = Timeline(self._mux, remember=any(s.info.reason in _REJOIN for s in surveys[1:]))
         self.used: list[int] = []
         self.skipped: list[SkippedPart] = []
         self.warnings: list[str] = [note for survey in surveys for note in survey.notes]
@@ -160,22 +167,36 @@ class _Remuxer:
         return tracks
 
     def _copy_part(self, survey: Survey) -> None:
-        n, muxed = survey.info.index, self.timeline.muxed
+        n, muxed, stats = survey.info.index, self.timeline.muxed, self.timeline.stats
+        resent, cut = stats.overlap, stats.overlap_cut
         try:
             with open_part(survey.info, survey.path) as container:
                 tracks = self._tracks_for(container, survey)
                 if tracks:
-                    self.timeline.begin_part(list(tracks.values()))
+                    self.timeline.begin_part(list(tracks.values()), rejoin=survey.info.reason in _REJOIN)
                     try:
                         self._demux(container, tracks, n)
                     finally:
                         self.timeline.end_part()  # while the part's streams still exist
         except (av.error.FFmpegError, OSError) as exc:
             self.warnings.append(f"part {n}: could not be read ({exc})")
+        self._report_overlap(survey, stats.overlap - resent, stats.overlap_cut - cut)
         if self.timeline.muxed > muxed:
             self.used.append(n)
         else:
             self.skipped.append(SkippedPart(n, str(survey.path), "no usable packets"))
+
+    def _report_overlap(self, survey: Survey, resent: int, cut: int) -> None:
+        n, reason = survey.info.index, survey.info.reason.value
+        if resent:
+            log.info("part %s (%s): dropped %d packets the server resent (already written from before)",
+                     n, reason, resent)
+        if cut:
+            self.warnings.append(f"part {n} ({reason}): resent video differs from what was written; "
+                                 f"{cut} video packets dropped up to the next keyframe")
+        if self.timeline.rejoined == DIFFERS:
+            self.warnings.append(f"part {n} ({reason}): its timestamps go back into what was already written "
+                                 "but its content differs; taken as a new timeline and appended")
 
     def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int) -> None:
         """Copy a part's packets; a read error ends the part there (what came before is kept)."""
@@ -240,7 +261,7 @@ class _Remuxer:
         count, stats = {kind: pair[0].packets for kind, pair in self._outs.items()}, self.timeline.stats
         return RemuxResult(output, self.timeline.duration(), count.get("video", 0), count.get("audio", 0),
                            tuple(self.used), tuple(self.skipped), stats.adjustments, stats.repaired,
-                           stats.dropped, tuple(self.warnings))
+                           stats.dropped, tuple(self.warnings), stats.overlap)
 
 
 def _fsync_and_rename(tmp: Path, output: Path) -> None:

@@ -36,6 +36,7 @@ class Clip:
     size: tuple[int, int] = SIZE
     video: str | None = "libx264"
     audio: str | None = "aac"
+    gop: int = FPS
 
 
 def draw(number: int, width: int, height: int) -> np.ndarray:
@@ -77,7 +78,7 @@ def encode(target: Path | str, fmt: str, clip: Clip, options: dict[str, str] | N
         video = out.add_stream(clip.video, rate=FPS)
         video.width, video.height = clip.size
         video.pix_fmt = "yuv420p"
-        video.options = {"preset": "ultrafast", "g": str(FPS), "bf": "2", "x265-params": "log-level=error"}
+        video.options = {"preset": "ultrafast", "g": str(clip.gop), "bf": "2", "x265-params": "log-level=error"}
     if clip.audio:
         audio = out.add_stream(clip.audio, rate=RATE)
         audio.layout = "mono"
@@ -167,6 +168,56 @@ def _build(d: Path) -> None:
     _alaw_flv(d / "alaw.flv", Clip(900))
 
 
+@dataclass(frozen=True)
+class _Copy:
+    video: bool
+    data: bytes
+    pts: int
+    dts: int
+    duration: int
+    time_base: Fraction
+    keyframe: bool
+
+
+def _write(target: Path, fmt: str, templates: list[av.stream.Stream], packets: list[_Copy],
+           rebase: Fraction = Fraction(0)) -> None:
+    with av.open(str(target), "w", format=fmt) as out:
+        video, audio = (out.add_stream_from_template(t, opaque=True) for t in templates)
+        for p in packets:
+            packet = av.Packet(p.data)
+            shift = round(rebase / p.time_base)
+            packet.pts, packet.dts, packet.duration = p.pts - shift, p.dts - shift, p.duration
+            packet.time_base, packet.is_keyframe = p.time_base, p.keyframe
+            packet.stream = video if p.video else audio
+            out.mux(packet)
+
+
+def _resent_parts(d: Path, ext: str, fmt: str) -> dict[str, int]:
+    """One encoding of frames 0..200 (a keyframe every 24 frames) cut like a connection that dropped and
+    whose server resent its latest GOP: ``a_end`` stops right before keyframe 120, ``a_mid`` in the middle
+    of the GOP 96..119; ``b`` starts at keyframe 96 with the same timestamps and bytes, ``b_zero`` is ``b``
+    rebased to 0, ``b_fresh`` frames 96..200 encoded anew on the same clock, ``c`` what follows ``a_end``.
+    Returns how many packets of each ``a`` ``b`` repeats."""
+    source = d / f"src.{ext}"
+    encode(source, fmt, Clip(0, 201, gop=24))
+    with av.open(str(source)) as container:
+        templates = [container.streams.video[0], container.streams.audio[0]]
+        packets = [_Copy(p.stream.type == "video", bytes(p), p.pts or 0, p.dts or 0, p.duration or 0,
+                         Fraction(p.time_base or 1), p.is_keyframe) for p in container.demux() if p.size]
+        first = min(p.pts for p in packets if p.video)
+        keys = {round((p.pts - first) * p.time_base * FPS): i for i, p in enumerate(packets) if p.video and p.keyframe}
+        start, end = keys[96], keys[120]
+        mid = [i for i, p in enumerate(packets) if p.video and i > start][12]
+        _write(d / f"a_end.{ext}", fmt, templates, packets[:end])
+        _write(d / f"a_mid.{ext}", fmt, templates, packets[:mid])
+        _write(d / f"b.{ext}", fmt, templates, packets[start:])
+        _write(d / f"c.{ext}", fmt, templates, packets[end:])
+        _write(d / f"b_zero.{ext}", fmt, templates, packets[start:],
+               min(p.dts * p.time_base for p in packets[start:]))
+    encode(d / f"b_fresh.{ext}", fmt, Clip(96, 105, t0=96 / FPS, gop=24))
+    return {"a_end": end - start, "a_mid": mid - start}
+
+
 class Kit:
     """The generated files plus the helpers tests use to judge a remux."""
 
@@ -252,6 +303,14 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("media")
     _build(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def resent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, int]]]:
+    """The parts of ``_resent_parts`` for FLV and MPEG-TS, and how many packets each ``b`` repeats."""
+    directory = tmp_path_factory.mktemp("resent")
+    repeats = {ext: _resent_parts(directory, ext, fmt) for ext, fmt in (("flv", "flv"), ("ts", "mpegts"))}
+    return directory, repeats
 
 
 @pytest.fixture
