@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from livevault.sources.registry import SourceRegistry
 
 log = logging.getLogger(__name__)
-PROGRESS_INTERVAL = 2.0
+PROGRESS_INTERVAL = 5.0  # row counters for list pages; a recording's own page reads its spool live
 
 
 class Recorder:
@@ -146,15 +146,13 @@ class Recorder:
 
     @staticmethod
     def _save_progress(session: Any, recording_id: str, spool: Spool) -> bool:
-        gaps = spool.gaps()
-        updated = RecordingRepository(session).update(
+        return RecordingRepository(session).save_progress(
             recording_id,
-            segments_captured=spool.segment_count,
-            bytes_captured=spool.bytes_total,
-            parts_count=len(spool.parts()),
-            segments_missing=sum(g.missing_segments for g in gaps),
+            segments=spool.segment_count,
+            missing=sum(g.missing_segments for g in spool.gaps()),
+            bytes_=spool.bytes_total,
+            parts=len(spool.parts()),
         )
-        return updated.stop_requested
 
 
 def progress_line(progress: CaptureProgress) -> str:

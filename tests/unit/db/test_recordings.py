@@ -288,3 +288,16 @@ def test_list_returns_independent_options(db_session: Session) -> None:
     assert got is not None
     got.options["a"] = 2
     assert repo.get(got.id) == replace(got, options={"a": 1})
+
+
+def test_save_progress_updates_counters_and_reports_a_stop(db_session: Session) -> None:
+    repo = RecordingRepository(db_session)
+    recording = make_recording(1)
+    repo.add(recording)
+    assert repo.save_progress(recording.id, segments=5, missing=1, bytes_=999, parts=2) is False
+    repo.request_stop(recording.id)
+    assert repo.save_progress(recording.id, segments=6, missing=1, bytes_=1000, parts=2) is True
+    row = repo.get(recording.id)
+    assert row is not None
+    assert (row.segments_captured, row.segments_missing, row.bytes_captured, row.parts_count) == (6, 1, 1000, 2)
+    assert repo.save_progress("missing", segments=0, missing=0, bytes_=0, parts=0) is False

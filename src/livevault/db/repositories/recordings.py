@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories import ledger as ledger_rows
@@ -89,6 +89,20 @@ class RecordingRepository:
             )
         values["status"] = target.value
         return self._apply(row, values)
+
+    def save_progress(
+        self, recording_id: str, *, segments: int, missing: int, bytes_: int, parts: int
+    ) -> bool:
+        """One cheap UPDATE of the running counters; returns whether a stop was requested (False if gone)."""
+        stmt = (
+            update(RecordingRow)
+            .where(RecordingRow.id == recording_id)
+            .values(segments_captured=segments, segments_missing=missing, bytes_captured=bytes_,
+                    parts_count=parts, updated_at=utcnow())
+            .returning(RecordingRow.stop_requested)
+        )
+        stop = self._session.execute(stmt).scalar_one_or_none()
+        return bool(stop)
 
     def request_stop(self, recording_id: str) -> Recording:
         return self.update(recording_id, stop_requested=True)
