@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recovered = container.recordings.recover()
         if recovered:
             log.info("recovered %d recordings after restart", len(recovered))
+        gc.freeze()  # start-up objects live forever: keep them out of every garbage collection pass
         try:
             yield
         finally:
