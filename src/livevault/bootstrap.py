@@ -58,6 +58,7 @@ class Container:
     sources: SourceRegistry
     recordings: RecordingService
     recorder: Recorder
+    finalizer: Finalizer
     files: FileService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
 
@@ -79,6 +80,8 @@ class Container:
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
+        await self.recorder.progress.close()
+        self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
 
@@ -120,6 +123,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         sources=sources,
         recordings=RecordingService(settings, db, runner, active),
         recorder=recorder,
+        finalizer=finalizer,
         files=FileService(settings.recordings_dir, db),
         active=active,
     )

@@ -5,6 +5,7 @@ Nothing is built at import time: call `Settings()` (or `load_settings()`) where 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -89,6 +90,12 @@ class Settings(BaseSettings):
     )
 
     # Finalize
+    finalize_workers: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        le=64,
+        validation_alias=_env("LIVEVAULT_FINALIZE_WORKERS", "finalize_workers"),
+    )
     keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
     thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
 

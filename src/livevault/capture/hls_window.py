@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ class PendingGap:
     duration: float = 0.0
 
 
+@lru_cache(maxsize=4096)
 def segment_name(uri: str) -> str:
     """A segment's identity across reloads: its file name (hosts and query tokens may change)."""
     return PurePosixPath(urlsplit(uri).path).name
@@ -56,6 +58,7 @@ def segment_gap(segment: Segment, cause: GapCause, started: float) -> PendingGap
     return PendingGap(cause, started, time.time(), segment.sequence, segment.sequence, 1, segment.duration)
 
 
+@lru_cache(maxsize=4096)
 def pdt_seconds(value: str | None) -> float | None:
     """EXT-X-PROGRAM-DATE-TIME as epoch seconds, or None when absent or unreadable."""
     if not value:

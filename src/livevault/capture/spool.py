@@ -68,6 +68,7 @@ class PartWriter:
         self.path = directory / info.path
         self._index_path = self.path.with_name(self.path.stem + ".idx.jsonl")
         self._fh: IO[bytes] | None = self.path.open("ab")
+        self._index: IO[str] | None = self._index_path.open("a", encoding="utf-8")
         self.bytes_written = self.path.stat().st_size
         self.segments = 0
         self._segment_start = self.bytes_written
@@ -118,7 +119,10 @@ class PartWriter:
             discontinuity=discontinuity,
             program_date_time=program_date_time,
         )
-        _append_line(self._index_path, asdict(record))
+        if self._index is None:
+            raise ValueError(f"part {self.info.index} is closed")
+        self._index.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+        self._index.flush()
         self._segment_start = self.bytes_written
         self.segments += 1
         return record
@@ -134,6 +138,9 @@ class PartWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         self._fh = None
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     def segment_records(self) -> list[SegmentRecord]:
         return [SegmentRecord(**row) for row in _read_lines(self._index_path)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
@@ -21,6 +22,7 @@ from livevault.services.record import utcnow
 from livevault.services.recorder import isoformat
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from livevault.config import Settings
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def unique_path(path: Path) -> Path:
@@ -45,6 +48,15 @@ class Finalizer:
         self._settings = settings
         self._db = db
         self._metrics = metrics
+        # CPU-heavy steps (remux, decode verify) get their own few threads so they never crowd out the
+        # short database and fsync work that live captures hand to the default pool.
+        self._pool = ThreadPoolExecutor(max_workers=settings.finalize_workers, thread_name_prefix="finalize")
+
+    async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
         """The `livevault.finalize` job, for recordings a crash left in `processing`."""
@@ -91,10 +103,10 @@ class Finalizer:
             raise _nothing(outcome)
         target = unique_path(self.output_path(recording))
         target.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(remux_parts, parts, target)
+        await self._off_loop(remux_parts, parts, target)
         try:
-            await asyncio.to_thread(verify, target)
-            info: MediaInfo = await asyncio.to_thread(probe, target)
+            await self._off_loop(verify, target)
+            info: MediaInfo = await self._off_loop(probe, target)
         except LivevaultError:
             target.unlink(missing_ok=True)
             raise
@@ -116,7 +128,7 @@ class Finalizer:
         if not self._settings.thumbnails:
             return None
         try:
-            return await asyncio.to_thread(make_thumbnail, video, video.with_suffix(".jpg"))
+            return await self._off_loop(make_thumbnail, video, video.with_suffix(".jpg"))
         except Exception:  # a missing thumbnail never fails a recording
             log.warning("thumbnail failed for %s", video.name, exc_info=True)
             return None

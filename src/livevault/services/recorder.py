@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +12,7 @@ from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import LivevaultError
+from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
 
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from livevault.sources.registry import SourceRegistry
 
 log = logging.getLogger(__name__)
-PROGRESS_INTERVAL = 5.0  # row counters for list pages; a recording's own page reads its spool live
 
 
 class Recorder:
@@ -51,6 +49,7 @@ class Recorder:
         self._finalizer = finalizer
         self._active = active
         self._metrics = metrics
+        self.progress = ProgressBook(db)
 
     async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
         """The `livevault.record` job."""
@@ -95,7 +94,7 @@ class Recorder:
             return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
         self._active.controls[recording.id] = control
         self._metrics.recordings_active.inc()
-        watcher = asyncio.create_task(self._watch_progress(recording.id, spool, control))
+        self.progress.add(recording.id, spool, control)
         before = (spool.segment_count, spool.bytes_total, len(spool.gaps()))
         try:
             return await self._resolve_and_capture(recording, spool, control)
@@ -103,13 +102,10 @@ class Recorder:
             return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
         finally:
             spool.close()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
             self._count(spool, before)
-            await self._db.run_async(lambda s: self._save_progress(s, recording.id, spool))
+            await self.progress.remove(recording.id)
 
     async def _resolve_and_capture(
         self, recording: Recording, spool: Spool, control: CaptureControl
@@ -135,24 +131,6 @@ class Recorder:
         self._metrics.capture_bytes.inc(spool.bytes_total - before[1])
         for gap in spool.gaps()[before[2]:]:
             self._metrics.gaps.labels(cause=gap.cause.value).inc()
-
-    async def _watch_progress(self, recording_id: str, spool: Spool, control: CaptureControl) -> None:
-        """Persist counters and pick up stop requests made through the database (other processes)."""
-        while not control.should_stop():
-            await asyncio.sleep(PROGRESS_INTERVAL)
-            stop = await self._db.run_async(lambda s: self._save_progress(s, recording_id, spool))
-            if stop:
-                control.stop.set()
-
-    @staticmethod
-    def _save_progress(session: Any, recording_id: str, spool: Spool) -> bool:
-        return RecordingRepository(session).save_progress(
-            recording_id,
-            segments=spool.segment_count,
-            missing=sum(g.missing_segments for g in spool.gaps()),
-            bytes_=spool.bytes_total,
-            parts=len(spool.parts()),
-        )
 
 
 def progress_line(progress: CaptureProgress) -> str:

@@ -290,14 +290,20 @@ def test_list_returns_independent_options(db_session: Session) -> None:
     assert repo.get(got.id) == replace(got, options={"a": 1})
 
 
-def test_save_progress_updates_counters_and_reports_a_stop(db_session: Session) -> None:
+def test_progress_of_many_recordings_is_saved_at_once_and_stops_are_seen(db_session: Session) -> None:
     repo = RecordingRepository(db_session)
-    recording = make_recording(1)
-    repo.add(recording)
-    assert repo.save_progress(recording.id, segments=5, missing=1, bytes_=999, parts=2) is False
-    repo.request_stop(recording.id)
-    assert repo.save_progress(recording.id, segments=6, missing=1, bytes_=1000, parts=2) is True
-    row = repo.get(recording.id)
+    first, second = make_recording(1), make_recording(2)
+    repo.add(first)
+    repo.add(second)
+    repo.save_progress([
+        {"id": first.id, "segments_captured": 5, "segments_missing": 1, "bytes_captured": 999, "parts_count": 2},
+        {"id": second.id, "segments_captured": 7, "segments_missing": 0, "bytes_captured": 10, "parts_count": 1},
+    ])
+    repo.save_progress([])
+    row = repo.get(first.id)
     assert row is not None
-    assert (row.segments_captured, row.segments_missing, row.bytes_captured, row.parts_count) == (6, 1, 1000, 2)
-    assert repo.save_progress("missing", segments=0, missing=0, bytes_=0, parts=0) is False
+    assert (row.segments_captured, row.segments_missing, row.bytes_captured, row.parts_count) == (5, 1, 999, 2)
+    assert repo.stop_requested([first.id, second.id]) == set()
+    repo.request_stop(second.id)
+    assert repo.stop_requested([first.id, second.id, "unknown"]) == {second.id}
+    assert repo.stop_requested([]) == set()

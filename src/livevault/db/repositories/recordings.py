@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories import ledger as ledger_rows
@@ -90,19 +90,33 @@ class RecordingRepository:
         values["status"] = target.value
         return self._apply(row, values)
 
-    def save_progress(
-        self, recording_id: str, *, segments: int, missing: int, bytes_: int, parts: int
-    ) -> bool:
-        """One cheap UPDATE of the running counters; returns whether a stop was requested (False if gone)."""
+    def save_progress(self, counters: list[dict[str, Any]]) -> None:
+        """Running counters of many recordings in one executemany UPDATE.
+
+        Each item: `id`, `segments_captured`, `segments_missing`, `bytes_captured`, `parts_count`.
+        """
+        if not counters:
+            return
         stmt = (
             update(RecordingRow)
-            .where(RecordingRow.id == recording_id)
-            .values(segments_captured=segments, segments_missing=missing, bytes_captured=bytes_,
-                    parts_count=parts, updated_at=utcnow())
-            .returning(RecordingRow.stop_requested)
+            .where(RecordingRow.id == bindparam("rid"))
+            .values(
+                segments_captured=bindparam("segments_captured"),
+                segments_missing=bindparam("segments_missing"),
+                bytes_captured=bindparam("bytes_captured"),
+                parts_count=bindparam("parts_count"),
+                updated_at=utcnow(),
+            )
         )
-        stop = self._session.execute(stmt).scalar_one_or_none()
-        return bool(stop)
+        rows = [{**{k: v for k, v in c.items() if k != "id"}, "rid": c["id"]} for c in counters]
+        self._session.connection().execute(stmt, rows)
+
+    def stop_requested(self, recording_ids: list[str]) -> set[str]:
+        """Which of these recordings were asked to stop (possibly by another process)."""
+        if not recording_ids:
+            return set()
+        stmt = select(RecordingRow.id).where(RecordingRow.id.in_(recording_ids), RecordingRow.stop_requested)
+        return set(self._session.scalars(stmt))
 
     def request_stop(self, recording_id: str) -> Recording:
         return self.update(recording_id, stop_requested=True)

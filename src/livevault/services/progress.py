@@ -1,0 +1,87 @@
+"""Running counters of every live capture in this process, written in one batch, and stop requests read back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from livevault.db.repositories import RecordingRepository
+
+if TYPE_CHECKING:
+    from livevault.capture.base import CaptureControl
+    from livevault.capture.spool import Spool
+    from livevault.services.uow import Database
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 5.0  # row counters for list pages; a recording's own page reads its spool live
+
+
+def counters(recording_id: str, spool: Spool) -> dict[str, Any]:
+    return {
+        "id": recording_id,
+        "segments_captured": spool.segment_count,
+        "segments_missing": sum(g.missing_segments for g in spool.gaps()),
+        "bytes_captured": spool.bytes_total,
+        "parts_count": len(spool.parts()),
+    }
+
+
+class ProgressBook:
+    """One loop for all captures: a single transaction per interval instead of one per recording."""
+
+    def __init__(self, db: Database, interval: float = PROGRESS_INTERVAL) -> None:
+        self._db = db
+        self._interval = interval
+        self._live: dict[str, tuple[Spool, CaptureControl]] = {}
+        self._written: dict[str, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, recording_id: str, spool: Spool, control: CaptureControl) -> None:
+        self._live[recording_id] = (spool, control)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="progress-book")
+
+    async def remove(self, recording_id: str) -> None:
+        """Stop tracking a capture and write its final counters."""
+        entry = self._live.pop(recording_id, None)
+        self._written.pop(recording_id, None)
+        if entry is not None:
+            final = [counters(recording_id, entry[0])]
+            await self._db.run_async(lambda s: RecordingRepository(s).save_progress(final))
+
+    async def flush(self) -> None:
+        changed = []
+        for recording_id, (spool, _control) in list(self._live.items()):
+            row = counters(recording_id, spool)
+            if self._written.get(recording_id) != row:
+                changed.append(row)
+        ids = list(self._live)
+
+        def work(session: Any) -> set[str]:
+            repo = RecordingRepository(session)
+            repo.save_progress(changed)
+            return repo.stop_requested(ids)
+
+        stops = await self._db.run_async(work)
+        for row in changed:
+            self._written[row["id"]] = row
+        for recording_id in stops:
+            entry = self._live.get(recording_id)
+            if entry is not None:
+                entry[1].stop.set()
+
+    async def _loop(self) -> None:
+        while self._live:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.flush()
+            except Exception:  # progress is best effort; the capture itself must go on
+                log.exception("saving capture progress failed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
