@@ -24,7 +24,7 @@ from livevault.services.recorder import Recorder
 from livevault.services.uow import Database
 from livevault.sources.direct import DirectSource
 from livevault.sources.registry import SourceRegistry
-from livevault.sources.urls import validate_source_url
+from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 
 if TYPE_CHECKING:
     import aiohttp
@@ -64,6 +64,12 @@ class Container:
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
+
+    def validate_options(self, proxy: str | None, cookies: str | None) -> None:
+        if proxy:
+            check_proxy_url(proxy)
+        if cookies:
+            check_secret_file(cookies, self.settings.secrets_dir)
 
     def database_ok(self) -> bool:
         return check(self.engine)

@@ -84,6 +84,10 @@ def test_wrong_types_are_422(api: TestClient, body: dict[str, object]) -> None:
         ({"url": "http://127.0.0.1:9/a.m3u8", "output_template": "../../etc/passwd"}, "INVALID_OUTPUT_TEMPLATE"),
         ({"url": "http://127.0.0.1:9/a.m3u8", "output_template": "{nope}.mp4"}, "INVALID_OUTPUT_TEMPLATE"),
         ({"url": "http://127.0.0.1:9/a.m3u8", "output_template": "/abs/x.mp4"}, "INVALID_OUTPUT_TEMPLATE"),
+        ({"url": "http://127.0.0.1:9/a.m3u8", "options": {"proxy": "ftp://p:21"}}, "INVALID_PROXY"),
+        ({"url": "http://127.0.0.1:9/a.m3u8", "options": {"proxy": "http://"}}, "INVALID_PROXY"),
+        ({"url": "http://127.0.0.1:9/a.m3u8", "options": {"proxy": "http://p:99999"}}, "INVALID_PROXY"),
+        ({"url": "http://127.0.0.1:9/a.m3u8", "options": {"cookies": "/etc/passwd"}}, "VALIDATION_ERROR"),
     ],
 )
 def test_bad_input_gets_a_clear_400(api: TestClient, body: dict[str, object], code: str) -> None:

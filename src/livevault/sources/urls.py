@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from livevault.errors import InvalidUrl
+from livevault.errors import InvalidInput, InvalidUrl
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_URL_LENGTH = 4096
+
+
+class InvalidProxy(InvalidInput):
+    code = "INVALID_PROXY"
+
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 
@@ -68,3 +77,29 @@ def validate_source_url(url: str, *, allow_private: bool) -> str:
             details={"host": host},
         )
     return url
+
+
+def check_proxy_url(proxy: str) -> str:
+    """A per-recording proxy: http:// or https:// with a host (the capture client speaks HTTP proxies)."""
+    proxy = proxy.strip()
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise InvalidProxy(f"proxy URL is malformed: {exc}") from exc
+    if parts.scheme.lower() not in ALLOWED_SCHEMES or not parts.hostname:
+        raise InvalidProxy("proxy must be an http:// or https:// URL with a host")
+    if any(ord(ch) < 0x21 for ch in proxy):
+        raise InvalidProxy("proxy URL may not contain spaces or control characters")
+    return proxy
+
+
+def check_secret_file(path: str, secrets_dir: Path | None) -> Path:
+    """A cookies file must be an existing file inside LIVEVAULT_SECRETS_DIR."""
+    if secrets_dir is None:
+        raise InvalidInput("cookies files need LIVEVAULT_SECRETS_DIR to be set", details={"field": "cookies"})
+    root = secrets_dir.resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file():
+        raise InvalidInput("cookies must name a file inside LIVEVAULT_SECRETS_DIR", details={"field": "cookies"})
+    return target

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from livevault.errors import InvalidUrl
@@ -40,3 +42,27 @@ def test_loopback_is_refused_unless_allowed() -> None:
 def test_unresolvable_hosts_are_invalid() -> None:
     with pytest.raises(InvalidUrl, match="does not resolve"):
         validate_source_url("http://does-not-exist.invalid/a.m3u8", allow_private=False)
+
+
+def test_proxies_must_be_http_urls() -> None:
+    from livevault.sources.urls import InvalidProxy, check_proxy_url
+
+    assert check_proxy_url(" http://user:pass@proxy:8080 ") == "http://user:pass@proxy:8080"
+    for bad in ("socks4://p:1", "http://", "http://p:0x", "http://p q:1"):
+        with pytest.raises(InvalidProxy):
+            check_proxy_url(bad)
+
+
+def test_cookies_files_must_lie_in_the_secrets_dir(tmp_path: Path) -> None:
+    from livevault.errors import InvalidInput
+    from livevault.sources.urls import check_secret_file
+
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "c.txt").write_text("# Netscape HTTP Cookie File\n")
+    (tmp_path / "outside.txt").write_text("x")
+    assert check_secret_file("c.txt", tmp_path / "secrets") == (tmp_path / "secrets" / "c.txt").resolve()
+    for bad in ("../outside.txt", "/etc/passwd", "missing.txt"):
+        with pytest.raises(InvalidInput):
+            check_secret_file(bad, tmp_path / "secrets")
+    with pytest.raises(InvalidInput, match="LIVEVAULT_SECRETS_DIR"):
+        check_secret_file("c.txt", None)

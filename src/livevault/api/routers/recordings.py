@@ -92,6 +92,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         raise MissingSource("give a `url` or a `room_id` to record", details={"fields": ["url", "room_id"]})
     if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
         raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
+    container.validate_options(body.options.proxy, body.options.cookies)
     if body.url:
         url = await asyncio.to_thread(container.validate_url, body.url)
         kind, source = container.sources.match(url).name, url
