@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from livevault.testsrc.config import SegmentInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,11 @@ class ProducedSegment:
     @property
     def frames(self) -> range:
         return range(self.first_frame, self.first_frame + self.frame_count)
+
+    @classmethod
+    def of(cls, info: SegmentInfo, available_at: float) -> ProducedSegment:
+        return cls(info.index, info.sequence, info.epoch.number, info.first_frame, info.frame_count,
+                   info.duration, available_at, info.discontinuity, info.epoch.discontinuity_sequence)
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,20 +324,7 @@ class LiveStream:
         """Every segment that exists so far, oldest first."""
         with self._lock:
             infos = [self.info(index) for index in range(self._count(time.monotonic()))]
-        return [
-            ProducedSegment(
-                info.index,
-                info.sequence,
-                info.epoch.number,
-                info.first_frame,
-                info.frame_count,
-                info.duration,
-                self.wall_started + (info.index + 1) * info.duration,
-                info.discontinuity,
-                info.epoch.discontinuity_sequence,
-            )
-            for info in infos
-        ]
+        return [ProducedSegment.of(info, self.wall_started + (info.index + 1) * info.duration) for info in infos]
 
     def connections(self) -> list[ProgressiveConnection]:
         with self._lock:
