@@ -22,8 +22,7 @@ from livevault.services.finalize import Finalizer
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
 from livevault.services.uow import Database
-from livevault.sources.direct import DirectSource
-from livevault.sources.registry import SourceRegistry
+from livevault.sources.catalog import build_registry
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from livevault.config import Settings
+    from livevault.sources.registry import SourceRegistry
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -107,7 +107,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     metrics = Metrics()
     options = capture_options(settings)
     http = create_session(options)
-    sources = SourceRegistry([DirectSource(http, timeout=settings.http_timeout)])
+    sources = build_registry(settings, http)
     engines: dict[StreamFormat, CaptureEngine] = {
         StreamFormat.HLS: HlsCapture(http, options),
         StreamFormat.FLV: ProgressiveCapture(http, options),
@@ -116,7 +116,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner = LocalRunner(max_concurrent=settings.max_concurrent_recordings)
     active = ActiveCaptures()
     finalizer = Finalizer(settings, db, metrics)
-    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics)
+    named_engines: dict[str, CaptureEngine] = {}
+    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, finalizer.run)
     return Container(

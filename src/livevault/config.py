@@ -67,6 +67,74 @@ class Settings(BaseSettings):
         validation_alias=_env("LIVEVAULT_USER_AGENT", "user_agent"),
     )
 
+    # TikTok (base URLs are settings so tests can point at the fake TikTok)
+    tiktok_web_url: str = Field(
+        "https://www.tiktok.com", validation_alias=_env("LIVEVAULT_TIKTOK_WEB_URL", "tiktok_web_url")
+    )
+    tiktok_webcast_url: str = Field(
+        "https://webcast.tiktok.com", validation_alias=_env("LIVEVAULT_TIKTOK_WEBCAST_URL", "tiktok_webcast_url")
+    )
+    tiktok_requests_per_min: int = Field(
+        600, ge=1, validation_alias=_env("LIVEVAULT_TIKTOK_REQUESTS_PER_MIN", "tiktok_requests_per_min")
+    )
+    tiktok_prefer_h265: bool = Field(
+        False, validation_alias=_env("LIVEVAULT_TIKTOK_PREFER_H265", "tiktok_prefer_h265")
+    )
+
+    # Watchers
+    watcher_min_interval: float = Field(
+        10.0, gt=0, validation_alias=_env("LIVEVAULT_WATCHER_MIN_INTERVAL", "watcher_min_interval")
+    )
+    watcher_default_interval: float = Field(
+        60.0, gt=0, validation_alias=_env("LIVEVAULT_WATCHER_DEFAULT_INTERVAL", "watcher_default_interval")
+    )
+    watcher_jitter: float = Field(
+        0.1, ge=0, le=0.5, validation_alias=_env("LIVEVAULT_WATCHER_JITTER", "watcher_jitter")
+    )
+    watcher_max_backoff: float = Field(
+        1800.0, gt=0, validation_alias=_env("LIVEVAULT_WATCHER_MAX_BACKOFF", "watcher_max_backoff")
+    )
+    watcher_batch_size: int = Field(
+        50, ge=1, le=500, validation_alias=_env("LIVEVAULT_WATCHER_BATCH_SIZE", "watcher_batch_size")
+    )
+    scheduler_enabled: bool = Field(
+        True, validation_alias=_env("LIVEVAULT_SCHEDULER_ENABLED", "scheduler_enabled")
+    )
+
+    # Push sources (seed 002 webhook)
+    webhook_secret: str = Field(
+        "", validation_alias=_env("LIVEVAULT_WEBHOOK_SECRET", "webhook_secret"), repr=False
+    )
+    push_hls_url_template: str = Field(
+        "", validation_alias=_env("LIVEVAULT_PUSH_HLS_URL_TEMPLATE", "push_hls_url_template")
+    )
+
+    # External programs (all optional)
+    ffmpeg_path: str = Field("ffmpeg", validation_alias=_env("LIVEVAULT_FFMPEG", "ffmpeg_path"))
+    recorder_command: str = Field(
+        "", validation_alias=_env("LIVEVAULT_RECORDER_COMMAND", "recorder_command")
+    )
+    recorder_stop_timeout: float = Field(
+        10.0, gt=0, validation_alias=_env("LIVEVAULT_RECORDER_STOP_TIMEOUT", "recorder_stop_timeout")
+    )
+
+    # Downloads (seed 003)
+    download_strategy: Literal["yt-dlp", "scrapling-api"] = Field(
+        "yt-dlp", validation_alias=_env("TIKTOK_DOWNLOAD_STRATEGY", "download_strategy")
+    )
+    download_timeout: float = Field(
+        180.0, gt=0, validation_alias=_env("TIKTOK_DOWNLOAD_TIMEOUT", "download_timeout")
+    )
+    num_parallel_downloads: int = Field(
+        5, ge=1, le=64, validation_alias=_env("NUM_PARALLEL_DOWNLOADS", "num_parallel_downloads")
+    )
+    download_resolver_url: str = Field(
+        "", validation_alias=_env("LIVEVAULT_DOWNLOAD_RESOLVER_URL", "download_resolver_url")
+    )
+    download_max_bytes: int = Field(
+        2 * 1024**3, ge=1, validation_alias=_env("LIVEVAULT_DOWNLOAD_MAX_BYTES", "download_max_bytes")
+    )
+
     # Capture
     http_timeout: float = Field(10.0, gt=0, validation_alias=_env("LIVEVAULT_HTTP_TIMEOUT", "http_timeout"))
     segment_concurrency: int = Field(
@@ -132,6 +200,10 @@ class Settings(BaseSettings):
         if self.database_url_override:
             return self.database_url_override
         return f"sqlite:///{(self.data_dir / 'livevault.db').resolve()}"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.recordings_dir / "downloads"
 
     @property
     def api_keys(self) -> frozenset[str]:

@@ -6,9 +6,11 @@ The tree::
     ├── InvalidInput                     INVALID     VALIDATION_ERROR
     │   ├── InvalidUrl                   INVALID     INVALID_URL
     │   ├── InvalidRoomId                INVALID     INVALID_ROOM_ID
+    │   ├── UnsupportedSource            INVALID     UNSUPPORTED_SOURCE
     │   ├── InvalidTemplate              INVALID     INVALID_OUTPUT_TEMPLATE
     │   └── MissingSource                INVALID     MISSING_SOURCE
     ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
+    │   └── InvalidSignature             UNAUTHORIZED INVALID_SIGNATURE (webhooks)
     ├── Forbidden                        FORBIDDEN   FORBIDDEN
     ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
     ├── NotFound                         NOT_FOUND   NOT_FOUND
@@ -22,7 +24,14 @@ The tree::
     │   ├── LoginRequired                UNAVAILABLE LOGIN_REQUIRED
     │   ├── PlaylistInvalid              UNAVAILABLE PLAYLIST_INVALID
     │   ├── NoMatchingQuality            UNAVAILABLE NO_MATCHING_QUALITY
-    │   └── DecryptionFailed             UNAVAILABLE DECRYPTION_FAILED
+    │   ├── DecryptionFailed             UNAVAILABLE DECRYPTION_FAILED
+    │   ├── SourceNotFound               UNAVAILABLE NOT_FOUND       (user / room does not exist)
+    │   ├── SourceRateLimited            UNAVAILABLE RATE_LIMITED    (retryable; the platform throttles us)
+    │   ├── UnsupportedFormat            UNAVAILABLE UNSUPPORTED_FORMAT
+    │   ├── NavigationFailed             UNAVAILABLE NAVIGATION_FAILED (retryable; download resolver)
+    │   ├── NoDownloadLink               UNAVAILABLE NO_DOWNLOAD_LINK  (retryable; download resolver)
+    │   ├── DownloadFailed               UNAVAILABLE DOWNLOAD_FAILED (retryable)
+    │   └── DownloadTooLarge             UNAVAILABLE DOWNLOAD_TOO_LARGE
     ├── RecorderExitNonzero              INTERNAL    RECORDER_EXIT_NONZERO
     ├── FfmpegMissing                    UNAVAILABLE FFMPEG_MISSING
     ├── DiskFull                         UNAVAILABLE DISK_FULL
@@ -80,6 +89,10 @@ class InvalidRoomId(InvalidInput):
     code = "INVALID_ROOM_ID"
 
 
+class UnsupportedSource(InvalidInput):
+    code = "UNSUPPORTED_SOURCE"
+
+
 class InvalidTemplate(InvalidInput):
     code = "INVALID_OUTPUT_TEMPLATE"
 
@@ -91,6 +104,10 @@ class MissingSource(InvalidInput):
 class Unauthorized(LivevaultError):
     code = "UNAUTHORIZED"
     kind = ErrorKind.UNAUTHORIZED
+
+
+class InvalidSignature(Unauthorized):
+    code = "INVALID_SIGNATURE"
 
 
 class Forbidden(LivevaultError):
@@ -155,6 +172,38 @@ class NoMatchingQuality(SourceError):
 
 class DecryptionFailed(SourceError):
     code = "DECRYPTION_FAILED"
+
+
+class SourceNotFound(SourceError):
+    code = "NOT_FOUND"
+
+
+class SourceRateLimited(SourceError):
+    code = "RATE_LIMITED"
+    retryable = True
+
+
+class UnsupportedFormat(SourceError):
+    code = "UNSUPPORTED_FORMAT"
+
+
+class NavigationFailed(SourceError):
+    code = "NAVIGATION_FAILED"
+    retryable = True
+
+
+class NoDownloadLink(SourceError):
+    code = "NO_DOWNLOAD_LINK"
+    retryable = True
+
+
+class DownloadFailed(SourceError):
+    code = "DOWNLOAD_FAILED"
+    retryable = True
+
+
+class DownloadTooLarge(SourceError):
+    code = "DOWNLOAD_TOO_LARGE"
 
 
 class RecorderExitNonzero(LivevaultError):

@@ -120,6 +120,7 @@ class RecordingRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on
@@ -205,5 +206,67 @@ class GapRow(Base):
     duration: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
 
 
+class WatcherRow(Base):
+    """A standing order: check `target` every `poll_interval` seconds and record while it is live."""
+
+    __tablename__ = "watchers"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    source_kind: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    target: Mapped[str] = mapped_column(Text)
+    room_id: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    url: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    poll_interval: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), index=True)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    recording_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    live_state: Mapped[str | None] = mapped_column(String(STATUS_LENGTH))
+    error_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    checks: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    recordings_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_run_at: Mapped[datetime | None] = mapped_column()
+    last_live_at: Mapped[datetime | None] = mapped_column()
+    next_check_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+
+
+class DownloadRow(Base):
+    """One video of a `POST /downloads` batch (seed 003); the batch is a job."""
+
+    __tablename__ = "downloads"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    url: Mapped[str] = mapped_column(Text)
+    strategy: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), index=True)
+    file_path: Mapped[str | None] = mapped_column(Text)
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    duration: Mapped[float | None] = mapped_column(Float)
+    video_info: Mapped[dict[str, Any] | None] = mapped_column()
+    keyframes: Mapped[dict[str, Any] | None] = mapped_column()
+    execution_time: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)
 JOB_COLUMNS = frozenset(c.key for c in JobRow.__table__.columns)
+WATCHER_COLUMNS = frozenset(c.key for c in WatcherRow.__table__.columns)
+DOWNLOAD_COLUMNS = frozenset(c.key for c in DownloadRow.__table__.columns)

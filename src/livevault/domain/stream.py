@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -33,6 +33,10 @@ class StreamInfo:
     title: str | None = None
     author: str | None = None
     proxy: str | None = None
+    engine: str | None = None
+    """A named capture engine (`ffmpeg`, `command`) instead of the native one for `format`."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Source-specific facts an engine may need (room id, user, the original target)."""
 
 
 @dataclass(frozen=True, slots=True)

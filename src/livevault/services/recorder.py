@@ -11,7 +11,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
-from livevault.errors import LivevaultError
+from livevault.errors import InvalidInput, LivevaultError
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class UnsupportedEngine(InvalidInput):
+    code = "UNSUPPORTED_ENGINE"
+
+
 class Recorder:
     """Runs one recording's capture in this process; the same code runs under any runner."""
 
@@ -41,7 +45,9 @@ class Recorder:
         finalizer: Finalizer,
         active: ActiveCaptures,
         metrics: Metrics,
+        named_engines: Mapping[str, CaptureEngine] | None = None,
     ) -> None:
+        self._named_engines = dict(named_engines or {})
         self._settings = settings
         self._db = db
         self._sources = sources
@@ -122,9 +128,21 @@ class Recorder:
         stream: StreamInfo = status.stream
         if stream.title and not recording.title:
             await self._db.run_async(lambda s: RecordingRepository(s).update(recording.id, title=stream.title))
-        engine = self._engines[stream.format]
+        engine = self.engine_for(stream, options.get("engine"))
         log.info("capture started", extra={"recording_id": recording.id, "format": stream.format.value})
         return await engine.run(stream, spool, control)
+
+    def engine_for(self, stream: StreamInfo, requested: str | None) -> CaptureEngine:
+        """The engine the user asked for (`options.engine`), else the source's choice, else the native one."""
+        name = requested if requested and requested != "native" else stream.engine
+        if name and name != "native":
+            engine = self._named_engines.get(name)
+            if engine is None:
+                raise UnsupportedEngine(
+                    f"no capture engine named {name!r}", details={"available": ["native", *self._named_engines]}
+                )
+            return engine
+        return self._engines[stream.format]
 
     def _count(self, spool: Spool, before: tuple[int, int, int]) -> None:
         self._metrics.segments.inc(spool.segment_count - before[0])

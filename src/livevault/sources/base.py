@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from livevault.domain.stream import LiveStatus
 
@@ -38,4 +38,14 @@ class Resolver(Protocol):
         Raises:
             LivevaultError: only for invalid input; network trouble is reported in the status.
         """
+        ...
+
+
+@runtime_checkable
+class BatchResolver(Protocol):
+    """A source that can check many targets in one request (TikTok's `check_alive`), for watchers."""
+
+    async def check_many(self, requests: Sequence[ResolveRequest]) -> list[LiveStatus]:
+        """Live / offline / error for each request, in order. `live` results may carry no StreamInfo:
+        the caller resolves the live ones with `resolve()` before recording."""
         ...

@@ -13,6 +13,7 @@ from livevault.errors import NetworkTimeout, SourceBlocked, SourceUnreachable
 from livevault.sources.urls import check_url_syntax
 
 if TYPE_CHECKING:
+    from livevault.config import Settings
     from livevault.sources.base import ResolveRequest
 
 _EXTENSIONS = {
@@ -97,3 +98,7 @@ class DirectSource:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             raise SourceUnreachable(f"cannot reach the source: {exc}") from exc
+
+
+def create(settings: Settings, http: aiohttp.ClientSession) -> DirectSource:
+    return DirectSource(http, timeout=settings.http_timeout)

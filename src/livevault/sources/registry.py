@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from livevault.errors import InvalidInput
+from livevault.errors import UnsupportedSource
 
 if TYPE_CHECKING:
     from livevault.sources.base import Resolver
-
-
-class UnsupportedSource(InvalidInput):
-    code = "UNSUPPORTED_SOURCE"
 
 
 class SourceRegistry:

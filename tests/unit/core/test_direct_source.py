@@ -10,9 +10,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from livevault.domain.stream import LiveState, StreamFormat
+from livevault.errors import UnsupportedSource
 from livevault.sources.base import ResolveRequest
 from livevault.sources.direct import DirectSource, format_from_path, sniff_format
-from livevault.sources.registry import SourceRegistry, UnsupportedSource
+from livevault.sources.registry import SourceRegistry
 
 BODIES = {
     "/hls": (b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n", "application/vnd.apple.mpegurl"),

@@ -30,7 +30,7 @@ from livevault.api.schemas.recordings import (
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import InvalidRoomId, MissingSource, NotFound
+from livevault.errors import InvalidRoomId, MissingSource, NotFound, UnsupportedSource
 from livevault.observability import current_correlation_id
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
@@ -88,17 +88,15 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
 
 
 async def build_request(container: Container, body: RecordingCreate) -> RecordingRequest:
-    if not body.url and not body.room_id:
-        raise MissingSource("give a `url` or a `room_id` to record", details={"fields": ["url", "room_id"]})
+    if not body.url and not body.room_id and not body.user:
+        raise MissingSource(
+            "give a `url`, a `room_id` or a `user` to record", details={"fields": ["url", "room_id", "user"]}
+        )
     if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
         raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
     container.validate_options(body.options.proxy, body.options.cookies)
-    if body.url:
-        url = await asyncio.to_thread(container.validate_url, body.url)
-        kind, source = container.sources.match(url).name, url
-    else:
-        kind = container.sources.get("tiktok").name
-        source = body.room_id or ""
+    kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
+                                        source=body.source)
     return RecordingRequest(
         source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
         duration=body.duration, output_template=body.output_template,
@@ -106,6 +104,27 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         options=body.options.model_dump(exclude_none=True), title=body.title,
         correlation_id=current_correlation_id(),
     )
+
+
+async def resolve_target(
+    container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
+) -> tuple[str, str]:
+    """(source kind, target) for what the user gave; URLs pass the one validation function."""
+    if url:
+        target = await asyncio.to_thread(container.validate_url, url)
+    elif room_id:
+        target = room_id
+    else:
+        target = "@" + (user or "").lstrip("@")
+    if source:
+        resolver = container.sources.get(source)
+        if not resolver.matches(target):
+            raise UnsupportedSource(f"the {source} source cannot record this target",
+                                    details={"source": source, "target": target[:200]})
+        return resolver.name, target
+    if url:
+        return container.sources.match(target).name, target
+    return container.sources.get("tiktok").name, target
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)

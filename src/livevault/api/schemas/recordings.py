@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,14 +14,27 @@ class RecordingOptions(BaseModel):
     upload_s3: bool = False
     proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for this recording")
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
+    engine: Literal["native", "ffmpeg", "command"] | None = Field(
+        default=None,
+        description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
+        "command (an external recorder CLI, e.g. tiktok-live-recorder)",
+    )
 
 
 class RecordingCreate(BaseModel):
-    """Give `url` (HLS, FLV or MPEG-TS) or `room_id`; everything else is optional."""
+    """Give `url` (a TikTok LIVE page, HLS, FLV, MPEG-TS, or any site yt-dlp/streamlink know), `room_id`
+    (TikTok) or `user` (TikTok); everything else is optional."""
 
     model_config = ConfigDict(extra="ignore")
 
     room_id: str | None = Field(default=None, max_length=64, examples=[None])
+    user: str | None = Field(default=None, max_length=64, description="TikTok user name (`@name` or `name`)",
+                             examples=[None])
+    source: str | None = Field(
+        default=None, max_length=32,
+        description="force a source: tiktok, url, ytdlp, streamlink (default: chosen from the URL)",
+        examples=[None],
+    )
     url: str | None = Field(
         default=None, max_length=4096, examples=["http://127.0.0.1:8080/live/demo/master.m3u8"]
     )
