@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livevault.capture.base import CaptureEngine, CaptureOptions
+from livevault.capture.command import CommandCapture
+from livevault.capture.ffmpeg import FfmpegCapture
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
@@ -17,19 +19,26 @@ from livevault.db.session import check, create_engine_for, make_session_factory,
 from livevault.domain.stream import StreamFormat
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
+from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
+from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.watch import WatcherService
+from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
+from livevault.sources.http_api import ResolverClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
+from livevault.sources.ytdlp_video import YtDlpVideo
 
 if TYPE_CHECKING:
     import aiohttp
     from sqlalchemy import Engine
 
     from livevault.config import Settings
+    from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
 
 
@@ -43,6 +52,18 @@ def capture_options(settings: Settings) -> CaptureOptions:
         reconnect_window=settings.reconnect_window,
         user_agent=settings.user_agent,
     )
+
+
+def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict[str, VideoStrategy]:
+    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured."""
+    strategies: dict[str, VideoStrategy] = {
+        "yt-dlp": YtDlpVideo(timeout=settings.download_timeout),  # keeps yt-dlp's browser User-Agent
+    }
+    if settings.download_resolver_url:
+        strategies["scrapling-api"] = ResolverClient(
+            http, settings.download_resolver_url, timeout=settings.download_timeout
+        )
+    return strategies
 
 
 @dataclass
@@ -60,7 +81,14 @@ class Container:
     recorder: Recorder
     finalizer: Finalizer
     files: FileService
+    watchers: WatcherService
+    scheduler: WatchScheduler
+    downloads: DownloadService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
+    push: PushService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
@@ -78,11 +106,14 @@ class Container:
         self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         return shutil.disk_usage(self.settings.recordings_dir).free
 
-    async def start(self) -> None:
+    async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
+        if self.settings.scheduler_enabled if scheduler is None else scheduler:
+            await self.scheduler.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
+        await self.scheduler.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
@@ -116,10 +147,19 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner = LocalRunner(max_concurrent=settings.max_concurrent_recordings)
     active = ActiveCaptures()
     finalizer = Finalizer(settings, db, metrics)
-    named_engines: dict[str, CaptureEngine] = {}
+    named_engines: dict[str, CaptureEngine] = {
+        "ffmpeg": FfmpegCapture.from_settings(settings, options),
+        "command": CommandCapture.from_settings(
+            settings, check_url=lambda url: validate_source_url(url, allow_private=settings.allow_private_sources),
+            check_proxy=check_proxy_url,
+        ),
+    }
     recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, finalizer.run)
+    downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
+    runner.register(DOWNLOAD_JOB, downloads.run)
+    recordings = RecordingService(settings, db, runner, active)
     return Container(
         settings=settings,
         engine=engine,
@@ -128,10 +168,13 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         metrics=metrics,
         http=http,
         sources=sources,
-        recordings=RecordingService(settings, db, runner, active),
+        recordings=recordings,
         recorder=recorder,
         finalizer=finalizer,
         files=FileService(settings.recordings_dir, db),
+        watchers=WatcherService(settings, db, recordings),
+        scheduler=WatchScheduler(settings, db, sources, recordings, metrics),
+        downloads=downloads,
         active=active,
     )
 

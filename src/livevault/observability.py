@@ -88,6 +88,13 @@ class Metrics:
         self.recordings_failed = Counter("recordings_failed", "Recordings failed", registry=r)
         self.recordings_active = Gauge("recordings_active", "Recordings capturing now", registry=r)
         self.watchers_active = Gauge("watchers_active", "Active watchers", registry=r)
+        self.watcher_checks = Counter(
+            "watcher_checks", "Watcher live checks by source and result", ["source", "result"], registry=r
+        )
+        self.watcher_lateness = Histogram(
+            "watcher_check_lateness_seconds", "How late a watcher check ran after it was due",
+            buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0), registry=r,
+        )
         self.disk_free = Gauge("disk_free_bytes", "Free bytes on the recordings disk", registry=r)
         self.disk_bytes_free = Gauge("disk_bytes_free", "Free bytes on the recordings disk", registry=r)
         self.recording_files = Gauge("recording_files_total", "Completed recording files", registry=r)
@@ -95,3 +102,13 @@ class Metrics:
         self.segments = Counter("capture_segments", "Segments appended", registry=r)
         self.capture_bytes = Counter("capture_bytes", "Media bytes appended", registry=r)
         self.gaps = Counter("capture_gaps", "Gaps recorded", ["cause"], registry=r)
+        self.downloads = Counter(
+            "livevault_downloads", "Video downloads by strategy and final status", ["strategy", "status"], registry=r
+        )
+        self.download_seconds = Histogram(
+            "livevault_download_seconds", "Time to resolve and fetch one video", ["strategy"],
+            buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0), registry=r,
+        )
+        self.download_retries = Counter(
+            "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r
+        )

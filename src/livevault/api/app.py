@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from livevault import __version__
 from livevault.api.deps import RateLimiter
 from livevault.api.errors import error_body, install_error_handlers
-from livevault.api.routers import files, health, jobs, metrics, recordings
+from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
 from livevault.bootstrap import build_container
 from livevault.config import Settings
 from livevault.observability import correlation_id_var, new_correlation_id
@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recovered = container.recordings.recover()
         if recovered:
             log.info("recovered %d recordings after restart", len(recovered))
+        resumed = container.downloads.recover()
+        if resumed:
+            log.info("resumed %d download batches after restart", len(resumed))
         gc.freeze()  # start-up objects live forever: keep them out of every garbage collection pass
         try:
             yield
@@ -87,6 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, jobs, files, metrics):
+    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics):
         app.include_router(module.router)
     return app

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -199,6 +200,38 @@ class Spool:
         self._parts.append(info)
         self.current = writer
         return writer
+
+    def adopt_part(self, source: Path, container: PartContainer, reason: PartReason, *, sequence: int,
+                   duration: float = 0.0, started_at: float | None = None, extension: str | None = None) -> PartInfo:
+        """Make a finished file that another program wrote (an external recorder's output) the next part.
+
+        The file is moved into the spool (a rename on the same disk; an existing part is never overwritten),
+        then its line in `parts.jsonl` and one index record covering all its bytes are written, so finalize,
+        the ledger and progress treat it like a part livevault wrote itself. `extension` names the file when
+        it differs from the container's (a Matroska file kept as ``.mkv``).
+        """
+        self.close_part()
+        index = (self._parts[-1].index + 1) if self._parts else 1
+        size = source.stat().st_size
+        info = PartInfo(
+            index=index,
+            path=f"part-{index:04d}.{extension or container.value}",
+            container=container,
+            reason=reason,
+            started_at=time.time() if started_at is None else started_at,
+        )
+        target = self.directory / info.path
+        if target.exists():
+            raise FileExistsError(target)
+        shutil.move(source, target)
+        _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
+                                                   "reason": reason.value})
+        self._parts.append(info)
+        record = SegmentRecord(part=index, sequence=sequence, duration=round(max(0.0, duration), 6), bytes=size,
+                               offset=0, fetched_at=time.time())
+        _append_line(self.directory / (target.stem + ".idx.jsonl"), asdict(record))
+        self.note_segment(record)
+        return info
 
     def ensure_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
         """The current part if it has this container, else a new one."""

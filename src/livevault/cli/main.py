@@ -1,10 +1,11 @@
-"""`livevault serve | record | testsrc | db | doctor`."""
+"""`livevault serve | record | watch | testsrc | db | doctor`."""
 
 from __future__ import annotations
 
 import typer
 
 from livevault.cli import record as record_cmd
+from livevault.cli import watch as watch_cmd
 from livevault.config import Settings
 from livevault.errors import LivevaultError
 from livevault.observability import configure_logging
@@ -12,6 +13,7 @@ from livevault.observability import configure_logging
 app = typer.Typer(help="livevault: record live streams into playable MP4s.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(watch_cmd.app, name="watch")
 app.command("record")(record_cmd.record)
 
 

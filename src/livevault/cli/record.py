@@ -50,7 +50,7 @@ def record(
 async def _record(settings: Settings, url: str, duration: int | None, quality: str,
                   template: str | None) -> Recording:
     container = build_container(settings)
-    await container.start()
+    await container.start(scheduler=False)
     try:
         checked = await asyncio.to_thread(container.validate_url, url)
         request = RecordingRequest(

@@ -72,6 +72,7 @@ class RecordingRequest:
     title: str | None = None
     stream_id: str | None = None
     correlation_id: str | None = None
+    watcher_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,7 @@ class Recording:
     segments_missing: int = 0
     bytes_captured: int = 0
     parts_count: int = 0
+    watcher_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ class RecordingService:
             options=dict(request.options),
             job_id=str(uuid.uuid4()),
             correlation_id=request.correlation_id,
+            watcher_key=request.watcher_key,
         )
         job = Job(
             id=recording.job_id or "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from livevault.capture.base import CaptureControl, CaptureEngine, CaptureProgress
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from livevault.sources.registry import SourceRegistry
 
 log = logging.getLogger(__name__)
+
+
+_FINAL_REASONS = frozenset({EndReason.STOPPED, EndReason.DURATION})
 
 
 class UnsupportedEngine(InvalidInput):
@@ -116,19 +120,47 @@ class Recorder:
     async def _resolve_and_capture(
         self, recording: Recording, spool: Spool, control: CaptureControl
     ) -> CaptureOutcome:
+        """Resolve, capture; for sources that can say whether they are still live (TikTok), a capture that
+        ends while the source still reports live is a blip: re-probe at once and continue the SAME recording
+        as a new part, for up to `reconnect_window` seconds without new media."""
         resolver = self._sources.get(recording.source_kind)
         options = recording.options or {}
-        status = await resolver.resolve(
-            ResolveRequest(target=recording.source, quality=recording.quality,
-                           proxy=options.get("proxy"), options=options)
-        )
-        if status.state is not LiveState.LIVE or status.stream is None:
-            code = status.error_code or "LIVE_OFFLINE"
-            return CaptureOutcome(EndReason.ERROR, code, status.error_message or "the source is not live")
-        stream: StreamInfo = status.stream
+        request = ResolveRequest(target=recording.source, quality=recording.quality,
+                                 proxy=options.get("proxy"), options=options)
+        reprobe = bool(getattr(resolver, "reprobe_after_end", False))
+        window = self._settings.reconnect_window
+        outcome: CaptureOutcome | None = None
+        quiet_since = time.monotonic()
+        delay = 0.0
+        while True:
+            status = await resolver.resolve(request)
+            if status.state is LiveState.LIVE and status.stream is not None:
+                before = spool.segment_count
+                outcome = await self._capture_stream(recording, status.stream, spool, control)
+                if spool.segment_count > before:
+                    quiet_since, delay = time.monotonic(), 0.0
+            elif outcome is None:
+                code = status.error_code or "LIVE_OFFLINE"
+                return CaptureOutcome(EndReason.ERROR, code, status.error_message or "the source is not live")
+            elif status.state is LiveState.OFFLINE:
+                log.info("source went offline; finishing", extra={"recording_id": recording.id})
+                return CaptureOutcome(EndReason.END_OF_STREAM)
+            if not reprobe or control.should_stop() or outcome.reason in _FINAL_REASONS:
+                return outcome
+            if time.monotonic() - quiet_since >= window:
+                return outcome
+            log.info("capture ended while the source may still be live; re-probing",
+                     extra={"recording_id": recording.id, "reason": outcome.reason.value})
+            if delay and await control.wait(delay):
+                return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
+            delay = min(max(1.0, delay * 2), 8.0)
+
+    async def _capture_stream(
+        self, recording: Recording, stream: StreamInfo, spool: Spool, control: CaptureControl
+    ) -> CaptureOutcome:
         if stream.title and not recording.title:
             await self._db.run_async(lambda s: RecordingRepository(s).update(recording.id, title=stream.title))
-        engine = self.engine_for(stream, options.get("engine"))
+        engine = self.engine_for(stream, (recording.options or {}).get("engine"))
         log.info("capture started", extra={"recording_id": recording.id, "format": stream.format.value})
         return await engine.run(stream, spool, control)
 

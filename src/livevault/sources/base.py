@@ -26,7 +26,11 @@ class Resolver(Protocol):
     name: ClassVar[str]
 
     def matches(self, target: str) -> bool:
-        """Whether this source handles `target` (a URL, room id or user name)."""
+        """Whether this source handles `target` (a URL, room id or user name) when routing automatically.
+
+        A source may also define `accepts(target)`: what it takes when the user names it explicitly
+        (`"source": "ytdlp"`), which can be more than it claims in automatic routing.
+        """
         ...
 
     async def resolve(self, request: ResolveRequest) -> LiveStatus:

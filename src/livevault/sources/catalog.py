@@ -25,12 +25,7 @@ SOURCE_MODULES: tuple[str, ...] = ("tiktok", "push", "ytdlp", "streamlink", "dir
 def create_resolvers(settings: Settings, http: aiohttp.ClientSession) -> list[Resolver]:
     resolvers: list[Resolver] = []
     for name in SOURCE_MODULES:
-        try:
-            module = importlib.import_module(f"livevault.sources.{name}")
-        except ModuleNotFoundError as exc:  # TODO(session 2): strict once every listed module exists
-            if exc.name != f"livevault.sources.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"livevault.sources.{name}")
         resolvers.append(module.create(settings, http))
     return resolvers
 

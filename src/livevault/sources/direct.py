@@ -26,6 +26,10 @@ _EXTENSIONS = {
 _SNIFF_BYTES = 512
 
 
+class _Gone(Exception):
+    """The URL answered 404/410: nothing is live there now."""
+
+
 def format_from_path(url: str) -> StreamFormat | None:
     path = urlsplit(url).path.lower()
     for ext, fmt in _EXTENSIONS.items():
@@ -60,19 +64,21 @@ class DirectSource:
         return scheme in {"http", "https"}
 
     async def resolve(self, request: ResolveRequest) -> LiveStatus:
+        """Probe the URL: 404/410 is offline; otherwise the format comes from the first bytes, else the path."""
         url = check_url_syntax(request.target)
-        fmt = format_from_path(url)
+        try:
+            fmt = await self._sniff(url, request)
+        except _Gone as exc:
+            return LiveStatus(LiveState.OFFLINE, error_code="LIVE_OFFLINE", error_message=str(exc))
+        except (SourceUnreachable, NetworkTimeout, SourceBlocked) as exc:
+            return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
+        fmt = fmt or format_from_path(url)
         if fmt is None:
-            try:
-                fmt = await self._sniff(url, request)
-            except (SourceUnreachable, NetworkTimeout, SourceBlocked) as exc:
-                return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
-            if fmt is None:
-                return LiveStatus(
-                    LiveState.ERROR,
-                    error_code="UNSUPPORTED_FORMAT",
-                    error_message="the URL serves neither an HLS playlist, FLV nor MPEG-TS",
-                )
+            return LiveStatus(
+                LiveState.ERROR,
+                error_code="UNSUPPORTED_FORMAT",
+                error_message="the URL serves neither an HLS playlist, FLV nor MPEG-TS",
+            )
         stream = StreamInfo(
             url=url, format=fmt, headers=dict(request.headers), quality=request.quality, proxy=request.proxy
         )
@@ -84,6 +90,8 @@ class DirectSource:
             async with self._session.get(
                 url, headers=dict(request.headers), proxy=request.proxy, timeout=timeout
             ) as resp:
+                if resp.status in {404, 410}:
+                    raise _Gone(f"the source answered HTTP {resp.status}: not live now")
                 if resp.status in {401, 403}:
                     raise SourceBlocked(f"the source answered HTTP {resp.status}", details={"status": resp.status})
                 if resp.status >= 400:

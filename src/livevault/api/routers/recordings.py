@@ -118,7 +118,8 @@ async def resolve_target(
         target = "@" + (user or "").lstrip("@")
     if source:
         resolver = container.sources.get(source)
-        if not resolver.matches(target):
+        accepts = getattr(resolver, "accepts", resolver.matches)  # a named source may take more than it routes
+        if not accepts(target):
             raise UnsupportedSource(f"the {source} source cannot record this target",
                                     details={"source": source, "target": target[:200]})
         return resolver.name, target

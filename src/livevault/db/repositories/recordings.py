@@ -118,6 +118,15 @@ class RecordingRepository:
         stmt = select(RecordingRow.id).where(RecordingRow.id.in_(recording_ids), RecordingRow.stop_requested)
         return set(self._session.scalars(stmt))
 
+    def outcomes(self, recording_ids: list[str]) -> dict[str, tuple[RecordingStatus, str | None, str | None]]:
+        """(status, error_code, error_message) of each of these recordings that still exists."""
+        if not recording_ids:
+            return {}
+        stmt = select(RecordingRow.id, RecordingRow.status, RecordingRow.error_code,
+                      RecordingRow.error_message).where(RecordingRow.id.in_(recording_ids))
+        return {rid: (RecordingStatus(status), code, message)
+                for rid, status, code, message in self._session.execute(stmt)}
+
     def request_stop(self, recording_id: str) -> Recording:
         return self.update(recording_id, stop_requested=True)
 

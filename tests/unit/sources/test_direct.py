@@ -30,6 +30,8 @@ async def origin() -> AsyncIterator[TestServer]:
             return web.Response(status=403)
         if request.path == "/gone":
             return web.Response(status=404)
+        if request.path == "/broken":
+            return web.Response(status=500)
         body, ctype = BODIES[request.path]
         return web.Response(body=body, content_type=ctype.split(";")[0])
 
@@ -74,13 +76,36 @@ async def test_resolve_sniffs_urls_without_an_extension(origin: TestServer, path
 
 
 @pytest.mark.parametrize(("path", "code"), [("/html", "UNSUPPORTED_FORMAT"), ("/forbidden", "SOURCE_BLOCKED"),
-                                            ("/gone", "SOURCE_UNREACHABLE")])
+                                            ("/broken", "SOURCE_UNREACHABLE")])
 async def test_resolve_reports_errors_as_a_status(origin: TestServer, path: str, code: str) -> None:
     async with aiohttp.ClientSession() as session:
         status = await DirectSource(session).resolve(ResolveRequest(str(origin.make_url(path))))
     assert status.state is LiveState.ERROR
     assert status.error_code == code
     assert status.error_message
+
+
+async def test_a_missing_stream_is_offline_not_an_error(origin: TestServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        status = await DirectSource(session).resolve(ResolveRequest(str(origin.make_url("/gone"))))
+    assert status.state is LiveState.OFFLINE
+    assert status.error_code == "LIVE_OFFLINE"
+
+
+should_match = ["http://example.com/live.m3u8", "https://cdn.example.com/a/b.flv?token=x", "http://10.0.0.1/x.ts",
+                "HTTPS://EXAMPLE.COM/live"]
+should_not_match = ["ftp://example.com/live.m3u8", "file:///etc/passwd", "123456789", "@someone", "push:key",
+                    "rtmp://example.com/live/x"]
+
+
+@pytest.mark.parametrize("target", should_match)
+def test_matches(target: str) -> None:
+    assert DirectSource(None).matches(target)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", should_not_match)
+def test_does_not_match(target: str) -> None:
+    assert not DirectSource(None).matches(target)  # type: ignore[arg-type]
 
 
 async def test_unreachable_hosts_are_an_error_status() -> None:

@@ -1,0 +1,114 @@
+"""Watchers: record a source automatically whenever it goes live."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.routers.recordings import resolve_target
+from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody, OkBody
+from livevault.api.schemas.watchers import (
+    WatcherAccepted,
+    WatcherCreate,
+    WatcherList,
+    WatcherOut,
+    WatcherUpdate,
+)
+from livevault.bootstrap import Container
+from livevault.domain.watcher import Watcher, WatcherStatus
+from livevault.errors import InvalidInput, InvalidRoomId, MissingSource
+from livevault.observability import current_correlation_id
+from livevault.services.watch import WatchRequest
+
+router = APIRouter(tags=["watchers"], responses=ERROR_RESPONSES)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such watcher"}}
+_ROOM_ID = re.compile(r"^\d{1,20}$")
+_USER = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
+
+
+def watcher_out(watcher: Watcher) -> WatcherOut:
+    return WatcherOut(
+        key=watcher.key, room_id=watcher.room_id, url=watcher.url, user=watcher.user,
+        poll_interval=watcher.poll_interval, status=watcher.status.value, created_at=watcher.created_at,
+        last_run_at=watcher.last_run_at, options=watcher.options, task_id=watcher.job_id,
+        source_kind=watcher.source_kind, target=watcher.target, live_state=watcher.live_state,
+        error_code=watcher.error_code, error_message=watcher.error_message, failures=watcher.failures,
+        checks=watcher.checks, recordings_count=watcher.recordings_count, recording_id=watcher.recording_id,
+        last_live_at=watcher.last_live_at, next_check_at=watcher.next_check_at,
+    )
+
+
+async def build_watch_request(container: Container, body: WatcherCreate) -> WatchRequest:
+    given = [name for name in ("room_id", "url", "user") if getattr(body, name)]
+    if not given:
+        raise MissingSource("give a `room_id`, a `url` or a `user` to watch",
+                            details={"fields": ["room_id", "url", "user"]})
+    if len(given) > 1:
+        raise InvalidInput("give only one of `room_id`, `url` and `user`", details={"fields": given})
+    if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
+        raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
+    if body.user is not None and not _USER.fullmatch(body.user):
+        raise InvalidInput("user must be a TikTok user name (letters, digits, _ and .)",
+                           details={"user": body.user[:64]})
+    container.validate_options(body.options.proxy, body.options.cookies)
+    kind, target = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
+                                        source=body.source)
+    user = "@" + body.user.lstrip("@") if body.user else None
+    key = body.room_id or (body.url and target) or user or target
+    return WatchRequest(
+        key=key, source_kind=kind, target=target, poll_interval=body.poll_interval, room_id=body.room_id,
+        url=body.url and target, user=user, options=body.options.model_dump(exclude_none=True),
+        correlation_id=current_correlation_id(),
+    )
+
+
+@router.post("/watchers", status_code=202, response_model=WatcherAccepted,
+             responses={409: {"model": ErrorBody, "description": "This source is already watched"}})
+async def create_watcher(body: WatcherCreate, container: ContainerDep, _key: ApiKeyDep) -> WatcherAccepted:
+    """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live."""
+    request = await build_watch_request(container, body)
+    watcher, job = container.watchers.create(request)
+    return WatcherAccepted(task_id=job.id, status=job.status.value, key=watcher.key)
+
+
+@router.get("/watchers", response_model=WatcherList)
+async def list_watchers(
+    container: ContainerDep,
+    _key: ApiKeyDep,
+    status: Annotated[WatcherStatus | None, Query(description="active, paused or deleted")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> WatcherList:
+    """Watchers, newest first (deleted ones only with `status=deleted`)."""
+    found = container.watchers.search(status=status, page=page, page_size=page_size)
+    return WatcherList(items=[watcher_out(w) for w in found.items], total=found.total, page=found.page,
+                       page_size=found.page_size)
+
+
+@router.get("/watchers/{key:path}", response_model=WatcherOut, responses=NOT_FOUND)
+async def get_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> WatcherOut:
+    """One watcher by its key: the room id, the URL (percent-encoded) or `@user`."""
+    return watcher_out(container.watchers.get(key))
+
+
+@router.patch("/watchers/{key:path}", response_model=WatcherOut, responses=NOT_FOUND)
+async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep, _key: ApiKeyDep) -> WatcherOut:
+    """Pause or resume a watcher, change its interval or the options of its future recordings.
+
+    Pausing stops the checks; a recording already running goes on until the live ends or it is stopped."""
+    status = WatcherStatus(body.status) if body.status else None
+    options = body.options.model_dump(exclude_none=True) if body.options is not None else None
+    if body.options is not None:
+        container.validate_options(body.options.proxy, body.options.cookies)
+    updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options)
+    return watcher_out(updated)
+
+
+@router.delete("/watchers/{key:path}", response_model=OkBody, responses=NOT_FOUND)
+async def delete_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> OkBody:
+    """Stop watching. A recording in progress is stopped gracefully: what it captured is finalized."""
+    container.watchers.delete(key)
+    return OkBody(ok=True)

@@ -1,0 +1,86 @@
+"""Watchers (seeds 000/001: `POST /watchers`, `DELETE /watchers/{key}`; livevault adds GET and PATCH)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WatcherOptions(BaseModel):
+    """What each recording this watcher starts gets."""
+
+    model_config = ConfigDict(extra="allow")
+
+    upload_s3: bool = False
+    proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for checks and recordings")
+    cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
+    quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
+    output_template: str | None = Field(default=None, max_length=512)
+    max_duration: int | None = Field(default=None, ge=1, le=86400, description="Stop each recording after this")
+    split_every: int | None = Field(
+        default=None, ge=60, le=86400,
+        description="Accepted and stored; splitting a live recording into several files is not implemented yet",
+    )
+    engine: Literal["native", "ffmpeg", "command"] | None = None
+
+
+class WatcherCreate(BaseModel):
+    """Give `room_id`, `url` or `user`; the watcher's key is that value (`@user` for users)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    room_id: str | None = Field(default=None, max_length=64, examples=["123456789"])
+    url: str | None = Field(default=None, max_length=4096, examples=[None])
+    user: str | None = Field(default=None, max_length=64, examples=[None])
+    source: str | None = Field(default=None, max_length=32, description="force a source (tiktok, url, ...)")
+    poll_interval: float = Field(default=60, description="seconds between checks (≥ 10)", examples=[60])
+    options: WatcherOptions = Field(default_factory=WatcherOptions)
+
+
+class WatcherAccepted(BaseModel):
+    task_id: str
+    status: str = Field(examples=["PENDING"])
+    key: str
+
+
+class WatcherUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["active", "paused"] | None = None
+    poll_interval: float | None = None
+    options: WatcherOptions | None = None
+
+
+class WatcherOut(BaseModel):
+    """Seed 001 §6.1 fields first, then what livevault adds."""
+
+    key: str
+    room_id: str | None
+    url: str | None
+    user: str | None
+    poll_interval: float
+    status: str = Field(description="active | paused | deleted")
+    created_at: datetime
+    last_run_at: datetime | None
+    options: dict[str, Any]
+    task_id: str | None
+    source_kind: str
+    target: str
+    live_state: str | None = Field(description="live | offline | error | recording, from the last check")
+    error_code: str | None
+    error_message: str | None
+    failures: int = Field(description="consecutive failed checks (the backoff grows with them)")
+    checks: int
+    recordings_count: int
+    recording_id: str | None = Field(description="the recording this watcher started last")
+    last_live_at: datetime | None
+    next_check_at: datetime
+
+
+class WatcherList(BaseModel):
+    items: list[WatcherOut]
+    total: int
+    page: int
+    page_size: int

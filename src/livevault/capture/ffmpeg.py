@@ -1,0 +1,207 @@
+"""The `ffmpeg` capture engine: the optional ffmpeg binary pulls what livevault does not pull itself (RTMP,
+RTSP, SRT, an HTTP MP4 live, ...) and copies its streams, never re-encoded, into MPEG-TS on its stdout.
+
+The engine appends those bytes to a spool part as they arrive and indexes them about once a second, like a
+progressive body, so a crash keeps everything up to the last write and finalize builds the MP4 from the part.
+The command is an argument list (no shell): ``ffmpeg -i URL -c copy -f mpegts pipe:1`` plus the stream's
+headers, user agent and proxy, and a protocol whitelist so a playlist cannot make ffmpeg open local files.
+
+The binary is `LIVEVAULT_FFMPEG` (default ``ffmpeg`` on PATH); when it is missing the capture ends with
+FFMPEG_MISSING and a message saying how to fix it. Stop: ``q`` on ffmpeg's stdin (it finishes the file),
+then SIGTERM, then SIGKILL, each after `LIVEVAULT_RECORDER_STOP_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
+from livevault.capture.progressive import notify_progress
+from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
+from livevault.errors import FfmpegMissing, InvalidInput, LivevaultError
+
+if TYPE_CHECKING:
+    from livevault.capture.base import CaptureControl, CaptureOptions
+    from livevault.capture.spool import PartWriter, Spool
+    from livevault.config import Settings
+    from livevault.domain.stream import StreamInfo
+
+log = logging.getLogger(__name__)
+
+INPUT_SCHEMES = frozenset({"http", "https", "rtmp", "rtmps", "rtmpt", "rtmpts", "rtsp", "rtsps", "srt"})
+PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,httpproxy,rtmp,rtmps,rtmpt,rtmpts,rtsp,rtsps,rtp,udp,srt"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-key"})
+FFMPEG_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("403 forbidden", "SOURCE_BLOCKED"),
+    ("401 unauthorized", "SOURCE_BLOCKED"),
+    ("404 not found", "LIVE_OFFLINE"),
+    ("410 gone", "LIVE_OFFLINE"),
+    ("timed out", "NETWORK_TIMEOUT"),
+    ("connection refused", "SOURCE_UNREACHABLE"),
+    ("failed to resolve hostname", "SOURCE_UNREACHABLE"),
+    ("name or service not known", "SOURCE_UNREACHABLE"),
+    ("network is unreachable", "SOURCE_UNREACHABLE"),
+    ("protocol not on whitelist", "UNSUPPORTED_FORMAT"),
+    ("invalid data found when processing input", "UNSUPPORTED_FORMAT"),
+)
+
+
+def missing_message(binary: str) -> str:
+    return (f"the ffmpeg binary {binary!r} was not found; install ffmpeg (apt-get install ffmpeg) or point "
+            "LIVEVAULT_FFMPEG at it, or record with the native engine")
+
+
+class FfmpegCapture:
+    """The CaptureEngine named `ffmpeg`; one instance serves every recording that asks for it."""
+
+    def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0) -> None:
+        self._options = options
+        self._binary = binary
+        self._stop_timeout = stop_timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: CaptureOptions) -> FfmpegCapture:
+        return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout)
+
+    def find_binary(self) -> str | None:
+        return shutil.which(self._binary)
+
+    def command(self, binary: str, stream: StreamInfo) -> list[str]:
+        """The ffmpeg argument list for `stream` (raises InvalidInput for a URL or header it must not pass)."""
+        url = stream.url.strip()
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in INPUT_SCHEMES or url.startswith("-"):
+            raise InvalidInput(f"ffmpeg records {', '.join(sorted(INPUT_SCHEMES))} URLs, not {scheme or url[:20]!r}")
+        argv = [binary, "-hide_banner", "-nostats", "-loglevel", "warning", "-protocol_whitelist", PROTOCOL_WHITELIST]
+        headers = dict(stream.headers)
+        user_agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), self._options.user_agent)
+        if scheme in {"http", "https"}:
+            stall_us = str(int(self._options.stall_timeout * 1e6))
+            argv += ["-user_agent", _clean_value(user_agent), "-rw_timeout", stall_us]
+            extra = "".join(f"{_clean_name(k)}: {_clean_value(v)}\r\n" for k, v in headers.items()
+                            if k.lower() != "user-agent")
+            if extra:
+                argv += ["-headers", extra]
+            if stream.proxy:
+                argv += ["-http_proxy", _clean_value(stream.proxy)]
+        return [*argv, "-i", url, "-c", "copy", "-f", "mpegts", "pipe:1"]
+
+    async def run(self, stream: StreamInfo, spool: Spool, control: CaptureControl) -> CaptureOutcome:
+        binary = self.find_binary()
+        if binary is None:
+            return _failed(FfmpegMissing(missing_message(self._binary)))
+        try:
+            argv = self.command(binary, stream)
+        except LivevaultError as exc:
+            return _failed(exc)
+        sink = _PartSink(spool, control, self._options.progressive_index_interval)
+        markers = Markers(FFMPEG_MESSAGES)
+        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=child_environment(), secrets=_secrets_of(stream),
+                           quit_on_stdin=b"q", on_stdout=sink.write, on_line=markers.see)
+        try:
+            result = await ManagedProcess(spec, control, stop_timeout=self._stop_timeout).run()
+        except (FileNotFoundError, PermissionError):
+            return _failed(FfmpegMissing(missing_message(self._binary)))
+        except LivevaultError as exc:
+            return _failed(exc)
+        finally:
+            await asyncio.to_thread(sink.close)
+        return _outcome(result, sink.bytes, markers, control)
+
+
+def _outcome(result: ProcessResult, captured: int, markers: Markers, control: CaptureControl) -> CaptureOutcome:
+    if result.stop_requested:
+        return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
+    if result.returncode == 0:
+        return CaptureOutcome(EndReason.END_OF_STREAM)
+    code = markers.code or "RECORDER_EXIT_NONZERO"
+    message = f"ffmpeg exited with code {result.returncode}: {markers.line or result.last_lines()}"
+    return CaptureOutcome(EndReason.UNREACHABLE if captured else EndReason.ERROR, code, message[:1000])
+
+
+def _failed(exc: LivevaultError) -> CaptureOutcome:
+    return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
+
+
+def _clean_name(name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise InvalidInput("a header name holds characters HTTP does not allow", details={"header": name[:64]})
+    return name
+
+
+def _clean_value(value: str) -> str:
+    if any(ch in value for ch in "\r\n\0"):
+        raise InvalidInput("a header or proxy value may not contain line breaks")
+    return value
+
+
+def _secrets_of(stream: StreamInfo) -> tuple[str, ...]:
+    values = [v for k, v in stream.headers.items() if k.lower() in _SECRET_HEADERS]
+    return tuple(values + ([stream.proxy] if stream.proxy else []))
+
+
+class _PartSink:
+    """ffmpeg's stdout into one TS part: opened at the first byte, indexed every `interval` seconds."""
+
+    def __init__(self, spool: Spool, control: CaptureControl, interval: float) -> None:
+        self._spool, self._control, self._interval = spool, control, interval
+        records = spool.segments()
+        self._sequence = max((r.sequence for r in records), default=-1) + 1
+        self._resume_from = records[-1] if records else None
+        self._reason = PartReason.RESUME if spool.parts() else PartReason.START
+        self._part: PartWriter | None = None
+        self._committed = 0
+        self._segment_started = 0.0
+        self._last_byte = 0.0
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        now = time.monotonic()
+        if self._part is None:
+            self._open(now)
+        assert self._part is not None
+        self._part.write(data)
+        self.bytes += len(data)
+        self._last_byte = now
+        if now - self._segment_started >= self._interval:
+            self._commit()
+
+    def _open(self, now: float) -> None:
+        last = self._resume_from
+        if last is not None:  # livevault restarted mid-recording: the time in between is not in the recording
+            ended = max(time.time(), last.fetched_at)
+            self._spool.add_gap(GapRecord(part=last.part, started_at=last.fetched_at, ended_at=ended,
+                                          cause=GapCause.PROCESS_RESTART, duration=round(ended - last.fetched_at, 3)))
+        self._part = self._spool.open_part(PartContainer.TS, self._reason)
+        self._committed = self._part.bytes_written
+        self._segment_started = self._last_byte = now
+
+    def _commit(self) -> None:
+        part = self._part
+        if part is None or part.bytes_written == self._committed:
+            return
+        record = part.commit_segment(sequence=self._sequence,
+                                     duration=max(0.0, self._last_byte - self._segment_started))
+        self._sequence += 1
+        self._segment_started = self._last_byte
+        self._committed = part.bytes_written
+        self._spool.note_segment(record)
+        notify_progress(self._spool, self._control)
+
+    def close(self) -> None:
+        """Index the last bytes and close the part (fsync); failures are logged, the bytes are on disk."""
+        try:
+            self._commit()
+        except (OSError, LivevaultError) as exc:
+            log.error("could not index the last bytes of the ffmpeg part: %s", exc)
+        with contextlib.suppress(OSError):
+            self._spool.close_part()
+        self._part = None

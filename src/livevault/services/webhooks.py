@@ -1,0 +1,255 @@
+"""Push sources (seed 002): `stream.started` / `stream.ended` from a streaming server, signed and idempotent.
+
+`started` creates a recording of `push:<stream_key>` unless one is already active for that key;
+`ended` stops it gracefully (what was captured is finalized). When `stream.ended` never comes, the
+capture still ends on EXT-X-ENDLIST or after LIVEVAULT_PLAYLIST_GRACE of unreachable playlist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from livevault.db.repositories import RecordingRepository
+from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
+from livevault.errors import Conflict, ErrorKind, InvalidSignature, LivevaultError
+from livevault.observability import current_correlation_id
+from livevault.sources.push import STREAM_KEY_PATTERN as STREAM_KEY_PATTERN
+from livevault.sources.push import origin_url, push_target
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
+    from livevault.config import Settings
+    from livevault.services.record import RecordingService
+    from livevault.services.uow import Database
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Livevault-Signature"
+SIGNATURE_PREFIX = "sha256="
+PUSH_SOURCE = "push"
+_LOCK_STRIPES = 64
+_MEMORY = 4096
+_RECENT = 20
+_CAPTURING = (RecordingStatus.PENDING, RecordingStatus.RECORDING)
+_RECORDED = frozenset({RecordingStatus.PROCESSING, RecordingStatus.COMPLETED})
+
+
+class WebhookNotConfigured(LivevaultError):
+    """LIVEVAULT_WEBHOOK_SECRET is empty: unsigned events are never accepted."""
+
+    code = "WEBHOOK_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class StreamEventType(StrEnum):
+    STARTED = "stream.started"
+    ENDED = "stream.ended"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One seed 002 webhook body, already validated."""
+
+    event: StreamEventType
+    stream_key: str
+    stream_id: str | None = None
+    user_id: str | None = None
+    timestamp: datetime | None = None
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookOutcome(StrEnum):
+    """What an event did; sent back in the `X-Livevault-Webhook-Result` header."""
+
+    RECORDING_STARTED = "recording_started"
+    ALREADY_RECORDING = "already_recording"
+    ALREADY_RECORDED = "already_recorded"
+    ALREADY_ENDED = "already_ended"
+    STOPPING = "stopping"
+    ALREADY_STOPPING = "already_stopping"
+    NOT_RECORDING = "not_recording"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    outcome: WebhookOutcome
+    recording_id: str | None = None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Livevault-Signature` value for `body`: `sha256=` and the hex HMAC-SHA256."""
+    return SIGNATURE_PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> None:
+    """Check `header` against the HMAC-SHA256 of the raw `body`, in constant time.
+
+    Raises:
+        WebhookNotConfigured: no secret is set, so nothing can be verified (503).
+        InvalidSignature: the header is missing, malformed or does not match (401).
+    """
+    if not secret:
+        raise WebhookNotConfigured("webhooks are disabled until LIVEVAULT_WEBHOOK_SECRET is set")
+    if not header:
+        raise InvalidSignature(f"{SIGNATURE_HEADER} header is required")
+    given = header.strip()
+    if given[: len(SIGNATURE_PREFIX)].lower() == SIGNATURE_PREFIX:
+        given = SIGNATURE_PREFIX + given[len(SIGNATURE_PREFIX):].lower()
+    if not hmac.compare_digest(sign(secret, body).encode(), given.encode("utf-8", "replace")):
+        raise InvalidSignature(f"{SIGNATURE_HEADER} does not match the body")
+
+
+class _Memory:
+    """A bounded insertion-ordered map: facts about recent streams, forgotten oldest first."""
+
+    def __init__(self, size: int = _MEMORY) -> None:
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: str) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._items.get(key)
+
+
+class PushService:
+    """Turns stream events into recordings: at most one capturing recording per stream key.
+
+    Duplicate and out-of-order events are answered, never errors:
+
+    - a second `stream.started` for a key that is being recorded joins that recording (and its
+      `stream_id` becomes the recording's owner);
+    - a `stream.started` whose `stream_id` already ended, or whose recording is finalizing or complete, is ignored;
+    - `stream.ended` without an active recording is a no-op (its `stream_id` is remembered, so a late
+      `stream.started` for it does not start a recording of a stream that is over);
+    - `stream.ended` for a `stream_id` other than the one that owns the active recording (the last one
+      started or joined) is stale and ignored.
+
+    Concurrent duplicates are serialized by a process lock per stream key (striped) around the database
+    check for active recordings of `push:<stream_key>`. That is enough in embedded mode, where one process
+    receives every webhook; the distributed mode (several API replicas) will claim a unique lease per
+    stream key in the database instead.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        recordings: RecordingService,
+        validate_url: Callable[[str], str],
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._recordings = recordings
+        self._validate_url = validate_url
+        self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
+        self._ended = _Memory()
+        self._owners = _Memory()
+
+    def origin_url(self, stream_key: str) -> str:
+        """The origin playlist URL of `stream_key`, through the URL gate (blocking: it resolves the host)."""
+        return self._validate_url(origin_url(self._settings.push_hls_url_template, stream_key))
+
+    def started(self, event: StreamEvent) -> WebhookResult:
+        """Start recording the stream unless that is already done. Blocking: call it from a worker thread."""
+        target = push_target(event.stream_key)
+        url = self.origin_url(event.stream_key)
+        with self._lock_for(event.stream_key):
+            active, recent = self._db.run(lambda s: self._lookup(s, target))
+            if active is not None and not active.stop_requested:
+                if event.stream_id:
+                    self._owners.put(active.id, event.stream_id)
+                return WebhookResult(WebhookOutcome.ALREADY_RECORDING, active.id)
+            if event.stream_id:
+                if self._ended.get(event.stream_id) is not None:
+                    return WebhookResult(WebhookOutcome.ALREADY_ENDED)
+                done = next((r for r in recent if r.stream_id == event.stream_id and r.status in _RECORDED), None)
+                if done is not None:
+                    return WebhookResult(WebhookOutcome.ALREADY_RECORDED, done.id)
+            recording, _job = self._recordings.create(self._request(event, target, url))
+            if event.stream_id:
+                self._owners.put(recording.id, event.stream_id)
+        log.info("push stream started; recording %s", recording.id,
+                 extra={"recording_id": recording.id, "stream_key": event.stream_key})
+        return WebhookResult(WebhookOutcome.RECORDING_STARTED, recording.id)
+
+    def ended(self, event: StreamEvent) -> WebhookResult:
+        """Stop the stream's active recording gracefully.
+
+        Call it on the event loop's thread: stopping sets the running capture's asyncio.Event.
+        """
+        target = push_target(event.stream_key)
+        with self._lock_for(event.stream_key):
+            if event.stream_id:
+                self._ended.put(event.stream_id, event.stream_key)
+            active, _recent = self._db.run(lambda s: self._lookup(s, target))
+            if active is None:
+                return WebhookResult(WebhookOutcome.NOT_RECORDING)
+            owner = self._owners.get(active.id) or active.stream_id
+            if event.stream_id and owner and owner != event.stream_id:
+                return WebhookResult(WebhookOutcome.STALE, active.id)
+            if active.stop_requested:
+                return WebhookResult(WebhookOutcome.ALREADY_STOPPING, active.id)
+            try:
+                self._recordings.stop(active.id)
+            except Conflict:
+                return WebhookResult(WebhookOutcome.ALREADY_STOPPING, active.id)
+        log.info("push stream ended; stopping recording %s", active.id, extra={"recording_id": active.id})
+        return WebhookResult(WebhookOutcome.STOPPING, active.id)
+
+    def _lock_for(self, stream_key: str) -> threading.Lock:
+        return self._locks[zlib.crc32(stream_key.encode()) % _LOCK_STRIPES]
+
+    @staticmethod
+    def _lookup(session: Session, target: str) -> tuple[Recording | None, list[Recording]]:
+        """(the newest recording of `target` still capturing, if any; its recent recordings, newest first).
+
+        A recording already in `processing` no longer captures: a new stream on the same key gets a new one.
+        """
+        repo = RecordingRepository(session)
+        active: list[Recording] = []
+        for status in _CAPTURING:
+            found, _total = repo.list(source_kind=PUSH_SOURCE, source=target, status=status, limit=1)
+            active.extend(found)
+        recent, _total = repo.list(source_kind=PUSH_SOURCE, source=target, limit=_RECENT)
+        newest = max(active, key=lambda r: r.created_at, default=None)
+        return newest, recent
+
+    def _request(self, event: StreamEvent, target: str, url: str) -> RecordingRequest:
+        webhook: dict[str, Any] = {"stream_key": event.stream_key, "origin_url": url}
+        if event.user_id:
+            webhook["user_id"] = event.user_id
+        if event.timestamp:
+            webhook["timestamp"] = event.timestamp.isoformat().replace("+00:00", "Z")
+        if event.metadata:
+            webhook["metadata"] = event.metadata
+        return RecordingRequest(
+            source_kind=PUSH_SOURCE,
+            source=target,
+            stream_id=event.stream_id,
+            title=event.title,
+            quality=self._settings.default_quality,
+            options={"webhook": webhook},
+            correlation_id=current_correlation_id(),
+        )
