@@ -30,6 +30,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "stall_timeout": 3.0,
         "reconnect_window": 15.0,
         "log_json": False,
+        "redis_url": None,  # in-memory rate limits and caches unless a test opts in (REDIS_URL may be set for those)
         "database_url": f"sqlite:///{data_dir / 'livevault.db'}",
     }
     values.update(overrides)

@@ -9,6 +9,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from livevault.cache.memory import MemoryCache, MemoryRateLimiter
+from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
 from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
@@ -22,6 +24,8 @@ from livevault.runners.local import LocalRunner
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
+from livevault.services.health import Readiness
+from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
@@ -35,9 +39,12 @@ from livevault.sources.ytdlp_video import YtDlpVideo
 
 if TYPE_CHECKING:
     import aiohttp
+    from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
+    from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
 
@@ -73,7 +80,7 @@ class Container:
     settings: Settings
     engine: Engine
     db: Database
-    runner: LocalRunner
+    runner: LocalRunner | CeleryRunner
     metrics: Metrics
     http: aiohttp.ClientSession
     sources: SourceRegistry
@@ -84,11 +91,15 @@ class Container:
     watchers: WatcherService
     scheduler: WatchScheduler
     downloads: DownloadService
+    rate_limits: ApiRateLimit
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
+    shared_store: RedisStore | None = None
     push: PushService = field(init=False)
+    readiness: Readiness = field(init=False)
 
     def __post_init__(self) -> None:
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
+        self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
@@ -118,9 +129,38 @@ class Container:
             control.stop.set()
         await self.runner.shutdown(timeout)
         await self.recorder.progress.close()
+        await self.recorder.leases.close()
         self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
+        if self.shared_store is not None:
+            self.shared_store.close()
+
+
+def celery_app(settings: Settings, *, set_as_current: bool = False) -> Celery:
+    """The Celery app every process of a distributed deployment shares (broker, queues, routes)."""
+    from livevault.runners.celery import create_celery_app  # celery is imported only in distributed mode
+
+    return create_celery_app(settings, set_as_current=set_as_current)
+
+
+def build_runner(settings: Settings) -> LocalRunner | CeleryRunner:
+    """`LIVEVAULT_RUNNER`: jobs run in this process (local) or are sent to Celery workers (celery)."""
+    if settings.runner == "celery":
+        from livevault.runners.celery import CeleryRunner
+
+        return CeleryRunner(celery_app(settings), queue_prefix=settings.celery_queue_prefix)
+    return LocalRunner(max_concurrent=settings.max_concurrent_recordings)
+
+
+def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBackend, TtlCache]:
+    """Rate-limit windows and caches: in this process's memory (embedded), or in Redis shared by every replica."""
+    url = settings.shared_redis_url
+    if url is None:
+        return None, MemoryRateLimiter(), MemoryCache()
+    store = RedisStore.from_url(url)
+    namespace = settings.redis_namespace
+    return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
 
 
 def prepare_storage(settings: Settings) -> None:
@@ -144,9 +184,11 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         StreamFormat.FLV: ProgressiveCapture(http, options),
         StreamFormat.TS: ProgressiveCapture(http, options),
     }
-    runner = LocalRunner(max_concurrent=settings.max_concurrent_recordings)
+    runner = build_runner(settings)
     active = ActiveCaptures()
-    finalizer = Finalizer(settings, db, metrics)
+    store, limiter, cache = shared_state(settings)
+    files = FileService(settings.recordings_dir, db, cache)
+    finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -156,10 +198,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     }
     recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
     runner.register(RECORD_JOB, recorder.run)
-    runner.register(FINALIZE_JOB, finalizer.run)
+    runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
     return Container(
         settings=settings,
         engine=engine,
@@ -171,11 +213,13 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         recordings=recordings,
         recorder=recorder,
         finalizer=finalizer,
-        files=FileService(settings.recordings_dir, db),
+        files=files,
         watchers=WatcherService(settings, db, recordings),
         scheduler=WatchScheduler(settings, db, sources, recordings, metrics),
         downloads=downloads,
+        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         active=active,
+        shared_store=store,
     )
 
 

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, validation_alias=_env("LIVEVAULT_PORT", "port"))
     api_keys_raw: str = Field("dev-key", validation_alias=_env("API_KEYS", "api_keys"))
     rate_limit_per_min: int = Field(60, ge=0, validation_alias=_env("RATE_LIMIT_PER_MIN", "rate_limit_per_min"))
+    redis_url: str | None = Field(
+        None, validation_alias=_env("REDIS_URL", "LIVEVAULT_REDIS_URL", "redis_url"), repr=False
+    )
+    redis_namespace: str = Field(
+        "livevault", min_length=1, validation_alias=_env("LIVEVAULT_REDIS_NAMESPACE", "redis_namespace")
+    )
     cors_allow_origins_raw: str = Field(
         "", validation_alias=_env("CORS_ALLOW_ORIGINS", "cors_allow_origins")
     )
@@ -52,6 +58,12 @@ class Settings(BaseSettings):
     )
     celery_result_backend: str = Field(
         "redis://localhost:6379/1", validation_alias=_env("CELERY_RESULT_BACKEND", "celery_result_backend")
+    )
+    celery_queue_prefix: str = Field(
+        "", validation_alias=_env("LIVEVAULT_CELERY_QUEUE_PREFIX", "celery_queue_prefix")
+    )
+    lease_ttl: float = Field(
+        9.0, ge=2.0, le=600.0, validation_alias=_env("LIVEVAULT_LEASE_TTL", "lease_ttl")
     )
     max_concurrent_recordings: int = Field(
         500, ge=1, validation_alias=_env("LIVEVAULT_MAX_CONCURRENT_RECORDINGS", "max_concurrent_recordings")
@@ -212,6 +224,15 @@ class Settings(BaseSettings):
     @property
     def cors_allow_origins(self) -> list[str]:
         return [o.strip() for o in self.cors_allow_origins_raw.split(",") if o.strip()]
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Redis for rate limits and caches: REDIS_URL, else a redis:// broker of the celery runner; None = memory."""
+        if self.redis_url:
+            return self.redis_url
+        if self.runner == "celery" and self.celery_broker_url.startswith(("redis://", "rediss://")):
+            return self.celery_broker_url
+        return None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -13,7 +13,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from livevault import __version__
-from livevault.api.deps import RateLimiter
 from livevault.api.errors import error_body, install_error_handlers
 from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
 from livevault.bootstrap import build_container
@@ -64,13 +63,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = build_container(settings)
         app.state.container = container
-        await container.start()
-        recovered = container.recordings.recover()
-        if recovered:
-            log.info("recovered %d recordings after restart", len(recovered))
-        resumed = container.downloads.recover()
-        if resumed:
-            log.info("resumed %d download batches after restart", len(resumed))
+        # Distributed mode: this process only sends jobs; workers run them, beat schedules the watcher passes
+        # and the lease sweep recovers what a dead process left behind.
+        distributed = settings.runner == "celery"
+        await container.start(scheduler=False if distributed else None)
+        if not distributed:
+            recovered = container.recordings.recover()
+            if recovered:
+                log.info("recovered %d recordings after restart", len(recovered))
+            resumed = container.downloads.recover()
+            if resumed:
+                log.info("resumed %d download batches after restart", len(resumed))
         gc.freeze()  # start-up objects live forever: keep them out of every garbage collection pass
         try:
             yield
@@ -81,7 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="livevault", version=__version__, description=DESCRIPTION, lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_min)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_allow_origins, allow_methods=["*"],

@@ -19,8 +19,9 @@ import os
 import shutil
 import time
 from dataclasses import asdict
+from io import FileIO
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from livevault.domain.capture import (
     GapCause,
@@ -34,6 +35,9 @@ from livevault.domain.capture import (
 )
 from livevault.errors import DiskFull
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
 log = logging.getLogger(__name__)
 
 PARTS_FILE = "parts.jsonl"
@@ -43,6 +47,20 @@ GAPS_FILE = "gaps.jsonl"
 def _append_line(path: Path, record: dict[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_IOV_BATCH = 512  # chunks per writev, well below IOV_MAX
+
+
+def _index_line(record: SegmentRecord) -> str:
+    """`json.dumps(asdict(record))` (compact) and a newline, without asdict's deep copy: one per segment."""
+    return _COMPACT.encode({
+        "part": record.part, "sequence": record.sequence, "duration": record.duration, "bytes": record.bytes,
+        "offset": record.offset, "fetched_at": record.fetched_at,
+        "discontinuity_sequence": record.discontinuity_sequence, "discontinuity": record.discontinuity,
+        "program_date_time": record.program_date_time,
+    }) + "\n"
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
@@ -62,13 +80,15 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 
 
 class PartWriter:
-    """One growing part file; bytes are flushed to the OS after every segment."""
+    """One growing part file. Writes go straight to the OS (unbuffered): nothing is held in this process that a
+    later close could write, so a process that lost its lease (see `fence`) cannot write after the fact."""
 
-    def __init__(self, info: PartInfo, directory: Path) -> None:
+    def __init__(self, info: PartInfo, directory: Path, fence: Callable[[], None] | None = None) -> None:
         self.info = info
+        self._fence = fence
         self.path = directory / info.path
         self._index_path = self.path.with_name(self.path.stem + ".idx.jsonl")
-        self._fh: IO[bytes] | None = self.path.open("ab")
+        self._fh: FileIO | None = FileIO(self.path, "ab")
         self._index: IO[str] | None = self._index_path.open("a", encoding="utf-8")
         self.bytes_written = self.path.stat().st_size
         self.segments = 0
@@ -84,15 +104,46 @@ class PartWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         """Append bytes to the part (not yet described by the index)."""
+        if self._fence is not None:
+            self._fence()
         if self._fh is None:
             raise ValueError(f"part {self.info.index} is closed")
         try:
-            self._fh.write(data)
+            view = memoryview(data)
+            while view:
+                written = self._fh.write(view)
+                view = view[written or 0:]
         except OSError as exc:
             if exc.errno == 28:
                 raise DiskFull("no space left on the recordings disk") from exc
             raise
         self.bytes_written += len(data)
+
+    def write_parts(self, parts: Sequence[bytes]) -> None:
+        """Append chunks in one system call (a segment as it arrived, not joined into one buffer first)."""
+        if len(parts) <= 1:
+            if parts:
+                self.write(parts[0])
+            return
+        if self._fence is not None:
+            self._fence()
+        fh = self._fh
+        if fh is None:
+            raise ValueError(f"part {self.info.index} is closed")
+        try:
+            fh.flush()
+            for start in range(0, len(parts), _IOV_BATCH):
+                batch = parts[start:start + _IOV_BATCH]
+                wanted = sum(map(len, batch))
+                done = os.writev(fh.fileno(), batch)
+                if done < wanted:  # a short write: the rest through the file object, which retries
+                    fh.write(b"".join(batch)[done:])
+                    fh.flush()
+                self.bytes_written += wanted
+        except OSError as exc:
+            if exc.errno == 28:
+                raise DiskFull("no space left on the recordings disk") from exc
+            raise
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -108,6 +159,8 @@ class PartWriter:
         program_date_time: str | None = None,
     ) -> SegmentRecord:
         """Flush the bytes written since the last commit and record them in the index."""
+        if self._fence is not None:
+            self._fence()
         self.flush()
         record = SegmentRecord(
             part=self.info.index,
@@ -122,7 +175,7 @@ class PartWriter:
         )
         if self._index is None:
             raise ValueError(f"part {self.info.index} is closed")
-        self._index.write(json.dumps(asdict(record), separators=(",", ":")) + "\n")
+        self._index.write(_index_line(record))
         self._index.flush()
         self._segment_start = self.bytes_written
         self.segments += 1
@@ -156,6 +209,8 @@ class Spool:
         self._parts: list[PartInfo] = [self._part_from_row(r) for r in _read_lines(directory / PARTS_FILE)]
         self._gaps: list[GapRecord] = [self._gap_from_row(r) for r in _read_lines(directory / GAPS_FILE)]
         self.current: PartWriter | None = None
+        self.fence: Callable[[], None] | None = None
+        """Called before every write; raises when this process may no longer write (a lost lease)."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
 
@@ -185,6 +240,8 @@ class Spool:
 
     def open_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
         """Close the current part (if any) and start the next one."""
+        if self.fence is not None:
+            self.fence()
         self.close_part()
         index = (self._parts[-1].index + 1) if self._parts else 1
         info = PartInfo(
@@ -194,7 +251,7 @@ class Spool:
             reason=reason,
             started_at=time.time(),
         )
-        writer = PartWriter(info, self.directory)
+        writer = PartWriter(info, self.directory, self.fence)
         _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
                                                    "reason": reason.value})
         self._parts.append(info)
@@ -210,6 +267,8 @@ class Spool:
         the ledger and progress treat it like a part livevault wrote itself. `extension` names the file when
         it differs from the container's (a Matroska file kept as ``.mkv``).
         """
+        if self.fence is not None:
+            self.fence()
         self.close_part()
         index = (self._parts[-1].index + 1) if self._parts else 1
         size = source.stat().st_size
@@ -245,6 +304,8 @@ class Spool:
             self.current = None
 
     def add_gap(self, gap: GapRecord) -> None:
+        if self.fence is not None:
+            self.fence()
         _append_line(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
         self._gaps.append(gap)
 

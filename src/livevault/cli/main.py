@@ -1,4 +1,4 @@
-"""`livevault serve | record | watch | testsrc | db | doctor`."""
+"""`livevault serve | worker | scheduler | record | watch | testsrc | db | doctor`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import typer
 
 from livevault.cli import record as record_cmd
 from livevault.cli import watch as watch_cmd
+from livevault.cli import worker as worker_cmd
 from livevault.config import Settings
 from livevault.errors import LivevaultError
 from livevault.observability import configure_logging
@@ -15,6 +16,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(watch_cmd.app, name="watch")
 app.command("record")(record_cmd.record)
+app.command("worker")(worker_cmd.worker)
+app.command("scheduler")(worker_cmd.scheduler)
 
 
 def _settings(**overrides: object) -> Settings:

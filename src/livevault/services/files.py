@@ -1,18 +1,30 @@
-"""The file index (`GET /files`) and safe resolution of downloadable paths."""
+"""The file index (`GET /files`) and safe resolution of downloadable paths.
+
+Pages are cached for FILES_CACHE_TTL seconds (seed 001 §6.2), keyed by the query under a generation counter
+that a completed or deleted recording advances: a page read before the change is never served after it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livevault.cache.base import SharedStateUnavailable
 from livevault.db.repositories import RecordingRepository
 from livevault.errors import NotFound
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
+    from livevault.cache.base import TtlCache
     from livevault.services.uow import Database
+
+log = logging.getLogger(__name__)
+FILES_CACHE_TTL = 30.0
+GENERATION_KEY = "files:generation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +46,42 @@ class FilePage:
     page_size: int
 
 
+@dataclass(frozen=True, slots=True)
+class FileQuery:
+    room_id: str | None = None
+    url: str | None = None
+    from_: datetime | None = None
+    to: datetime | None = None
+    page: int = 1
+    page_size: int = 50
+
+    def digest(self) -> str:
+        fields = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def encode_page(page: FilePage) -> bytes:
+    items = [{**asdict(item), "mtime": item.mtime.isoformat() if item.mtime else None} for item in page.items]
+    return json.dumps({"items": items, "total": page.total, "page": page.page, "page_size": page.page_size}).encode()
+
+
+def decode_page(data: bytes) -> FilePage:
+    raw: dict[str, Any] = json.loads(data)
+    items = [
+        FileEntry(**{**item, "mtime": datetime.fromisoformat(item["mtime"]) if item["mtime"] else None})
+        for item in raw["items"]
+    ]
+    return FilePage(items=items, total=raw["total"], page=raw["page"], page_size=raw["page_size"])
+
+
 class FileService:
-    def __init__(self, recordings_dir: Path, db: Database) -> None:
+    def __init__(
+        self, recordings_dir: Path, db: Database, cache: TtlCache | None = None, *, ttl: float = FILES_CACHE_TTL
+    ) -> None:
         self._root = recordings_dir
         self._db = db
+        self._cache = cache
+        self._ttl = ttl
 
     def search(
         self,
@@ -49,9 +93,38 @@ class FileService:
         page: int = 1,
         page_size: int = 50,
     ) -> FilePage:
+        """One page of finished files, newest first; from the cache when an unchanged index was read recently."""
+        query = FileQuery(room_id=room_id, url=url, from_=from_, to=to, page=page, page_size=page_size)
+        if self._cache is None:
+            return self._query(query)
+        try:
+            key = f"files:page:{self._cache.generation(GENERATION_KEY)}:{query.digest()}"
+            cached = self._cache.get(key)
+        except SharedStateUnavailable:
+            return self._query(query)
+        if cached is not None:
+            return decode_page(cached)
+        result = self._query(query)
+        try:
+            self._cache.set(key, encode_page(result), self._ttl)
+        except SharedStateUnavailable:
+            pass
+        return result
+
+    def invalidate(self) -> None:
+        """A recording completed or was deleted: cached pages are stale. Call after the change is committed."""
+        if self._cache is None:
+            return
+        try:
+            self._cache.bump(GENERATION_KEY)
+        except SharedStateUnavailable as exc:
+            log.warning("files cache not invalidated (%s); pages may be up to %.0f s stale", exc, self._ttl)
+
+    def _query(self, query: FileQuery) -> FilePage:
         def work(session: Any) -> FilePage:
             recordings, total = RecordingRepository(session).files(
-                room_id=room_id, url=url, from_=from_, to=to, limit=page_size, offset=(page - 1) * page_size
+                room_id=query.room_id, url=query.url, from_=query.from_, to=query.to,
+                limit=query.page_size, offset=(query.page - 1) * query.page_size,
             )
             items = [
                 FileEntry(
@@ -65,7 +138,7 @@ class FileService:
                 )
                 for r in recordings
             ]
-            return FilePage(items=items, total=total, page=page, page_size=page_size)
+            return FilePage(items=items, total=total, page=query.page, page_size=query.page_size)
 
         return self._db.run(work)
 

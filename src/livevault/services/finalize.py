@@ -44,10 +44,13 @@ def unique_path(path: Path) -> Path:
 
 
 class Finalizer:
-    def __init__(self, settings: Settings, db: Database, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, metrics: Metrics, *, files_changed: Callable[[], None] | None = None
+    ) -> None:
         self._settings = settings
         self._db = db
         self._metrics = metrics
+        self._files_changed = files_changed  # after a completion is committed: the /files cache is stale
         # CPU-heavy steps (remux, decode verify) get their own few threads so they never crowd out the
         # short database and fsync work that live captures hand to the default pool.
         self._pool = ThreadPoolExecutor(max_workers=settings.finalize_workers, thread_name_prefix="finalize")
@@ -94,6 +97,8 @@ class Finalizer:
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
             return
         await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))
+        if self._files_changed is not None:
+            await asyncio.to_thread(self._files_changed)
         if not self._settings.keep_parts:
             shutil.rmtree(spool.directory, ignore_errors=True)
 

@@ -43,11 +43,11 @@ class ProgressBook:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="progress-book")
 
-    async def remove(self, recording_id: str) -> None:
-        """Stop tracking a capture and write its final counters."""
+    async def remove(self, recording_id: str, *, write: bool = True) -> None:
+        """Stop tracking a capture and write its final counters (not when another process has taken it over)."""
         entry = self._live.pop(recording_id, None)
         self._written.pop(recording_id, None)
-        if entry is not None:
+        if entry is not None and write:
             final = [counters(recording_id, entry[0])]
             await self._db.run_async(lambda s: RecordingRepository(s).save_progress(final))
 

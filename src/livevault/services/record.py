@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from livevault.capture.spool import Spool
@@ -31,6 +32,7 @@ from livevault.domain.templates import validate_template
 from livevault.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from livevault.capture.base import CaptureControl
@@ -74,12 +76,15 @@ class RecordingPage:
 
 class RecordingService:
     def __init__(
-        self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures
+        self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
+        *, files_changed: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._runner = runner
         self._active = active
+        self._swept: dict[str, float] = {}
+        self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
 
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
@@ -180,6 +185,8 @@ class RecordingService:
             path.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
         self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
+        if self._files_changed is not None:
+            self._files_changed()
 
     def files_of(self, recording: Recording) -> list[Path]:
         root = self._settings.recordings_dir
@@ -206,15 +213,43 @@ class RecordingService:
         return [(info.index, path) for info, path in Spool(spool_dir).part_paths()]
 
     def recover(self) -> list[str]:
-        """Resubmit jobs of recordings a crash left active: capture resumes or finalizes from the parts."""
+        """Embedded start-up: resubmit jobs of recordings a crash left active (capture resumes or finalizes from
+        the parts). Their leases belonged to the previous run of this process, so they are expired first."""
         recovered: list[str] = []
-        for recording in self._db.run(lambda s: RecordingRepository(s).active()):
+
+        def work(session: Any) -> list[Recording]:
+            repo = RecordingRepository(session)
+            found = repo.active()
+            repo.expire_leases([r.id for r in found], utcnow())
+            return found
+
+        for recording in self._db.run(work):
             job_id = recording.job_id or str(uuid.uuid4())
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
             log.info("recovering recording %s (%s)", recording.id, recording.status.value)
             self._runner.submit(name, job_id, recording_id=recording.id, correlation_id=recording.correlation_id)
             recovered.append(recording.id)
         return recovered
+
+    def sweep_lapsed(self, *, pending_grace: float = 30.0) -> list[str]:
+        """Scale-out: resubmit the job of every active recording nobody works on — its lease lapsed (the worker
+        died; the next worker continues it as a new part) or it stayed pending past `pending_grace` seconds (its
+        queued job was lost). Duplicate submissions are harmless: only one job can claim the lease."""
+        now = utcnow()
+        found = self._db.run(
+            lambda s: RecordingRepository(s).lapsed(now, now - timedelta(seconds=pending_grace))
+        )
+        clock = time.monotonic()
+        resend_after = max(pending_grace, 2 * self._settings.lease_ttl)
+        self._swept = {rid: at for rid, at in self._swept.items() if clock - at < resend_after}
+        found = [r for r in found if r.id not in self._swept]  # queued already: don't flood a backlogged queue
+        for recording in found:
+            self._swept[recording.id] = clock
+            name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
+            log.warning("recording %s (%s) has no live owner; resubmitting", recording.id, recording.status.value)
+            self._runner.submit(name, recording.job_id or str(uuid.uuid4()), recording_id=recording.id,
+                                correlation_id=recording.correlation_id)
+        return [r.id for r in found]
 
     async def wait_for(self, recording_id: str, *, timeout: float = 60.0) -> Recording:
         """Poll until the recording leaves the active states (used by the CLI and tests)."""

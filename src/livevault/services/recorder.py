@@ -13,6 +13,7 @@ from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import InvalidInput, LivevaultError
+from livevault.services.lease import Lease, LeaseKeeper, LeaseLost
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
@@ -50,7 +51,9 @@ class Recorder:
         active: ActiveCaptures,
         metrics: Metrics,
         named_engines: Mapping[str, CaptureEngine] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
+        self.leases = leases or LeaseKeeper(db, ttl=settings.lease_ttl)
         self._named_engines = dict(named_engines or {})
         self._settings = settings
         self._db = db
@@ -62,23 +65,49 @@ class Recorder:
         self.progress = ProgressBook(db)
 
     async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
-        """The `livevault.record` job."""
+        """The `livevault.record` job: claim the lease, capture, finalize; a job that finds the recording
+        owned by a live lease elsewhere exits at once (another process is recording it)."""
         del correlation_id
-        recording = await self._db.run_async(lambda s: self._start(s, job_id, recording_id))
-        if recording is None:
+        started = await self._db.run_async(lambda s: self._start(s, job_id, recording_id))
+        if started is None:
             return
+        recording, lease = started
         spool = Spool(self._settings.spool_dir / recording_id)
+        spool.fence = lease.check
         try:
-            outcome = await self._capture(recording, spool)
-        except Exception as exc:  # a bug must not leave the recording "recording" forever
-            log.exception("capture crashed", extra={"recording_id": recording_id})
-            outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
-        await self._finalizer.finalize(job_id, recording_id, outcome)
+            try:
+                outcome = await self._capture(recording, spool, lease)
+            except LeaseLost:
+                outcome = CaptureOutcome(EndReason.STOPPED, LeaseLost.code, "lease lost")
+            except Exception as exc:  # a bug must not leave the recording "recording" forever
+                log.exception("capture crashed", extra={"recording_id": recording_id})
+                outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
+            if lease.lost:
+                log.warning("recording %s was taken over by another worker; leaving it to them", recording_id)
+                return
+            await self._finalizer.finalize(job_id, recording_id, outcome)
+        finally:
+            await self.leases.release(lease)
 
-    def _start(self, session: Any, job_id: str, recording_id: str) -> Recording | None:
+    async def finalize_job(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
+        """The `livevault.finalize` job (a recording left `processing`), under the recording's lease."""
+        lease = await self._db.run_async(lambda s: self.leases.claim_in(s, recording_id))
+        if lease is None:
+            return
+        self.leases.hold(lease)
+        try:
+            await self._finalizer.run(job_id, recording_id, correlation_id)
+        finally:
+            await self.leases.release(lease)
+
+    def _start(self, session: Any, job_id: str, recording_id: str) -> tuple[Recording, Lease] | None:
         recordings, jobs = RecordingRepository(session), JobRepository(session)
         recording = recordings.get(recording_id)
         if recording is None or recording.status not in {RecordingStatus.PENDING, RecordingStatus.RECORDING}:
+            return None
+        lease = self.leases.claim_in(session, recording_id)
+        if lease is None:
+            log.info("recording %s is owned by another worker; job %s exits", recording_id, job_id)
             return None
         job = jobs.get(job_id)
         now = utcnow()
@@ -86,7 +115,7 @@ class Recorder:
             jobs.update(job_id, status=JobStatus.STARTED, started_at=job.started_at or now,
                         attempts=job.attempts + 1)
         fields: dict[str, Any] = {"started_at": recording.started_at or now}
-        return recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields)
+        return recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields), lease
 
     def _control_for(self, recording: Recording) -> CaptureControl:
         limit: float | None = None
@@ -95,8 +124,9 @@ class Recorder:
             limit = max(0.0, recording.duration_limit - (utcnow() - started).total_seconds())
         return CaptureControl(max_duration=limit)
 
-    async def _capture(self, recording: Recording, spool: Spool) -> CaptureOutcome:
+    async def _capture(self, recording: Recording, spool: Spool, lease: Lease) -> CaptureOutcome:
         control = self._control_for(recording)
+        self.leases.hold(lease, control)
         if recording.stop_requested:
             control.stop.set()
         if control.should_stop():
@@ -115,7 +145,7 @@ class Recorder:
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
             self._count(spool, before)
-            await self.progress.remove(recording.id)
+            await self.progress.remove(recording.id, write=not lease.lost)
 
     async def _resolve_and_capture(
         self, recording: Recording, spool: Spool, control: CaptureControl

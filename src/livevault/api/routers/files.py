@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from datetime import datetime
 from typing import Annotated
@@ -26,8 +27,10 @@ async def list_files(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> FileList:
-    """Finished recording files, newest first: `{name, size, mtime, path}` plus pagination."""
-    result = container.files.search(room_id=room_id, url=url, from_=from_, to=to, page=page, page_size=page_size)
+    """Finished recording files, newest first: `{name, size, mtime, path}` plus pagination; cached for 30 s."""
+    result = await asyncio.to_thread(
+        container.files.search, room_id=room_id, url=url, from_=from_, to=to, page=page, page_size=page_size
+    )
     return FileList(
         items=[FileOut(**vars_of(item)) for item in result.items],
         page=page,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from livevault.api.deps import ContainerDep
 
 router = APIRouter(tags=["health"])
-MIN_FREE_BYTES = 100 * 1024 * 1024
 
 
 @router.get("/healthz")
@@ -25,26 +22,16 @@ async def health() -> dict[str, str]:
     return {"status": "healthy", "service": "livevault"}
 
 
-@router.get("/ready", responses={503: {"description": "Not ready; `reasons` says why"}})
+@router.get("/ready", responses={503: {"description": "Not ready: the failing `checks` carry an `error`"}})
 async def ready(container: ContainerDep) -> JSONResponse:
-    """Readiness: the database answers and the recordings disk is writable with free space."""
-    reasons: list[str] = []
-    checks: dict[str, str] = {}
-    db_ok = await asyncio.to_thread(container.database_ok)
-    checks["database"] = "ok" if db_ok else "unavailable"
-    if not db_ok:
-        reasons.append("database does not answer")
-    try:
-        free = await asyncio.to_thread(container.disk_free)
-        checks["disk"] = "ok" if free >= MIN_FREE_BYTES else "low"
-        if free < MIN_FREE_BYTES:
-            reasons.append(f"only {free} bytes free on the recordings disk")
-    except OSError as exc:
-        checks["disk"] = "unavailable"
-        reasons.append(f"recordings directory unusable: {exc}")
-    checks["runner"] = container.settings.runner
-    status = 200 if not reasons else 503
+    """Readiness: database and recordings disk; Redis and the Celery broker when this deployment uses them."""
+    report = await container.readiness.check()
     return JSONResponse(
-        status_code=status, content={"status": "ready" if status == 200 else "not_ready",
-                                     "checks": checks, "reasons": reasons}
+        status_code=200 if report.ready else 503,
+        content={
+            "status": "ready" if report.ready else "not_ready",
+            "runner": container.settings.runner,
+            "checks": {name: check.as_dict() for name, check in report.checks.items()},
+            "reasons": report.reasons,
+        },
     )

@@ -132,7 +132,7 @@ async def resolve_target(
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: ApiKeyDep) -> RecordingAccepted:
     """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
     request = await build_request(container, body)
-    recording, job = container.recordings.create(request)
+    recording, job = await asyncio.to_thread(container.recordings.create, request)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories import ledger as ledger_rows
@@ -126,6 +126,72 @@ class RecordingRepository:
                       RecordingRow.error_message).where(RecordingRow.id.in_(recording_ids))
         return {rid: (RecordingStatus(status), code, message)
                 for rid, status, code, message in self._session.execute(stmt)}
+
+    # -- leases: one recorder per recording, with a fencing token ----------------------------
+
+    def claim_lease(self, recording_id: str, owner: str, expires_at: datetime, now: datetime) -> int | None:
+        """Take the recording's lease if it is free, lapsed or already `owner`'s; returns the new fencing
+        token, or None when another owner holds a live lease. One atomic UPDATE on every database."""
+        free = or_(
+            RecordingRow.lease_owner.is_(None),
+            RecordingRow.lease_expires_at.is_(None),
+            RecordingRow.lease_expires_at < now,
+            RecordingRow.lease_owner == owner,
+        )
+        stmt = (
+            update(RecordingRow)
+            .where(RecordingRow.id == recording_id, free)
+            .values(lease_owner=owner, lease_token=RecordingRow.lease_token + 1, lease_expires_at=expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        if self._session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        token = self._session.scalar(select(RecordingRow.lease_token).where(RecordingRow.id == recording_id))
+        return None if token is None else int(token)
+
+    def renew_leases(self, owner: str, tokens: dict[str, int], expires_at: datetime) -> set[str]:
+        """Extend the leases `owner` still holds with these tokens; returns the ids still held."""
+        held: set[str] = set()
+        for recording_id, token in tokens.items():
+            stmt = (
+                update(RecordingRow)
+                .where(RecordingRow.id == recording_id, RecordingRow.lease_owner == owner,
+                       RecordingRow.lease_token == token)
+                .values(lease_expires_at=expires_at)
+                .execution_options(synchronize_session=False)
+            )
+            if self._session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+                held.add(recording_id)
+        return held
+
+    def release_lease(self, recording_id: str, owner: str, token: int) -> bool:
+        stmt = (
+            update(RecordingRow)
+            .where(RecordingRow.id == recording_id, RecordingRow.lease_owner == owner,
+                   RecordingRow.lease_token == token)
+            .values(lease_owner=None, lease_expires_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self._session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+
+    def expire_leases(self, recording_ids: list[str], now: datetime) -> None:
+        """Mark these leases lapsed (a restarted embedded process takes its own recordings back at once)."""
+        if recording_ids:
+            self._session.execute(
+                update(RecordingRow).where(RecordingRow.id.in_(recording_ids)).values(lease_expires_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    def lapsed(self, now: datetime, pending_before: datetime, limit: int = 500) -> RecordingList:
+        """Active recordings nobody is working on: a lease that lapsed (its worker died), or a pending
+        recording that no worker picked up in time (its queued job was lost, e.g. with a Redis restart)."""
+        lapsed_lease = and_(RecordingRow.lease_expires_at.is_not(None), RecordingRow.lease_expires_at < now,
+                            RecordingRow.status.in_([RecordingStatus.RECORDING.value,
+                                                     RecordingStatus.PROCESSING.value]))
+        stale_pending = and_(RecordingRow.status == RecordingStatus.PENDING.value,
+                             RecordingRow.lease_owner.is_(None), RecordingRow.created_at < pending_before)
+        query = select(RecordingRow).where(or_(lapsed_lease, stale_pending)).order_by(RecordingRow.created_at)
+        return [to_recording(row) for row in self._session.scalars(query.limit(limit))]
 
     def request_stop(self, recording_id: str) -> Recording:
         return self.update(recording_id, stop_requested=True)

@@ -1,0 +1,267 @@
+"""One asyncio event loop per worker process, in a background thread, holding the process's Container.
+
+Celery runs each task in a pool thread; the task hands its job's coroutine to this loop and waits for it. So
+all recordings of a process share one loop, one HTTP session, one progress writer and one lease keeper, just
+as in `livevault serve`, and a process holds as many recordings as it has task threads.
+
+The same job id delivered twice to one process (the broker re-delivers unacknowledged messages after a lost
+connection, or the lease sweep resubmits) joins the job already running instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from livevault.bootstrap import build_container
+from livevault.observability import correlation_id_var
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Coroutine
+    from concurrent.futures import Future
+
+    from livevault.bootstrap import Container
+    from livevault.config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+START_TIMEOUT = 120.0
+POLL_INTERVAL = 1.0
+
+
+class JobTimeLimitExceeded(Exception):
+    """A job ran past its hard time limit and was cancelled."""
+
+
+@runtime_checkable
+class _JobRegistry(Protocol):
+    def job(self, name: str) -> Callable[..., Awaitable[Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Soft limit: ask the job to stop gracefully (`on_soft`); hard limit: cancel it."""
+
+    soft: float
+    hard: float
+
+
+class WorkerRuntime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()  # re-entered when a finished job's done-callback runs at once
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._container: Container | None = None
+        self._inflight: dict[str, Future[Any]] = {}
+        self._tick_lock = threading.Lock()
+        self.closing = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Container:
+        """Start the loop and build the Container inside it (once per process; later calls return it)."""
+        with self._lock:
+            if self._container is not None:
+                return self._container
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=self._serve, args=(loop,), name="livevault-loop", daemon=True)
+            thread.start()
+            try:
+                container = asyncio.run_coroutine_threadsafe(self._build(), loop).result(START_TIMEOUT)
+            except BaseException:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(5)
+                raise
+            self._loop, self._thread, self._container = loop, thread, container
+            log.info("worker runtime ready (runner %s)", self.settings.runner)
+            return container
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _build(self) -> Container:
+        container = build_container(self.settings)
+        await container.start(scheduler=False)  # watcher passes run as `livevault.watchers.tick` tasks
+        return container
+
+    @property
+    def started(self) -> bool:
+        return self._container is not None
+
+    def stop_captures(self) -> int:
+        """Warm shutdown: ask every capture of this process to stop; each finalizes what it captured."""
+        self.closing = True
+        container, loop = self._container, self._loop
+        if container is None or loop is None:
+            return 0
+        controls = list(container.active.controls.values())
+        for control in controls:
+            loop.call_soon_threadsafe(control.stop.set)
+        if controls:
+            log.info("worker shutting down: stopping %d captures", len(controls))
+        return len(controls)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Release the Container (captures still running are stopped first) and end the loop thread."""
+        with self._lock:
+            container, loop, thread = self._container, self._loop, self._thread
+            self._container = self._loop = self._thread = None
+        self.closing = True
+        if container is None or loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(container.close(timeout), loop).result(timeout + 30)
+        except Exception:
+            log.exception("closing the worker container failed")
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    # -- running coroutines ----------------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        self.start()
+        assert self._loop is not None
+        return self._loop
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run `coro` in the loop and wait for its result (from a task thread, never from the loop)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def job_function(self, name: str) -> Callable[..., Awaitable[Any]]:
+        """The job function registered under `name`: the very function the local runner would call."""
+        runner = self.start().runner
+        if not isinstance(runner, _JobRegistry):
+            raise RuntimeError("a worker's container must use the Celery runner (LIVEVAULT_RUNNER=celery)")
+        return runner.job(name)
+
+    def run_job(
+        self,
+        name: str,
+        job_id: str,
+        kwargs: dict[str, Any],
+        limits: Limits,
+        *,
+        on_soft: Callable[[], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Run job `name` in the loop and wait for it, enforcing its limits.
+
+        `should_stop` is polled every second (a revoke); when it turns true, or at the soft limit, `on_soft`
+        asks the job to stop gracefully. At the hard limit the job is cancelled.
+
+        Raises:
+            JobTimeLimitExceeded: the job outlived its hard limit.
+        """
+        func = self.job_function(name)
+        loop = self._running_loop()
+        with self._lock:
+            future = self._inflight.get(job_id)
+            joined = future is not None
+            if future is None:
+                future = asyncio.run_coroutine_threadsafe(
+                    _with_correlation(kwargs.get("correlation_id"), func(job_id=job_id, **kwargs)), loop
+                )
+                self._inflight[job_id] = future
+                future.add_done_callback(lambda _f: self._forget(job_id, _f))
+        if joined:
+            log.warning("job %s (%s) is already running in this worker; waiting for it", job_id, name)
+        self._wait(name, job_id, future, limits, on_soft, should_stop)
+
+    def _forget(self, job_id: str, future: Future[Any]) -> None:
+        with self._lock:
+            if self._inflight.get(job_id) is future:
+                del self._inflight[job_id]
+
+    def _wait(
+        self,
+        name: str,
+        job_id: str,
+        future: Future[Any],
+        limits: Limits,
+        on_soft: Callable[[], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        started = time.monotonic()
+        asked = False
+        while True:
+            elapsed = time.monotonic() - started
+            if elapsed >= limits.hard:
+                future.cancel()
+                raise JobTimeLimitExceeded(f"job {job_id} ({name}) cancelled at its hard limit ({limits.hard:.0f} s)")
+            soft_due = elapsed >= limits.soft
+            if not asked and (soft_due or (should_stop is not None and should_stop())):
+                asked = True
+                reason = "its soft time limit" if soft_due else "a revoke"
+                log.warning("job %s (%s): stopping gracefully after %s", job_id, name, reason)
+                if on_soft is not None:
+                    on_soft()
+            wait = min(POLL_INTERVAL, max(0.01, (limits.soft if not asked else limits.hard) - elapsed))
+            try:
+                future.result(wait)
+                return
+            except TimeoutError:
+                continue
+
+    def stop_recording(self, recording_id: str) -> None:
+        """Signal one capture of this process to stop (thread-safe)."""
+        container, loop = self._container, self._loop
+        if container is not None and loop is not None:
+            loop.call_soon_threadsafe(container.active.signal_stop, recording_id)
+
+    def tick(self, timeout: float) -> int | None:
+        """One watcher pass (`WatchScheduler.run_once`); None when this process is already running one.
+
+        Passes in different processes may overlap (their claims never take the same watcher); passes of one
+        process do not, since the scheduler keeps per-pass state.
+        """
+        if not self._tick_lock.acquire(blocking=False):
+            return None
+        try:
+            container = self.start()
+            return self.call(container.scheduler.run_once(), timeout)
+        finally:
+            self._tick_lock.release()
+
+
+async def _with_correlation(correlation_id: str | None, coro: Awaitable[T]) -> T:
+    token = correlation_id_var.set(correlation_id)
+    try:
+        return await coro
+    finally:
+        correlation_id_var.reset(token)
+
+
+_runtime: WorkerRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime(settings: Settings) -> WorkerRuntime:
+    """The process's runtime (created on first use; started by `start()` or the first task).
+
+    A worker always sends the jobs it creates (a watcher's recording, a lease takeover) through Celery, so
+    that they spread over all workers, whatever LIVEVAULT_RUNNER says.
+    """
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            if settings.runner != "celery":
+                settings = settings.model_copy(update={"runner": "celery"})
+            _runtime = WorkerRuntime(settings)
+        return _runtime

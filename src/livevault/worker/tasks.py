@@ -1,0 +1,158 @@
+"""Thin Celery tasks with stable names; each runs the job function the local runner runs.
+
+A task takes the job's keyword arguments as `CeleryRunner.submit` sent them, declares its limits and retry
+policy here, and hands the coroutine to the process's event loop (`livevault.worker.runtime`). All state
+changes are the job function's own database writes; a task's Celery result is only a view for Flower.
+
+Limits (enforced by the runtime, since the threads pool has no Celery time limits):
+
+    task                     soft (stop gracefully)                 hard (cancel)
+    livevault.record         duration + 30 min (24 h cap + 30 min)  soft + 10 min
+    livevault.finalize       2 h                                    2.5 h
+    livevault.download       6 h                                    6.5 h
+    livevault.watchers.tick  -                                      60 s
+    livevault.leases.sweep   -                                      (synchronous, short)
+
+Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
+exponential backoff and jitter, at most 5 times. Other errors are not retried: the job functions record
+their own failures in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from celery import Task, signals  # type: ignore[import-untyped]
+from celery.exceptions import Reject  # type: ignore[import-untyped]
+from celery.worker import state as worker_state  # type: ignore[import-untyped]
+
+from livevault.config import MAX_DURATION_SECONDS
+from livevault.errors import LivevaultError, NotFound
+from livevault.services.downloads import DOWNLOAD_JOB
+from livevault.services.record import FINALIZE_JOB, RECORD_JOB
+from livevault.worker.celery_app import SWEEP_TASK, TICK_TASK, app, settings
+from livevault.worker.runtime import Limits, WorkerRuntime, get_runtime
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 5
+RETRY_BASE = 5.0  # seconds: 5, 10, 20, 40, 80 (± 20 %)
+RETRY_CAP = 600.0
+FINALIZE_MARGIN = 30 * 60  # stall and reconnect windows, then remux + verify of up to 24 h of media
+HARD_MARGIN = 10 * 60
+FINALIZE_LIMITS = Limits(soft=2 * 3600, hard=2.5 * 3600)
+DOWNLOAD_LIMITS = Limits(soft=6 * 3600, hard=6.5 * 3600)
+TICK_TIMEOUT = 60.0
+
+
+def runtime() -> WorkerRuntime:
+    return get_runtime(settings)
+
+
+def backoff(retries: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `retries + 1`: exponential, capped, with ±20 % jitter."""
+    delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
+    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
+    return delay * jitter
+
+
+def record_limits(duration: int | None) -> Limits:
+    """A recording runs at most its duration (24 h without one), then finalizes."""
+    capture = duration if duration is not None else MAX_DURATION_SECONDS
+    soft = float(capture + FINALIZE_MARGIN)
+    return Limits(soft=soft, hard=soft + HARD_MARGIN)
+
+
+def _revoked(task_id: str) -> bool:
+    return task_id in worker_state.revoked
+
+
+def _execute(task: Task, name: str, job_id: str, kwargs: dict[str, Any], limits: Limits,
+             on_soft: Any = None) -> None:
+    rt = runtime()
+    if rt.closing:  # warm shutdown: leave the job to another worker (or this one after its restart)
+        raise Reject("the worker is shutting down", requeue=True)
+    try:
+        rt.run_job(name, job_id, kwargs, limits, on_soft=on_soft, should_stop=lambda: _revoked(job_id))
+    except LivevaultError as exc:
+        retries = int(task.request.retries or 0)
+        if exc.retryable and retries < MAX_RETRIES:
+            log.warning("job %s (%s) failed with %s; retry %d of %d", job_id, name, exc.code, retries + 1,
+                        MAX_RETRIES)
+            raise task.retry(exc=exc, countdown=backoff(retries), max_retries=MAX_RETRIES) from exc
+        raise
+
+
+def _record(self: Task, job_id: str, **kwargs: Any) -> None:
+    """`livevault.record`: `Recorder.run` (capture, then finalize)."""
+    rt = runtime()
+    container = rt.start()
+    recording_id = str(kwargs["recording_id"])
+    try:
+        duration = container.recordings.get(recording_id).duration_limit
+    except NotFound:
+        duration = None  # the job itself notices and returns
+    _execute(self, RECORD_JOB, job_id, kwargs, record_limits(duration),
+             on_soft=lambda: rt.stop_recording(recording_id))
+
+
+def _finalize(self: Task, job_id: str, **kwargs: Any) -> None:
+    """`livevault.finalize`: finish a recording a crash left in `processing`."""
+    _execute(self, FINALIZE_JOB, job_id, kwargs, FINALIZE_LIMITS)
+
+
+def _download(self: Task, job_id: str, **kwargs: Any) -> None:
+    """`livevault.download`: one batch of video downloads (seed 003)."""
+    _execute(self, DOWNLOAD_JOB, job_id, kwargs, DOWNLOAD_LIMITS)
+
+
+def _watchers_tick() -> int | None:
+    """One pass of the watcher scheduler in this worker; None when this process is already in a pass."""
+    return runtime().tick(TICK_TIMEOUT)
+
+
+def _leases_sweep() -> int:
+    """Resubmit recordings nobody works on (lapsed lease, or pending too long); returns how many."""
+    container = runtime().start()
+    return len(container.recordings.sweep_lapsed())
+
+
+record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)
+finalize = app.task(_finalize, name=FINALIZE_JOB, bind=True, max_retries=MAX_RETRIES)
+download = app.task(_download, name=DOWNLOAD_JOB, bind=True, max_retries=MAX_RETRIES)
+watchers_tick = app.task(_watchers_tick, name=TICK_TASK, ignore_result=True)
+leases_sweep = app.task(_leases_sweep, name=SWEEP_TASK, ignore_result=True)
+
+
+# -- worker process lifecycle -------------------------------------------------------------------------
+
+
+def _start_runtime(sender: Any = None, **_: Any) -> None:
+    """Build the Container before consuming (a prefork child builds its own on `worker_process_init`)."""
+    from celery.concurrency import get_implementation  # type: ignore[import-untyped]
+
+    pool = get_implementation(getattr(sender, "pool_cls", "threads"))
+    if "prefork" not in pool.__module__:
+        runtime().start()
+
+
+def _start_runtime_in_child(**_: Any) -> None:
+    runtime().start()
+
+
+def _stop_captures(**_: Any) -> None:
+    """SIGTERM: captures stop and finalize what they have, so the warm shutdown ends when they are done."""
+    runtime().stop_captures()
+
+
+def _close_runtime(**_: Any) -> None:
+    runtime().close()
+
+
+signals.worker_init.connect(_start_runtime)
+signals.worker_process_init.connect(_start_runtime_in_child)
+signals.worker_shutting_down.connect(_stop_captures)
+signals.worker_shutdown.connect(_close_runtime)
+signals.worker_process_shutdown.connect(_close_runtime)
