@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 5.0  # row counters for list pages; a recording's own page reads its spool live
+STOP_POLL_INTERVAL = 1.0  # stop requests from other processes (the API, another worker) reach a capture this fast
 
 
 def counters(recording_id: str, spool: Spool) -> dict[str, Any]:
@@ -31,9 +32,11 @@ def counters(recording_id: str, spool: Spool) -> dict[str, Any]:
 class ProgressBook:
     """One loop for all captures: a single transaction per interval instead of one per recording."""
 
-    def __init__(self, db: Database, interval: float = PROGRESS_INTERVAL) -> None:
+    def __init__(self, db: Database, interval: float = PROGRESS_INTERVAL,
+                 stop_poll: float = STOP_POLL_INTERVAL) -> None:
         self._db = db
         self._interval = interval
+        self._stop_poll = min(stop_poll, interval)
         self._live: dict[str, tuple[Spool, CaptureControl]] = {}
         self._written: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -51,9 +54,10 @@ class ProgressBook:
             final = [counters(recording_id, entry[0])]
             await self._db.run_async(lambda s: RecordingRepository(s).save_progress(final))
 
-    async def flush(self) -> None:
+    async def flush(self, *, counters_too: bool = True) -> None:
+        """Write changed counters (when `counters_too`) and pass on stop requests, in one transaction."""
         changed = []
-        for recording_id, (spool, _control) in list(self._live.items()):
+        for recording_id, (spool, _control) in list(self._live.items()) if counters_too else []:
             row = counters(recording_id, spool)
             if self._written.get(recording_id) != row:
                 changed.append(row)
@@ -73,10 +77,12 @@ class ProgressBook:
                 entry[1].stop.set()
 
     async def _loop(self) -> None:
+        ticks, every = 0, max(1, round(self._interval / self._stop_poll))
         while self._live:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._stop_poll)
+            ticks += 1
             try:
-                await self.flush()
+                await self.flush(counters_too=ticks % every == 0)
             except Exception:  # progress is best effort; the capture itself must go on
                 log.exception("saving capture progress failed")
 
