@@ -42,6 +42,7 @@ def test_a_stop_sent_to_the_api_finalizes_a_recording_owned_by_a_worker_within_f
         body = wait_finished(api, rid, timeout=60)
         finished = time.monotonic() - asked
 
+    print(f"stop reached the owning worker after {reached:.1f} s; finalized after {finished:.1f} s")
     assert reached <= 5.0, f"the owning worker took {reached:.1f} s to act on the stop"
     assert body["status"] == "completed", body
     assert finished <= 30.0

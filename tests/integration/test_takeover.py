@@ -83,6 +83,7 @@ def test_a_killed_owner_is_taken_over_within_ten_seconds_with_nothing_missing(
         body = wait_finished(api, rid, timeout=120)
         final = ledger(api, rid)
 
+    print(f"takeover after SIGKILL: {took_over:.1f} s")
     assert took_over <= 10.0, f"takeover took {took_over:.1f} s"
     assert body["status"] == "completed", body
     assert [p["reason"] for p in final["parts"]][:2] == ["start", "resume"], final["parts"]

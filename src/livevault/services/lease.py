@@ -120,6 +120,8 @@ class LeaseKeeper:
         tokens = {lease.recording_id: lease.token for lease in leases if not lease.lost}
         held = await self._db.run_async(lambda s: RecordingRepository(s).renew_leases(self.owner, tokens, expires))
         for lease in leases:
+            if self._held.get(lease.recording_id) is not lease:
+                continue  # released while the renewal ran (its owner column was cleared on purpose)
             if lease.recording_id in held:
                 lease.valid_until = started + self.ttl - self.margin
             elif not lease.lost:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
 
@@ -130,3 +131,22 @@ def test_a_fenced_spool_refuses_every_write(tmp_path: object) -> None:
     assert [s.sequence for s in reread.segments()] == [1]
     assert reread.bytes_total == 188
     assert reread.gaps() == []
+
+
+async def test_a_lease_released_during_a_renewal_is_not_reported_lost(
+    db_session_factory: sessionmaker[Session],
+) -> None:
+    db = Database(db_session_factory)
+    rid = make_recording(1).id
+    db.run(lambda s: RecordingRepository(s).add(make_recording(1, status=RecordingStatus.RECORDING),
+                                                spool_dir="/tmp/x"))
+    keeper = LeaseKeeper(db, ttl=3.0, owner="a")
+    lease = db.run(lambda s: keeper.claim_in(s, rid))
+    assert lease is not None
+    keeper.hold(lease)
+    await keeper.close()
+    renewing = asyncio.create_task(keeper.renew())
+    await asyncio.sleep(0)  # the renewal has copied the held leases and is in the database...
+    await keeper.release(lease)  # ...while the release clears the owner column
+    await renewing
+    assert not lease.lost
