@@ -69,7 +69,7 @@ def test_a_killed_owner_is_taken_over_within_ten_seconds_with_nothing_missing(
     with processes(tmp_path) as start, api_client(settings) as api:
         owner = start("owner", ["worker", "-Q", "recording", "-c", "4", "-n", "owner@%h"], env_for())
         owner.wait_for_log(READY)
-        accepted = post_recording(api, stream.playlist_url("hi"), duration=26)
+        accepted = post_recording(api, stream.playlist_url("hi"), duration=300)  # ended by a stop below
         rid = accepted["recording_id"]
         wait_until(lambda: len(ledger(api, rid)["segments"]) >= 2, timeout=30)
         standby = start("standby", ["worker", "-Q", "default,recording", "-c", "4", "-n", "standby@%h"], env_for())
@@ -80,6 +80,9 @@ def test_a_killed_owner_is_taken_over_within_ten_seconds_with_nothing_missing(
         killed_at = time.monotonic()
         wait_until(lambda: len(ledger(api, rid)["parts"]) >= 2, timeout=20, interval=0.2)
         took_over = time.monotonic() - killed_at
+        resumed = len(ledger(api, rid)["segments"])
+        wait_until(lambda: len(ledger(api, rid)["segments"]) >= resumed + 3, timeout=30)
+        assert api.post(f"/recordings/{rid}/stop").status_code == 202
         body = wait_finished(api, rid, timeout=120)
         final = ledger(api, rid)
 
@@ -107,7 +110,7 @@ def test_a_paused_owner_writes_nothing_after_losing_its_lease(
     with processes(tmp_path) as start, api_client(settings) as api:
         owner = start("owner", ["worker", "-Q", "recording", "-c", "4", "-n", "owner@%h"], env_for())
         owner.wait_for_log(READY)
-        rid = post_recording(api, stream.playlist_url("hi"), duration=24)["recording_id"]
+        rid = post_recording(api, stream.playlist_url("hi"), duration=300)["recording_id"]
         wait_until(lambda: len(ledger(api, rid)["segments"]) >= 3, timeout=30)
         standby = start("standby", ["worker", "-Q", "default,recording", "-c", "4", "-n", "standby@%h"], env_for())
         start("beat", ["scheduler"], env_for())
@@ -124,6 +127,7 @@ def test_a_paused_owner_writes_nothing_after_losing_its_lease(
             os.kill(owner.proc.pid, signal.SIGCONT)
         time.sleep(4.0)  # the owner runs again: it must notice the lost lease before writing anything
         after_wake = {name: size for name, size in spool_state(spool).items() if name in frozen}
+        assert api.post(f"/recordings/{rid}/stop").status_code == 202
         body = wait_finished(api, rid, timeout=120)
         owner_log = owner.log()
 
