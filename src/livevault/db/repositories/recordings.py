@@ -150,19 +150,22 @@ class RecordingRepository:
         return None if token is None else int(token)
 
     def renew_leases(self, owner: str, tokens: dict[str, int], expires_at: datetime) -> set[str]:
-        """Extend the leases `owner` still holds with these tokens; returns the ids still held."""
-        held: set[str] = set()
-        for recording_id, token in tokens.items():
-            stmt = (
-                update(RecordingRow)
-                .where(RecordingRow.id == recording_id, RecordingRow.lease_owner == owner,
-                       RecordingRow.lease_token == token)
-                .values(lease_expires_at=expires_at)
-                .execution_options(synchronize_session=False)
-            )
-            if self._session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
-                held.add(recording_id)
-        return held
+        """Extend the leases `owner` still holds with these tokens (two statements for any number of them);
+        returns the ids still held. An owner id is unique per process, so its rows carry its own tokens."""
+        if not tokens:
+            return set()
+        ids = list(tokens)
+        self._session.execute(
+            update(RecordingRow)
+            .where(RecordingRow.id.in_(ids), RecordingRow.lease_owner == owner)
+            .values(lease_expires_at=expires_at)
+            .execution_options(synchronize_session=False)
+        )
+        rows = self._session.execute(
+            select(RecordingRow.id, RecordingRow.lease_token)
+            .where(RecordingRow.id.in_(ids), RecordingRow.lease_owner == owner)
+        )
+        return {rid for rid, token in rows if tokens.get(rid) == token}
 
     def release_lease(self, recording_id: str, owner: str, token: int) -> bool:
         stmt = (
