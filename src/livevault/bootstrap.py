@@ -202,6 +202,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
+    scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
     return Container(
         settings=settings,
         engine=engine,
@@ -214,8 +215,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         recorder=recorder,
         finalizer=finalizer,
         files=files,
-        watchers=WatcherService(settings, db, recordings),
-        scheduler=WatchScheduler(settings, db, sources, recordings, metrics),
+        watchers=WatcherService(settings, db, recordings, on_due=scheduler.poke),
+        scheduler=scheduler,
         downloads=downloads,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         active=active,

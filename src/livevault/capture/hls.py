@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from livevault.capture._aio import pause, wait_done, wait_stop
 from livevault.capture.hls_fetch import Fetched, SegmentFetcher, check_supported
 from livevault.capture.hls_window import MIN_RELOAD, PendingGap, SequenceWindow, Verdict, resume_point, segment_gap
 from livevault.capture.hls_write import HlsSpoolWriter, detect_container
@@ -33,6 +34,7 @@ from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
 from livevault.capture.m3u8 import (
     MasterPlaylist,
     MediaPlaylist,
+    ReloadCache,
     Segment,
     parse_media_playlist,
     parse_playlist,
@@ -74,11 +76,6 @@ class _Item:
     task: asyncio.Task[Fetched] | None = None
 
 
-async def _wait_stop(control: CaptureControl) -> None:
-    while not await control.wait(3600.0):
-        pass
-
-
 class HlsCapture:
     """The CaptureEngine for HLS; one instance serves every HLS recording of the process."""
 
@@ -102,6 +99,7 @@ class _HlsRun:
         self._window = SequenceWindow()
         self._media_url = stream.url
         self._last_text = ""
+        self._parsed = ReloadCache()
         self._last_ok = time.monotonic()
         self._outage = False
         self._ended = False
@@ -114,6 +112,7 @@ class _HlsRun:
         self._adding_done = False
         self._stopping = False
         self._end: tuple[EndReason, LivevaultError | None] | None = None
+        self._stopper: asyncio.Task[None] | None = None
         records = spool.segments()
         self._resume_after = records[-1] if records else None
         self._spool_writer = HlsSpoolWriter(spool, control, PartReason.RESUME if spool.parts() else PartReason.START)
@@ -130,7 +129,7 @@ class _HlsRun:
         self._fetcher = SegmentFetcher(self._client, self._options, self._spill_dir)
         producer = asyncio.create_task(self._produce())
         writer = asyncio.create_task(self._write_loop())
-        stopper = asyncio.create_task(_wait_stop(self._control))
+        stopper = self._stopper = asyncio.create_task(wait_stop(self._control))
         try:
             await asyncio.wait({writer, stopper}, return_when=asyncio.FIRST_COMPLETED)
             return await self._conclude(producer, writer)
@@ -211,11 +210,14 @@ class _HlsRun:
             interval = target if changed else target / 2
             if self._outage:
                 interval = min(interval, _FAILED_RELOAD)
-            if await self._control.wait(max(MIN_RELOAD, started + interval - time.monotonic())):
+            if await self._pause(max(MIN_RELOAD, started + interval - time.monotonic())):
                 return False
             started = time.monotonic()
             changed = await self._reload()
         return True
+
+    async def _pause(self, seconds: float) -> bool:
+        return await pause(self._control, self._stopper, seconds)
 
     async def _initial_playlist(self) -> bool:
         """The first media playlist (following a master playlist); retried within the grace period."""
@@ -228,7 +230,7 @@ class _HlsRun:
                     raise
                 if time.monotonic() - self._last_ok > self._options.playlist_grace:
                     raise
-            if await self._control.wait(_FAILED_RELOAD):
+            if await self._pause(_FAILED_RELOAD):
                 return False
         self._last_ok = time.monotonic()
         self._apply(playlist)
@@ -237,13 +239,13 @@ class _HlsRun:
     async def _load_first(self) -> MediaPlaylist:
         assert self._client is not None
         text, url = await self._client.get_text(self._stream.url)
-        playlist = parse_playlist(text, url)
+        playlist = parse_playlist(text, url, self._parsed)
         if isinstance(playlist, MasterPlaylist):
             variant = select_variant(playlist, self._stream.quality)
             log.info("HLS variant %d bit/s %s", variant.bandwidth, variant.resolution)
             self._media_url = variant.uri
             text, url = await self._client.get_text(variant.uri)
-            playlist = parse_media_playlist(text, url)
+            playlist = parse_media_playlist(text, url, self._parsed)
         self._last_text = text
         return playlist
 
@@ -255,7 +257,7 @@ class _HlsRun:
             if text == self._last_text:
                 self._last_ok, self._outage = time.monotonic(), False
                 return False
-            playlist = parse_media_playlist(text, url)
+            playlist = parse_media_playlist(text, url, self._parsed)
         except LivevaultError as exc:
             self._outage = True
             if time.monotonic() - self._last_ok > self._options.playlist_grace:
@@ -377,7 +379,7 @@ class _HlsRun:
                     continue
             fetched = None
             if item.task is not None:
-                await asyncio.wait((item.task,))
+                await wait_done(item.task)
                 fetched = item.task.result()
             self._write_item(item, fetched)
             self._items.popleft()

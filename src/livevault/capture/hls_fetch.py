@@ -107,7 +107,7 @@ class SegmentFetcher:
             else:
                 data = await self._client.get_bytes(seg.uri, byte_range=byte_range, total=total)
                 data = await self._decrypt(seg.key, data, seg.sequence)
-                body = Body(data=data, size=len(data), head=data[:16])
+                body = Body.of(data)
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise DiskFull("no space left for a temporary segment file") from exc

@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -50,7 +49,15 @@ class PendingGap:
 @lru_cache(maxsize=4096)
 def segment_name(uri: str) -> str:
     """A segment's identity across reloads: its file name (hosts and query tokens may change)."""
-    return PurePosixPath(urlsplit(uri).path).name
+    return path_name(urlsplit(uri).path)
+
+
+def path_name(path: str) -> str:
+    """`PurePosixPath(path).name` without building a path: the last component that is neither empty nor '.'."""
+    for part in reversed(path.split("/")):
+        if part and part != ".":
+            return part
+    return ""
 
 
 def segment_gap(segment: Segment, cause: GapCause, started: float) -> PendingGap:
@@ -90,14 +97,21 @@ class SequenceWindow:
         self.applied_at = time.monotonic()
         self.applied_wall = time.time()
         self._seen: dict[int, tuple[str, int, float | None]] = {}
+        self._remembered: dict[int, Segment] = {}  # the segments of the playlist remembered last
         self._suspect = False
         self._disc_shift = 0
 
     def remember(self, playlist: MediaPlaylist) -> None:
+        seen, last = self._seen, self._remembered
+        remembered: dict[int, Segment] = {}
         for seg in playlist.segments:
-            self._seen[seg.sequence] = (
+            remembered[seg.sequence] = seg
+            if last.get(seg.sequence) is seg and seg.sequence in seen:  # the very segment (reloads share them)
+                continue
+            seen[seg.sequence] = (
                 segment_name(seg.uri), seg.discontinuity_sequence, pdt_seconds(seg.program_date_time)
             )
+        self._remembered = remembered
         while len(self._seen) > _SEEN_KEPT:
             del self._seen[next(iter(self._seen))]
         self.latest = playlist
@@ -119,7 +133,13 @@ class SequenceWindow:
         """A seen sequence and name now carry another program date time: the encoder restarted and
         reused its names (a stale copy repeats the same date times)."""
         tolerance = max(2.0, playlist.target_duration)
-        return any(self.known(seg) and not self.same(seg, tolerance) for seg in playlist.segments)
+        seen, last = self._seen, self._remembered
+        for seg in playlist.segments:
+            if seg.sequence not in seen or last.get(seg.sequence) is seg:  # unknown, or the very one remembered
+                continue
+            if self.known(seg) and not self.same(seg, tolerance):
+                return True
+        return False
 
     def target(self) -> float:
         """The latest target duration (10 s before any playlist), never below the reload floor."""
@@ -200,6 +220,7 @@ class SequenceWindow:
     def start_over(self) -> None:
         self.epoch += 1
         self._seen.clear()
+        self._remembered = {}
         self._suspect = False
         self._disc_shift = 0
 

@@ -80,8 +80,11 @@ class HlsSpoolWriter:
         part, reason = self._part_for(seg, detect_container(seg, body.head))
         if reason is not None and init is not None:
             part.write(init)
-        for chunk in body.chunks():
-            part.write(chunk)
+        if body.path is None:
+            part.write_parts(body.parts)
+        else:
+            for chunk in body.chunks():
+                part.write(chunk)
         record = part.commit_segment(
             sequence=seg.sequence, duration=seg.duration, discontinuity_sequence=seg.discontinuity_sequence,
             discontinuity=reason is PartReason.DISCONTINUITY, program_date_time=seg.program_date_time,

@@ -10,14 +10,17 @@ recordings), and turns aiohttp/asyncio failures into `NetworkTimeout`, `SourceUn
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import yarl
+from aiohttp import hdrs
 
 from livevault.errors import (
     InvalidInput,
@@ -30,7 +33,9 @@ from livevault.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+
+    from aiohttp.client import _RequestContextManager
 
     from livevault.capture.base import CaptureOptions
 
@@ -39,6 +44,8 @@ SPILL_BYTES = 8 * 1024 * 1024
 READ_CHUNK = 256 * 1024
 _PROXY_SCHEMES = {"http", "https"}
 GONE_STATUSES = frozenset({404, 410})
+_IDENTITY = {"Accept-Encoding": "identity"}
+_TIMEOUTS_KEPT = 8
 
 
 def create_session(options: CaptureOptions, *, limit: int = 0, limit_per_host: int = 0) -> aiohttp.ClientSession:
@@ -100,6 +107,12 @@ def as_url(url: str) -> yarl.URL:
     return yarl.URL(url)
 
 
+@lru_cache(maxsize=1024)
+def _document_url(url: str) -> yarl.URL:
+    """`as_url` of a document asked for again and again (a live playlist is reloaded every few seconds)."""
+    return as_url(url)
+
+
 def check_proxy(proxy: str | None) -> str | None:
     if not proxy:
         return None
@@ -110,16 +123,31 @@ def check_proxy(proxy: str | None) -> str | None:
 
 @dataclass(slots=True)
 class Body:
-    """A response body: in memory, or spilled to a temporary file when large."""
+    """A response body: in memory as the chunks it arrived in (never joined), or spilled to a temporary file."""
 
-    data: bytes = b""
+    parts: list[bytes] = field(default_factory=list)
     path: Path | None = None
     size: int = 0
     head: bytes = b""
 
+    @classmethod
+    def of(cls, data: bytes) -> Body:
+        return cls(parts=[data], size=len(data), head=data[:16])
+
+    @classmethod
+    def of_parts(cls, parts: list[bytes], size: int) -> Body:
+        head = parts[0][:16] if parts and len(parts[0]) >= 16 else b"".join(parts)[:16]
+        return cls(parts=parts, size=size, head=head)
+
+    @property
+    def data(self) -> bytes:
+        """The in-memory body as one bytes object (empty when spilled)."""
+        parts = self.parts
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     def chunks(self, block: int = 1024 * 1024) -> Iterator[bytes]:
         if self.path is None:
-            yield self.data
+            yield from self.parts
             return
         with self.path.open("rb") as fh:
             while chunk := fh.read(block):
@@ -141,9 +169,22 @@ class HttpClient:
         self._proxy = check_proxy(proxy)
         self._timeout = timeout
         self._cookies: dict[str, dict[str, str]] = {}
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+
+    def _timeout_for(self, total: float | None) -> aiohttp.ClientTimeout:
+        """The request timeout with this `total`; built once (a capture asks for the same few again and again)."""
+        timeout = self._timeouts.get(total)
+        if timeout is None:
+            if len(self._timeouts) >= _TIMEOUTS_KEPT:
+                self._timeouts.clear()
+            timeout = aiohttp.ClientTimeout(total=total, connect=self._timeout, sock_read=self._timeout)
+            self._timeouts[total] = timeout
+        return timeout
 
     def _request_headers(self, url: str, extra: Mapping[str, str]) -> dict[str, str]:
         headers = {**self._headers, **extra}
+        if not self._cookies:
+            return headers
         jar = self._cookies.get(urlsplit(url).hostname or "")
         if jar:
             own = headers.get("Cookie")
@@ -152,21 +193,21 @@ class HttpClient:
         return headers
 
     def _keep_cookies(self, resp: aiohttp.ClientResponse) -> None:
-        if resp.cookies:
+        if hdrs.SET_COOKIE in resp.headers and resp.cookies:
             jar = self._cookies.setdefault(resp.url.host or "", {})
             jar.update({name: morsel.value for name, morsel in resp.cookies.items()})
+
+    def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
+             target: yarl.URL | None = None) -> _RequestContextManager:
+        return self._session.get(target or as_url(url), headers=self._request_headers(url, headers),
+                                 proxy=self._proxy, timeout=timeout)
 
     @contextlib.asynccontextmanager
     async def open(self, url: str, *, headers: Mapping[str, str] | None = None,
                    timeout: aiohttp.ClientTimeout | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET `url`; yields the response once its status is below 400. Failures raise livevault errors."""
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
         try:
-            async with self._session.get(
-                as_url(url), headers=self._request_headers(url, headers or {}), proxy=self._proxy,
-                timeout=timeout,
-            ) as resp:
+            async with self._get(url, headers or {}, timeout or self._timeout_for(None)) as resp:
                 if resp.status >= 400:
                     raise status_error(resp.status, url, resp.reason)
                 self._keep_cookies(resp)
@@ -176,33 +217,60 @@ class HttpClient:
 
     async def get_text(self, url: str, *, total: float | None = None) -> tuple[str, str]:
         """A text document (a playlist) and the URL it came from after redirects."""
-        timeout = aiohttp.ClientTimeout(total=total or self._timeout * 2, connect=self._timeout,
-                                        sock_read=self._timeout)
-        async with self.open(url, timeout=timeout) as resp:
-            raw = await resp.read()
-            final = str(resp.url)
-        return raw.decode("utf-8", errors="replace"), (url if final == str(as_url(url)) else final)
+        target = _document_url(url)
+        try:
+            async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
+                if resp.status >= 400:
+                    raise status_error(resp.status, url, resp.reason)
+                self._keep_cookies(resp)
+                raw = await resp.read()
+                final = str(resp.url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_error(exc, url) from exc
+        return raw.decode("utf-8", errors="replace"), (url if final == str(target) else final)
 
     async def get_body(self, url: str, *, byte_range: tuple[int, int] | None = None,
                        total: float | None = None, spill_dir: Path | None = None) -> Body:
         """A media body; `byte_range` is (offset, length). With `spill_dir`, large bodies go to a file there."""
-        headers = {"Accept-Encoding": "identity"}
+        headers = _IDENTITY
         if byte_range is not None:
-            headers["Range"] = f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"
-        timeout = aiohttp.ClientTimeout(total=total, connect=self._timeout, sock_read=self._timeout)
-        async with self.open(url, headers=headers, timeout=timeout) as resp:
-            if byte_range is not None and resp.status != 206:
-                data = await _read_slice(resp, *byte_range)
-                return Body(data=data, size=len(data), head=data[:16])
-            length = resp.content_length
-            if spill_dir is None or (length is not None and length <= SPILL_BYTES):
-                data = await resp.read()
-                return Body(data=data, size=len(data), head=data[:16])
-            return await _read_spilling(resp, spill_dir)
+            headers = {**_IDENTITY, "Range": f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"}
+        try:
+            async with self._get(url, headers, self._timeout_for(total)) as resp:
+                if resp.status >= 400:
+                    raise status_error(resp.status, url, resp.reason)
+                self._keep_cookies(resp)
+                if byte_range is not None and resp.status != 206:
+                    return Body.of(await _read_slice(resp, *byte_range))
+                length = resp.content_length
+                if spill_dir is None or (length is not None and length <= SPILL_BYTES):
+                    return await _read_parts(resp)
+                return await _read_spilling(resp, spill_dir)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_error(exc, url) from exc
 
     async def get_bytes(self, url: str, *, byte_range: tuple[int, int] | None = None,
                         total: float | None = None) -> bytes:
         return (await self.get_body(url, byte_range=byte_range, total=total)).data
+
+
+async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
+    """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk)."""
+    parts: list[bytes] = []
+    size = 0
+    content = resp.content
+    # The whole body is wanted in memory, so pausing the socket while it arrives only costs system calls;
+    # lift the buffer limit as `resp.read()` does (aiohttp versions that have this method).
+    lift: Callable[[int], None] | None = getattr(content, "set_read_chunk_size", None)
+    if lift is not None:
+        lift(sys.maxsize)
+    while True:
+        chunk, end_of_http_chunk = await content.readchunk()
+        if chunk:
+            parts.append(chunk)
+            size += len(chunk)
+        elif not end_of_http_chunk:
+            return Body.of_parts(parts, size)
 
 
 async def _read_slice(resp: aiohttp.ClientResponse, offset: int, length: int) -> bytes:
@@ -233,9 +301,16 @@ async def _read_spilling(resp: aiohttp.ClientResponse, directory: Path) -> Body:
     size = 0
     head = b""
     spill: Any = None
+    content = resp.content
     try:
-        async for chunk in resp.content.iter_chunked(READ_CHUNK):
-            head = head or chunk[:16]
+        while True:
+            chunk, end_of_http_chunk = await content.readchunk()
+            if not chunk:
+                if end_of_http_chunk:
+                    continue
+                break
+            if len(head) < 16:
+                head = (head + chunk)[:16]
             if spill is None and size + len(chunk) > SPILL_BYTES:
                 spill = _open_spill(directory)
                 spill.writelines(chunks)
@@ -250,7 +325,7 @@ async def _read_spilling(resp: aiohttp.ClientResponse, directory: Path) -> Body:
             _drop_spill(spill)
         raise
     if spill is None:
-        return Body(data=b"".join(chunks), size=size, head=head)
+        return Body(parts=chunks, size=size, head=head)
     spill.close()
     return Body(path=Path(spill.name), size=size, head=head)
 

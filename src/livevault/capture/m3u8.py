@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIVE_EDGE", "WINDOW_START", "ByteRange", "InitSection", "Key", "MasterPlaylist", "MediaPlaylist", "Playlist",
-    "Rendition", "Segment", "Variant", "parse_attributes", "parse_media_playlist", "parse_playlist",
+    "ReloadCache", "Rendition", "Segment", "Variant", "parse_attributes", "parse_media_playlist", "parse_playlist",
     "select_variant", "start_index",
 ]
 
@@ -98,21 +98,21 @@ def _lines(text: str) -> list[str]:
     text = text.lstrip("\ufeff \t\r\n")
     if not text.startswith("#EXTM3U"):
         raise PlaylistInvalid("the playlist does not start with #EXTM3U")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [line for line in map(str.strip, text.splitlines()) if line]
 
 
-def parse_playlist(text: str, url: str) -> Playlist:
-    """Parse a master or media playlist fetched from `url`."""
+def parse_playlist(text: str, url: str, cache: ReloadCache | None = None) -> Playlist:
+    """Parse a master or media playlist fetched from `url`; `cache` carries over what a previous parse built."""
     lines = _lines(text)
-    if any(line.startswith("#EXT-X-STREAM-INF") for line in lines) and not any(
+    if "#EXT-X-STREAM-INF" in text and any(line.startswith("#EXT-X-STREAM-INF") for line in lines) and not any(
         line.startswith("#EXTINF") for line in lines
     ):
         return parse_master(lines, url)
-    return _MediaParser(url).parse(lines)
+    return _MediaParser(url, cache or ReloadCache()).parse(lines)
 
 
-def parse_media_playlist(text: str, url: str) -> MediaPlaylist:
-    playlist = parse_playlist(text, url)
+def parse_media_playlist(text: str, url: str, cache: ReloadCache | None = None) -> MediaPlaylist:
+    playlist = parse_playlist(text, url, cache)
     if not isinstance(playlist, MediaPlaylist):
         raise PlaylistInvalid("expected a media playlist, got a master playlist")
     return playlist
@@ -143,11 +143,61 @@ def _key(attrs: dict[str, str], base: str) -> Key:
     )
 
 
+_CACHE_SLACK = 16
+_SegmentFields = tuple[str, float, int, int, str, bool, Key | None, InitSection | None, ByteRange | None, str | None,
+                       bool]
+
+
+class ReloadCache:
+    """What the previous parses of one live playlist built, reused by the next: a reload repeats most segments.
+
+    A segment listed again comes back as the same `Segment` object. Entries the latest parse did not use are
+    dropped once they outnumber the used ones, so it holds about two playlists' worth at most.
+    """
+
+    __slots__ = ("_base", "_segments", "_uris", "_used_segments", "_used_uris")
+
+    def __init__(self) -> None:
+        self._base = ""
+        self._uris: dict[str, str] = {}
+        self._segments: dict[_SegmentFields, Segment] = {}
+        self._used_uris: list[str] = []
+        self._used_segments: list[_SegmentFields] = []
+
+    def start(self, base: str) -> None:
+        if base != self._base:
+            self._base, self._uris, self._segments = base, {}, {}
+        self._used_uris, self._used_segments = [], []
+
+    def resolve(self, uri: str) -> str:
+        """`uri` resolved against the playlist URL."""
+        resolved = self._uris.get(uri)
+        if resolved is None:
+            resolved = self._uris[uri] = urljoin(self._base, uri)
+        self._used_uris.append(uri)
+        return resolved
+
+    def segment(self, fields: _SegmentFields) -> Segment:
+        """`Segment(*fields)`, the very one built before when an earlier parse had the same fields."""
+        segment = self._segments.get(fields)
+        if segment is None:
+            segment = self._segments[fields] = Segment(*fields)
+        self._used_segments.append(fields)
+        return segment
+
+    def finish(self) -> None:
+        if len(self._uris) > 2 * len(self._used_uris) + _CACHE_SLACK:
+            self._uris = {uri: self._uris[uri] for uri in self._used_uris}
+        if len(self._segments) > 2 * len(self._used_segments) + _CACHE_SLACK:
+            self._segments = {fields: self._segments[fields] for fields in self._used_segments}
+
+
 class _MediaParser:
     """Walks a media playlist once; the state is what applies to the next segment URI."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cache: ReloadCache) -> None:
         self.url = url
+        self.cache = cache
         self.target: float | None = None
         self.media_sequence = 0
         self.disc_start = 0
@@ -171,13 +221,20 @@ class _MediaParser:
         self.gap = False
 
     def parse(self, lines: list[str]) -> MediaPlaylist:
+        self.cache.start(self.url)
+        tag, extinf, segment, resolve = self._tag, self._extinf, self._add_segment, self.cache.resolve
         for line in lines:
-            if line.startswith("#"):
-                self._tag(line)
+            if line[0] != "#":
+                segment(resolve(line))
+            elif line.startswith("#EXTINF:"):  # the two tags of every segment, without the generic lookup
+                extinf(line[8:].strip())
+            elif line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+                self.pdt = line[25:].strip()
             else:
-                self._segment(urljoin(self.url, line))
+                tag(line)
         if self.target is None:
             raise PlaylistInvalid("the media playlist has no #EXT-X-TARGETDURATION")
+        self.cache.finish()
         return MediaPlaylist(
             url=self.url,
             target_duration=self.target,
@@ -191,7 +248,7 @@ class _MediaParser:
 
     def _tag(self, line: str) -> None:
         name, _, value = line.partition(":")
-        handler = _MEDIA_TAGS.get(name.upper())
+        handler = _MEDIA_TAGS.get(name) or _MEDIA_TAGS.get(name.upper())
         if handler is not None:
             handler(self, value.strip())
 
@@ -240,28 +297,26 @@ class _MediaParser:
         identity = [k for k in self.keys if k.keyformat.lower() == "identity"]
         return (identity or self.keys)[0]
 
-    def _segment(self, uri: str) -> None:
+    def _add_segment(self, uri: str) -> None:
         byterange = None
         if self.byterange is not None:
             byterange = _byterange(self.byterange, self.range_ends.get(uri, 0))
             if byterange is not None:
                 self.range_ends[uri] = byterange.end
-        key = self._current_key()
-        self.segments.append(
-            Segment(
-                uri=uri,
-                duration=self.duration if self.duration is not None else (self.target or 0.0),
-                sequence=self.media_sequence + len(self.segments),
-                discontinuity_sequence=self.disc,
-                title=self.title,
-                discontinuity=self.discontinuity,
-                key=key if key is not None and key.method != "NONE" else None,
-                init=self.init,
-                byterange=byterange,
-                program_date_time=self.pdt,
-                gap=self.gap,
-            )
-        )
+        key = self._current_key() if self.keys else None
+        self.segments.append(self.cache.segment((  # the fields of Segment, in order
+            uri,
+            self.duration if self.duration is not None else (self.target or 0.0),
+            self.media_sequence + len(self.segments),
+            self.disc,
+            self.title,
+            self.discontinuity,
+            key if key is not None and key.method != "NONE" else None,
+            self.init,
+            byterange,
+            self.pdt,
+            self.gap,
+        )))
         self.keys_closed = True
         self._reset_pending()
 

@@ -70,7 +70,7 @@ class WatchScheduler:
         *,
         claim_limit: int = 2000,
         concurrency: int = 16,
-        idle_sleep: float = 0.25,
+        idle_sleep: float = 1.0,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -82,6 +82,8 @@ class WatchScheduler:
         self._idle_sleep = idle_sleep
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._loop_ref: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random()
         self._recorded_ok: set[str] = set()
         self.passes = 0
@@ -91,10 +93,19 @@ class WatchScheduler:
     async def start(self) -> None:
         if self._task is None:
             self._closing.clear()
+            self._loop_ref = asyncio.get_running_loop()
             self._task = asyncio.create_task(self._loop(), name="watch-scheduler")
+
+    def poke(self) -> None:
+        """A watcher became due now (created or resumed): check it without waiting for the idle sleep.
+        Safe to call from any thread."""
+        loop = self._loop_ref
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def stop(self) -> None:
         self._closing.set()
+        self._wake.set()
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout=self._settings.http_timeout + 5)
@@ -111,10 +122,23 @@ class WatchScheduler:
                 log.exception("watcher pass failed")
                 checked = 0
             if checked < self._claim_limit:
-                try:
-                    await asyncio.wait_for(self._closing.wait(), timeout=self._idle_sleep)
-                except TimeoutError:
-                    pass
+                await self._idle()
+
+    async def _idle(self) -> None:
+        """Sleep until the next watcher is due, at most `idle_sleep` (a watcher another process added is seen
+        within it), or until `poke`/`stop`. Polling the database four times a second cost an idle process
+        more CPU than a hundred recordings' spool writes."""
+        try:
+            due = await self.due_in()
+        except Exception:
+            log.debug("next due watcher unknown", exc_info=True)
+            due = None
+        sleep = self._idle_sleep if due is None else min(self._idle_sleep, max(0.02, due.total_seconds()))
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+        except TimeoutError:
+            pass
 
     # -- one pass --------------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from livevault.errors import Conflict, InvalidInput, NotFound
 from livevault.services.record import utcnow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from livevault.config import Settings
     from livevault.services.record import RecordingService
     from livevault.services.uow import Database
@@ -47,10 +49,14 @@ class WatcherPage:
 
 
 class WatcherService:
-    def __init__(self, settings: Settings, db: Database, recordings: RecordingService) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, recordings: RecordingService,
+        on_due: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._db = db
         self._recordings = recordings
+        self._on_due = on_due or (lambda: None)
 
     def check_interval(self, poll_interval: float) -> float:
         low = self._settings.watcher_min_interval
@@ -85,7 +91,9 @@ class WatcherService:
                                                                           "task_id": existing.job_id})
             return _revive(watchers, request.key, watcher)
 
-        return self._db.run(work), job
+        created = self._db.run(work)
+        self._on_due()
+        return created, job
 
     def get(self, key: str) -> Watcher:
         found = self._db.run(lambda s: WatcherRepository(s).get(key))
@@ -128,7 +136,10 @@ class WatcherService:
                 return watchers.get(key) or _missing(key)
             return watchers.update(key, **changes)
 
-        return self._db.run(work)
+        updated = self._db.run(work)
+        if "next_check_at" in changes:
+            self._on_due()
+        return updated
 
     def delete(self, key: str) -> Watcher:
         """Stop watching; an active recording is stopped gracefully (what it captured is finalized)."""

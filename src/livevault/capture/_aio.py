@@ -1,0 +1,53 @@
+"""Small asyncio waits used once per segment or reload, where `asyncio.wait` and a task per wait cost CPU
+that shows with hundreds of streams in one process."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from livevault.capture.base import CaptureControl
+
+__all__ = ["pause", "wait_done", "wait_stop"]
+
+
+async def wait_stop(control: CaptureControl) -> None:
+    """Returns when the capture must stop (a stop request or its duration ran out)."""
+    while not await control.wait(3600.0):
+        pass
+
+
+async def wait_done(future: asyncio.Future[Any], timeout: float | None = None) -> None:
+    """`asyncio.wait((future,), timeout=timeout)` for one future, without its set and type checks; the
+    future is never cancelled."""
+    if future.done():
+        return
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    try:
+        await waiter
+    finally:
+        if timer is not None:
+            timer.cancel()
+        future.remove_done_callback(wake)
+
+
+async def pause(control: CaptureControl, stopper: asyncio.Future[None] | None, seconds: float) -> bool:
+    """`control.wait(seconds)` that waits on the run's one `wait_stop` task instead of starting a task per
+    call; True when the capture must stop."""
+    if stopper is None:
+        return await control.wait(seconds)
+    remaining = control.remaining()
+    if remaining is not None:
+        seconds = min(seconds, remaining)
+    if seconds > 0 and not control.stop.is_set():
+        await wait_done(stopper, seconds)
+    return control.should_stop()
