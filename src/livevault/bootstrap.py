@@ -25,6 +25,7 @@ from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.jobs import JobLedger
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -90,6 +91,7 @@ class Container:
     files: FileService
     watchers: WatcherService
     scheduler: WatchScheduler
+    jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
@@ -203,6 +205,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner.register(DOWNLOAD_JOB, downloads.run)
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
+    jobs = JobLedger(db)
+    if isinstance(runner, LocalRunner):
+        runner.on_crash = jobs.crashed
     return Container(
         settings=settings,
         engine=engine,
@@ -217,6 +222,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         files=files,
         watchers=WatcherService(settings, db, recordings, on_due=scheduler.poke),
         scheduler=scheduler,
+        jobs=jobs,
         downloads=downloads,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         active=active,

@@ -40,6 +40,7 @@ The tree::
     ├── NothingRecorded                  UNAVAILABLE NOTHING_RECORDED
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
     ├── Interrupted                      INTERNAL    INTERRUPTED
+    ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
     └── InternalError                    INTERNAL    INTERNAL_ERROR
 """
 
@@ -241,6 +242,12 @@ class S3UploadFailed(LivevaultError):
 
 class Interrupted(LivevaultError):
     code = "INTERRUPTED"
+
+
+class TimeLimitExceeded(LivevaultError):
+    """A worker cancelled a job at its hard time limit."""
+
+    code = "TIME_LIMIT_EXCEEDED"
 
 
 class InternalError(LivevaultError):

@@ -160,22 +160,32 @@ def test_one_worker_process_holds_twenty_recordings_at_once(
         assert_contiguous(decode_frame_numbers(recording_file(settings.recordings_dir, body)))
 
 
-def test_a_redis_restart_mid_recording_loses_no_job(
+def test_a_redis_restart_mid_recording_loses_no_job_and_watchers_resume(
     tmp_path: Path, env_for: Any, settings_for: Any, stream_server: StreamServer
 ) -> None:
     stream = new_stream(stream_server)
     redis_dir = tmp_path / "redis"
     redis_dir.mkdir()
-    with RedisServer(redis_dir) as broker:
-        settings = settings_for(broker.url)
+    fast = {"LIVEVAULT_WATCHER_MIN_INTERVAL": "1", "LIVEVAULT_WATCHER_JITTER": "0"}
+    with RedisServer(redis_dir) as broker, SlowOrigin(delay=0.05) as origin:
+        settings = settings_for(broker.url, watcher_min_interval=1.0, watcher_jitter=0.0)
         with processes(tmp_path) as start, api_client(settings) as api:
-            worker = start("worker", ["worker", "-c", "8", "-n", "w1@%h"], env_for(broker.url))
+            worker = start("worker", ["worker", "-c", "8", "-n", "w1@%h"], env_for(broker.url, **fast))
             worker.wait_for_log(READY)
+            start("beat", ["scheduler"], env_for(broker.url, **fast))
+            paths = [f"offline{i}/index.m3u8" for i in range(2)]
+            for path in paths:
+                response = api.post("/watchers", json={"url": origin.url(path), "poll_interval": 1})
+                assert response.status_code == 202, response.text
             first = post_recording(api, stream.playlist_url("hi"), duration=12)
             rid = first["recording_id"]
             wait_recording(api, rid)
             time.sleep(2.0)
-            broker.kill()  # everything Redis held is gone: queues, unacked messages, results
+            deadline = time.monotonic() + 20
+            while not all(origin.calls[path] for path in paths):  # beat's first ticks
+                assert time.monotonic() < deadline, "the watchers were not checked before the outage"
+                time.sleep(0.2)
+            broker.kill()  # everything Redis held is gone: queues, unacked messages, results, beat's ticks
             second: dict[str, Any] = {}
             posting = threading.Thread(
                 target=lambda: second.update(post_recording(api, stream.playlist_url("hi"), duration=4)))
@@ -183,6 +193,7 @@ def test_a_redis_restart_mid_recording_loses_no_job(
             time.sleep(3.0)
             assert posting.is_alive(), "the job was published (or failed) while Redis was down"
             broker.start()
+            restarted = time.time()
             posting.join(30)
             assert second, "the job submitted during the outage was not accepted"
 
@@ -191,11 +202,21 @@ def test_a_redis_restart_mid_recording_loses_no_job(
             assert [j["status"] for j in jobs] == ["SUCCESS", "SUCCESS"], jobs
             worker.wait_for_log(f"livevault.record[{second['task_id']}] succeeded", timeout=10)
 
+            # Beat and the worker reconnected on their own: every watcher is checked again, once a second.
+            deadline = time.monotonic() + 30
+            while any(sum(1 for began, _ in origin.calls[path] if began > restarted) < 3 for path in paths):
+                assert time.monotonic() < deadline, {p: len(origin.calls[p]) for p in paths}
+                time.sleep(0.5)
+            watchers = [api.get(f"/watchers/{quote(origin.url(path), safe='')}").json() for path in paths]
+
     for body in bodies:
         assert body["status"] == "completed", body
         assert body["integrity"]["segments_missing"] == 0
         assert_contiguous(decode_frame_numbers(recording_file(settings.recordings_dir, body)))
     assert bodies[0]["duration_seconds"] >= 10, "the first recording ran through the outage"
+    for watcher in watchers:
+        assert watcher["status"] == "active", watcher
+        assert watcher["checks"] >= 4, watcher  # before and after the outage
 
 
 def test_beat_ticks_check_each_watcher_once_at_a_time_across_two_workers(

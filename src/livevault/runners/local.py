@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 from livevault.observability import correlation_id_var
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from livevault.runners.base import JobFunction
+
+    CrashReport = Callable[[str, BaseException], Awaitable[object]]
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +22,7 @@ class LocalRunner:
     """A full twin of the Celery runner for one process; job state lives in the database, not here."""
 
     def __init__(self, *, max_concurrent: int = 500) -> None:
+        self.on_crash: CrashReport | None = None  # (job_id, error): records the failure on the job
         self._jobs: dict[str, JobFunction] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._limit = asyncio.Semaphore(max_concurrent)
@@ -57,10 +62,19 @@ class LocalRunner:
             except asyncio.CancelledError:
                 log.warning("job %s (%s) cancelled", job_id, name)
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("job %s (%s) crashed", job_id, name)
+                await self._report(job_id, exc)
             finally:
                 correlation_id_var.reset(token)
+
+    async def _report(self, job_id: str, error: BaseException) -> None:
+        if self.on_crash is None:
+            return
+        try:
+            await self.on_crash(job_id, error)
+        except Exception:
+            log.exception("could not record the failure of job %s", job_id)
 
     @property
     def running(self) -> int:

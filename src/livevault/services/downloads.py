@@ -15,26 +15,24 @@ import logging
 import re
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from livevault.db.repositories import DownloadRepository, JobRepository
 from livevault.db.repositories.downloads import Download, DownloadStatus
-from livevault.domain.recording import FINISHED_JOB_STATUSES, Job, JobStatus
+from livevault.domain.recording import Job, JobStatus
 from livevault.errors import DiskFull, DownloadFailed, InternalError, InvalidInput, InvalidUrl, LivevaultError, NotFound
 from livevault.postprocess.keyframes import keyframe_times
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.thumbnail import make_thumbnail
+from livevault.services.download_batches import BatchClock, batch_result, idle_batches, unfinished_batches
 from livevault.services.record import utcnow
-from livevault.services.recorder import isoformat
 from livevault.sources.http_api import media_chunks
 from livevault.sources.urls import validate_source_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from datetime import datetime
     from pathlib import Path
 
     import aiohttp
@@ -111,6 +109,8 @@ class DownloadService:
         self._metrics = metrics
         self._http = http
         self._strategies = dict(strategies)
+        self._clock = BatchClock(settings)
+        self._swept: dict[str, float] = {}
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -176,14 +176,24 @@ class DownloadService:
         return DownloadPage(items=items, total=total, page=page, page_size=page_size)
 
     def recover(self) -> list[str]:
-        """Resubmit batches a crash left unfinished; their videos still pending or running start again."""
+        """Embedded start-up: resubmit batches a crash left unfinished; their videos still pending or running
+        start again."""
+        return self._resubmit(self._db.run(unfinished_batches))
 
-        def work(session: Session) -> list[tuple[str, str | None]]:
-            jobs = JobRepository(session)
-            found = [(batch_id, jobs.get(batch_id)) for batch_id in DownloadRepository(session).unfinished_batches()]
-            return [(batch_id, job.correlation_id) for batch_id, job in found if job is not None]
+    def sweep_idle(self, *, pending_grace: float = 30.0) -> list[str]:
+        """Scale-out (the lease sweep): resubmit unfinished batches nobody runs (`services.download_batches`)."""
+        found = self._db.run(lambda s: idle_batches(s, pending_grace=pending_grace,
+                                                    stale_after=self._clock.stale_after))
+        now = time.monotonic()
+        resend_after = max(pending_grace, self._clock.stale_after)
+        self._swept = {key: at for key, at in self._swept.items() if now - at < resend_after}
+        found = [(batch_id, cid) for batch_id, cid in found if batch_id not in self._swept]
+        for batch_id, _ in found:
+            self._swept[batch_id] = now
+            log.warning("download batch %s has no live runner; resubmitting", batch_id)
+        return self._resubmit(found)
 
-        batches = self._db.run(work)
+    def _resubmit(self, batches: list[tuple[str, str | None]]) -> list[str]:
         for batch_id, correlation_id in batches:
             self._runner.submit(DOWNLOAD_JOB, batch_id, correlation_id=correlation_id)
         return [batch_id for batch_id, _ in batches]
@@ -198,15 +208,21 @@ class DownloadService:
             return
         directory = (self._settings.downloads_dir / job_id).resolve()
         batch = _Batch(job_id, directory, asyncio.Semaphore(self._settings.num_parallel_downloads))
-        await asyncio.gather(*(self._download(batch, item) for item in todo))
+        beat = asyncio.create_task(self._clock.heartbeat(self._db, job_id))
+        try:
+            await asyncio.gather(*(self._download(batch, item) for item in todo))
+        finally:
+            beat.cancel()
         await self._db.run_async(lambda s: self._finish_job(s, job_id))
 
     def _start(self, session: Session, job_id: str) -> list[Download] | None:
-        jobs, downloads = JobRepository(session), DownloadRepository(session)
-        job = jobs.get(job_id)
-        if job is None or job.status in FINISHED_JOB_STATUSES:
+        """Claim the batch (None: it finished, or another process runs it) and list what is left to do."""
+        if not self._clock.claim(session, job_id):
+            job = JobRepository(session).get(job_id)
+            if job is not None and job.status is JobStatus.STARTED:
+                log.info("download batch %s runs in another process; job exits", job_id)
             return None
-        jobs.update(job_id, status=JobStatus.STARTED, started_at=job.started_at or utcnow(), attempts=job.attempts + 1)
+        downloads = DownloadRepository(session)
         todo: list[Download] = []
         for item in downloads.for_batch(job_id):
             if item.status is DownloadStatus.RUNNING:  # interrupted by a crash: start it over
@@ -376,24 +392,3 @@ def extract_keyframes(video: Path, directory: Path, *, limit: int = MAX_KEYFRAME
     files = [make_thumbnail(video, directory / f"keyframe_{n:03d}.jpg", at=at, width=width)
              for n, at in enumerate(chosen, 1)]
     return chosen, files, len(times)
-
-
-def batch_result(items: Sequence[Download], started_at: datetime | None,
-                 ended_at: datetime | None = None) -> dict[str, Any]:
-    """The job's `result`: the seeds' fields plus per-video progress."""
-    counts = Counter(i.status.value for i in items)
-    return {
-        "returncode": None if ended_at is None else int(counts[DownloadStatus.FAILED.value] > 0),
-        "files": [i.file_path for i in items if i.file_path],
-        "s3": [],
-        "started_at": isoformat(started_at),
-        "ended_at": isoformat(ended_at),
-        "strategy": items[0].strategy if items else None,
-        "total": len(items),
-        **{status.value: counts[status.value] for status in DownloadStatus},
-        "downloads": [
-            {"id": i.id, "url": i.url, "status": i.status.value, "file_path": i.file_path, "error_code": i.error_code,
-             "keyframes": (i.keyframes or {}).get("count")}
-            for i in items
-        ],
-    }

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from livevault.bootstrap import build_container
+from livevault.errors import LivevaultError, TimeLimitExceeded
 from livevault.observability import correlation_id_var
 
 if TYPE_CHECKING:
@@ -32,9 +34,19 @@ T = TypeVar("T")
 
 START_TIMEOUT = 120.0
 POLL_INTERVAL = 1.0
+MAX_RETRIES = 5
+RETRY_BASE = 5.0  # seconds: 5, 10, 20, 40, 80 (± 20 %)
+RETRY_CAP = 600.0
 
 
-class JobTimeLimitExceeded(Exception):
+def backoff(retries: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `retries + 1`: exponential, capped, with ±20 % jitter."""
+    delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
+    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
+    return delay * jitter
+
+
+class JobTimeLimitExceeded(TimeLimitExceeded):
     """A job ran past its hard time limit and was cancelled."""
 
 
@@ -184,6 +196,38 @@ class WorkerRuntime:
             log.warning("job %s (%s) is already running in this worker; waiting for it", job_id, name)
         self._wait(name, job_id, future, limits, on_soft, should_stop)
 
+    def execute(
+        self,
+        name: str,
+        job_id: str,
+        kwargs: dict[str, Any],
+        limits: Limits,
+        *,
+        attempt: int,
+        retry: Callable[[LivevaultError, float], BaseException],
+        on_soft: Callable[[], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """`run_job`, and what the job's row must say when the job does not end on its own: RETRY before a
+        retryable error is retried (`retry(error, delay)` returns the exception that reschedules the job;
+        `attempt` is how many retries came before), FAILURE when it raises anything else or is cancelled at
+        its hard limit."""
+        jobs = self.start().jobs
+        try:
+            self.run_job(name, job_id, kwargs, limits, on_soft=on_soft, should_stop=should_stop)
+        except LivevaultError as exc:
+            if exc.retryable and attempt < MAX_RETRIES:
+                delay = backoff(attempt)
+                log.warning("job %s (%s) failed with %s; retry %d of %d in %.0f s", job_id, name, exc.code,
+                            attempt + 1, MAX_RETRIES, delay)
+                self.report(jobs.retrying(job_id, exc, delay=delay, attempt=attempt + 1))
+                raise retry(exc, delay) from exc
+            self.report(jobs.crashed(job_id, exc))
+            raise
+        except Exception as exc:  # a bug in the job function: its row must not stay STARTED
+            self.report(jobs.crashed(job_id, exc))
+            raise
+
     def _forget(self, job_id: str, future: Future[Any]) -> None:
         with self._lock:
             if self._inflight.get(job_id) is future:
@@ -218,6 +262,13 @@ class WorkerRuntime:
                 return
             except TimeoutError:
                 continue
+
+    def report(self, coro: Coroutine[Any, Any, Any], timeout: float = 30.0) -> None:
+        """Run a job-state write (`JobLedger`) in the loop; a failure to write is logged, never raised."""
+        try:
+            self.call(coro, timeout)
+        except Exception:
+            log.exception("could not record a job's state")
 
     def stop_recording(self, recording_id: str) -> None:
         """Signal one capture of this process to stop (thread-safe)."""

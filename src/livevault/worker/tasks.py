@@ -14,14 +14,14 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.leases.sweep   -                                      (synchronous, short)
 
 Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
-exponential backoff and jitter, at most 5 times. Other errors are not retried: the job functions record
-their own failures in the database.
+exponential backoff and jitter, at most 5 times; its job row shows RETRY with the error until it runs
+again. Other errors are not retried. Job functions record their own outcomes; a job that raises anyway, or
+is cancelled at its hard limit (TIME_LIMIT_EXCEEDED), is marked FAILURE here (`services.jobs.JobLedger`).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import Task, signals  # type: ignore[import-untyped]
@@ -33,13 +33,10 @@ from livevault.errors import LivevaultError, NotFound
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
 from livevault.worker.celery_app import SWEEP_TASK, TICK_TASK, app, settings
-from livevault.worker.runtime import Limits, WorkerRuntime, get_runtime
+from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
-RETRY_BASE = 5.0  # seconds: 5, 10, 20, 40, 80 (± 20 %)
-RETRY_CAP = 600.0
 FINALIZE_MARGIN = 30 * 60  # stall and reconnect windows, then remux + verify of up to 24 h of media
 HARD_MARGIN = 10 * 60
 FINALIZE_LIMITS = Limits(soft=2 * 3600, hard=2.5 * 3600)
@@ -49,13 +46,6 @@ TICK_TIMEOUT = 60.0
 
 def runtime() -> WorkerRuntime:
     return get_runtime(settings)
-
-
-def backoff(retries: int, rng: random.Random | None = None) -> float:
-    """Seconds before retry number `retries + 1`: exponential, capped, with ±20 % jitter."""
-    delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
-    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
-    return delay * jitter
 
 
 def record_limits(duration: int | None) -> Limits:
@@ -74,15 +64,12 @@ def _execute(task: Task, name: str, job_id: str, kwargs: dict[str, Any], limits:
     rt = runtime()
     if rt.closing:  # warm shutdown: leave the job to another worker (or this one after its restart)
         raise Reject("the worker is shutting down", requeue=True)
-    try:
-        rt.run_job(name, job_id, kwargs, limits, on_soft=on_soft, should_stop=lambda: _revoked(job_id))
-    except LivevaultError as exc:
-        retries = int(task.request.retries or 0)
-        if exc.retryable and retries < MAX_RETRIES:
-            log.warning("job %s (%s) failed with %s; retry %d of %d", job_id, name, exc.code, retries + 1,
-                        MAX_RETRIES)
-            raise task.retry(exc=exc, countdown=backoff(retries), max_retries=MAX_RETRIES) from exc
-        raise
+
+    def retry(exc: LivevaultError, delay: float) -> BaseException:
+        return task.retry(exc=exc, countdown=delay, max_retries=MAX_RETRIES)  # type: ignore[no-any-return]
+
+    rt.execute(name, job_id, kwargs, limits, attempt=int(task.request.retries or 0), retry=retry,
+               on_soft=on_soft, should_stop=lambda: _revoked(job_id))
 
 
 def _record(self: Task, job_id: str, **kwargs: Any) -> None:
@@ -114,9 +101,10 @@ def _watchers_tick() -> int | None:
 
 
 def _leases_sweep() -> int:
-    """Resubmit recordings nobody works on (lapsed lease, or pending too long); returns how many."""
+    """Resubmit recordings and download batches nobody works on (a lapsed lease or heartbeat, or a job that
+    waited too long: its message was lost); returns how many."""
     container = runtime().start()
-    return len(container.recordings.sweep_lapsed())
+    return len(container.recordings.sweep_lapsed()) + len(container.downloads.sweep_idle())
 
 
 record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)

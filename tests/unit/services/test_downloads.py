@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from livevault.errors import InvalidInput, InvalidUrl
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.downloads import DOWNLOAD_JOB, Download, DownloadService, StrategyUnavailable
+from livevault.services.record import utcnow
 from livevault.services.uow import Database
 from tests.conftest import make_settings
 from tests.fakes.resolver import CLIP_FPS, CLIP_SECONDS, FakeResolver, sample_mp4, video_url
@@ -276,3 +279,59 @@ def test_the_repository_pages_and_filters_on_both_dialects(db_session: Session) 
     assert got.keyframes == {"count": 1}
     with pytest.raises(ValueError, match="cannot update"):
         repo.update("d1", url="https://elsewhere")
+
+
+async def test_a_batch_whose_job_was_lost_is_swept_and_runs_once(
+    tmp_path: Path, fake: FakeResolver, database_url: str
+) -> None:
+    settings = settings_for(tmp_path, fake, lease_ttl=2.0)
+    async with running(settings, database_url) as harness:
+        harness.runner.register(DOWNLOAD_JOB, _never_runs)  # the queued message is lost
+        job, _ = harness.service.create_batch([video_url("7101")])
+        assert harness.service.sweep_idle(pending_grace=60.0) == [], "not overdue yet"
+        await asyncio.sleep(1.2)
+        harness.runner.register(DOWNLOAD_JOB, harness.service.run)
+        assert harness.service.sweep_idle(pending_grace=1.0) == [job.id]
+        assert harness.service.sweep_idle(pending_grace=1.0) == [], "sent once: it is queued or running"
+        await harness.runner.wait_idle(timeout=60)
+        page = harness.service.search(batch_id=job.id)
+        assert [i.status.value for i in page.items] == ["completed"]
+    assert len(fake.requests_for("7101")) == 1
+
+
+async def test_a_running_batch_is_claimed_once_and_kept_alive_by_its_heartbeat(
+    tmp_path: Path, fake: FakeResolver, database_url: str
+) -> None:
+    settings = settings_for(tmp_path, fake, lease_ttl=2.0)  # heartbeat every 0.67 s, silent after 6 s
+    async with running(settings, database_url) as harness:
+        job, _ = harness.service.create_batch([video_url("7102", delay=7.5)])
+        await asyncio.sleep(1.0)
+        # A second copy of the job (a redelivered message, a sweep) exits at once: the batch is claimed.
+        await asyncio.wait_for(harness.service.run(job.id), timeout=5)
+        await asyncio.sleep(6.5)  # longer than the silence that marks a batch abandoned
+        assert harness.service.sweep_idle(pending_grace=1.0) == [], "the heartbeat says it runs"
+        await harness.runner.wait_idle(timeout=60)
+        stored = harness.db.run(lambda s: JobRepository(s).get(job.id))
+    assert stored is not None
+    assert stored.status is JobStatus.SUCCESS
+    assert stored.attempts == 1
+    assert len(fake.requests_for("7102")) == 1
+
+
+async def test_a_batch_whose_runner_died_is_taken_over(
+    tmp_path: Path, fake: FakeResolver, database_url: str
+) -> None:
+    settings = settings_for(tmp_path, fake, lease_ttl=2.0)
+    async with running(settings, database_url) as harness:
+        harness.runner.register(DOWNLOAD_JOB, _never_runs)
+        job, _ = harness.service.create_batch([video_url("7103")])
+        long_ago = utcnow() - timedelta(minutes=5)
+        # A worker claimed it five minutes ago and died: no heartbeat since.
+        assert harness.db.run(lambda s: JobRepository(s).claim(job.id, long_ago, long_ago))
+        harness.runner.register(DOWNLOAD_JOB, harness.service.run)
+        assert harness.service.sweep_idle(pending_grace=60.0) == [job.id]
+        await harness.runner.wait_idle(timeout=60)
+        stored = harness.db.run(lambda s: JobRepository(s).get(job.id))
+    assert stored is not None
+    assert stored.status is JobStatus.SUCCESS
+    assert stored.attempts == 2
