@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     lease_ttl: float = Field(
         9.0, ge=2.0, le=600.0, validation_alias=_env("LIVEVAULT_LEASE_TTL", "lease_ttl")
     )
+    spool_direct_io: bool = Field(
+        True, validation_alias=_env("LIVEVAULT_SPOOL_DIRECT_IO", "spool_direct_io")
+    )
     max_concurrent_recordings: int = Field(
         500, ge=1, validation_alias=_env("LIVEVAULT_MAX_CONCURRENT_RECORDINGS", "max_concurrent_recordings")
     )

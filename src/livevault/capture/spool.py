@@ -8,7 +8,9 @@ Layout of one recording's spool directory::
     gaps.jsonl             one GapRecord per line
 
 Index lines are written only after the bytes they describe are flushed, so the index never claims
-media that is not on disk; a torn last line (killed mid-write) is ignored on read.
+media that is not on disk; a torn last line (killed mid-write) is ignored on read. With `Spool.direct_io`
+(what recordings use, `LIVEVAULT_SPOOL_DIRECT_IO`) media bytes go out with O_DIRECT (`capture.direct_io`);
+"flushed" then means written to the file by the time the index line is.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from io import FileIO
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from livevault.capture.direct_io import open_appender
 from livevault.domain.capture import (
     GapCause,
     GapRecord,
@@ -83,12 +86,15 @@ class PartWriter:
     """One growing part file. Writes go straight to the OS (unbuffered): nothing is held in this process that a
     later close could write, so a process that lost its lease (see `fence`) cannot write after the fact."""
 
-    def __init__(self, info: PartInfo, directory: Path, fence: Callable[[], None] | None = None) -> None:
+    def __init__(self, info: PartInfo, directory: Path, fence: Callable[[], None] | None = None, *,
+                 direct_io: bool = False) -> None:
         self.info = info
         self._fence = fence
         self.path = directory / info.path
         self._index_path = self.path.with_name(self.path.stem + ".idx.jsonl")
-        self._fh: FileIO | None = FileIO(self.path, "ab")
+        self._direct = open_appender(self.path) if direct_io else None
+        self._fh: FileIO | None = None if self._direct is not None else FileIO(self.path, "ab")
+        self._open = True
         self._index: IO[str] | None = self._index_path.open("a", encoding="utf-8")
         self.bytes_written = self.path.stat().st_size
         self.segments = 0
@@ -100,14 +106,19 @@ class PartWriter:
 
     @property
     def closed(self) -> bool:
-        return self._fh is None
+        return not self._open
 
     def write(self, data: bytes | memoryview) -> None:
         """Append bytes to the part (not yet described by the index)."""
         if self._fence is not None:
             self._fence()
-        if self._fh is None:
+        if not self._open:
             raise ValueError(f"part {self.info.index} is closed")
+        if self._direct is not None:
+            self._direct_call(self._direct.write, data)
+            self.bytes_written += len(data)
+            return
+        assert self._fh is not None
         try:
             view = memoryview(data)
             while view:
@@ -127,9 +138,14 @@ class PartWriter:
             return
         if self._fence is not None:
             self._fence()
-        fh = self._fh
-        if fh is None:
+        if not self._open:
             raise ValueError(f"part {self.info.index} is closed")
+        if self._direct is not None:
+            self._direct_call(self._direct.write_all, parts)
+            self.bytes_written += sum(map(len, parts))
+            return
+        fh = self._fh
+        assert fh is not None
         try:
             fh.flush()
             for start in range(0, len(parts), _IOV_BATCH):
@@ -146,8 +162,20 @@ class PartWriter:
             raise
 
     def flush(self) -> None:
-        if self._fh is not None:
+        """Make every byte written so far part of the file (it survives the death of this process)."""
+        if self._direct is not None and self._open:
+            self._direct_call(self._direct.sync)
+        elif self._fh is not None:
             self._fh.flush()
+
+    @staticmethod
+    def _direct_call(call: Callable[..., None], *args: Any) -> None:
+        try:
+            call(*args)
+        except OSError as exc:
+            if exc.errno == 28:
+                raise DiskFull("no space left on the recordings disk") from exc
+            raise
 
     def commit_segment(
         self,
@@ -186,12 +214,23 @@ class PartWriter:
         return self.commit_segment(**fields)
 
     def close(self) -> None:
-        if self._fh is None:
+        if not self._open:
             return
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
+        self._open = False
+        if self._direct is not None:
+            try:  # bytes still in the buffer go out only while this process may write
+                if self._fence is not None:
+                    self._fence()
+            except Exception as exc:
+                log.warning("part %s closed without its unsynced tail: %s", self.path.name, exc)
+                self._direct.close(sync=False)
+            else:
+                self._direct.close()
+        elif self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -211,6 +250,8 @@ class Spool:
         self.current: PartWriter | None = None
         self.fence: Callable[[], None] | None = None
         """Called before every write; raises when this process may no longer write (a lost lease)."""
+        self.direct_io = False
+        """Append media with O_DIRECT (`capture.direct_io`) where the filesystem allows it."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
 
@@ -251,7 +292,7 @@ class Spool:
             reason=reason,
             started_at=time.time(),
         )
-        writer = PartWriter(info, self.directory, self.fence)
+        writer = PartWriter(info, self.directory, self.fence, direct_io=self.direct_io)
         _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
                                                    "reason": reason.value})
         self._parts.append(info)

@@ -74,6 +74,7 @@ class Recorder:
         recording, lease = started
         spool = Spool(self._settings.spool_dir / recording_id)
         spool.fence = lease.check
+        spool.direct_io = self._settings.spool_direct_io
         try:
             try:
                 outcome = await self._capture(recording, spool, lease)

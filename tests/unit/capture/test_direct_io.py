@@ -1,0 +1,112 @@
+"""O_DIRECT appends (`capture.direct_io`): the file always holds every synced byte, in order, whatever the
+chunk sizes, across reopenings, and a writer that lost its lease leaves its unsynced bytes out."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from livevault.capture.direct_io import ALIGN, BUFFER_BYTES, DirectAppender, open_appender
+from livevault.capture.spool import Spool
+from livevault.domain.capture import PartContainer, PartReason
+from livevault.services.lease import LeaseLost as Lost
+
+SHM = Path("/dev/shm")
+
+
+def appender(path: Path) -> DirectAppender:
+    opened = open_appender(path)
+    if opened is None:
+        pytest.skip(f"{path.parent} does not take O_DIRECT")
+    return opened
+
+
+def chunks(rng: random.Random, total: int) -> list[bytes]:
+    out: list[bytes] = []
+    while total > 0:
+        size = min(total, rng.choice([1, 7, 188, 4095, 4096, 4097, 65536, BUFFER_BYTES - 3, BUFFER_BYTES + 5]))
+        out.append(rng.randbytes(size))
+        total -= size
+    return out
+
+
+def test_every_synced_byte_is_in_the_file_in_order(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    path = tmp_path / "part.ts"
+    writer = appender(path)
+    expected = b""
+    for _segment in range(12):
+        pieces = chunks(rng, rng.randint(1, 3 * BUFFER_BYTES))
+        writer.write_all(pieces)
+        expected += b"".join(pieces)
+        writer.sync()
+        assert path.stat().st_size == len(expected)  # exactly: no padding, nothing held back
+        assert path.read_bytes() == expected
+        assert writer.size == len(expected)
+    writer.close()
+    assert path.read_bytes() == expected
+
+
+def test_a_reopened_file_continues_after_its_partial_last_block(tmp_path: Path) -> None:
+    path = tmp_path / "part.ts"
+    first = appender(path)
+    first.write(b"a" * (ALIGN + 100))
+    first.close()
+    second = appender(path)
+    assert second.size == ALIGN + 100
+    second.write(b"b" * (2 * ALIGN))
+    second.close()
+    assert path.read_bytes() == b"a" * (ALIGN + 100) + b"b" * (2 * ALIGN)
+
+
+def test_closing_without_sync_drops_only_the_unsynced_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "part.ts"
+    writer = appender(path)
+    writer.write(b"x" * 5000)
+    writer.sync()
+    writer.write(b"y" * 3 * ALIGN)  # still in the buffer: whole blocks go out when it fills or on sync
+    writer.close(sync=False)
+    assert path.read_bytes() == b"x" * 5000
+
+
+@pytest.mark.skipif(not SHM.is_dir(), reason="no /dev/shm")
+def test_tmpfs_either_takes_direct_writes_or_falls_back(tmp_path: Path) -> None:
+    directory = SHM / f"lv-{os.getpid()}-{tmp_path.name}"
+    directory.mkdir()
+    try:
+        spool = Spool(directory)
+        spool.direct_io = True
+        part = spool.open_part(PartContainer.TS, PartReason.START)
+        for seq in range(3):
+            part.append_segment(bytes([seq]) * 70_000, sequence=seq, duration=1.0)
+        spool.close()
+        data = (directory / "part-0001.ts").read_bytes()
+        assert data == b"".join(bytes([seq]) * 70_000 for seq in range(3))
+    finally:
+        for child in directory.iterdir():
+            child.unlink()
+        directory.rmdir()
+
+
+def test_a_part_whose_lease_was_lost_keeps_only_committed_segments(tmp_path: Path) -> None:
+    allowed = True
+
+    def fence() -> None:
+        if not allowed:
+            raise Lost("lease lost")
+
+    spool = Spool(tmp_path)
+    spool.direct_io = True
+    spool.fence = fence
+    part = spool.open_part(PartContainer.TS, PartReason.START)
+    part.append_segment(b"1" * 10_000, sequence=1, duration=1.0)
+    part.write(b"2" * 3 * ALIGN)  # a segment arriving when the lease lapses: never committed
+    allowed = False
+    with pytest.raises(Lost):
+        part.commit_segment(sequence=2, duration=1.0)
+    spool.close()
+    assert (tmp_path / "part-0001.ts").read_bytes() == b"1" * 10_000
+    assert [s.sequence for s in Spool(tmp_path).segments()] == [1]
