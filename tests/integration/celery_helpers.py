@@ -21,6 +21,7 @@ from aiohttp import web
 from tests.conftest import API_KEY
 
 LIVEVAULT = str(Path(sys.executable).with_name("livevault"))
+CELERY = str(Path(sys.executable).with_name("celery"))
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
@@ -80,13 +81,13 @@ def livevault_env(*, data_dir: Path, database_url: str, broker: str, prefix: str
 
 
 class Process:
-    """A livevault subprocess whose output goes to a log file; `stop()` is SIGTERM, then SIGKILL."""
+    """A livevault (or `program`) subprocess whose output goes to a log file; `stop()` is SIGTERM, then SIGKILL."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, program: str = LIVEVAULT) -> None:
         self.args = args
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen([LIVEVAULT, *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen([program, *args], env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=log_path.parent)
 
     def log(self) -> str:
@@ -118,8 +119,8 @@ def processes(tmp: Path) -> Any:
     """Start livevault processes with `start(name, args, env)`; every one is stopped on the way out."""
     started: list[Process] = []
 
-    def start(name: str, args: list[str], env: dict[str, str]) -> Process:
-        proc = Process(args, env, tmp / f"{name}.log")
+    def start(name: str, args: list[str], env: dict[str, str], program: str = LIVEVAULT) -> Process:
+        proc = Process(args, env, tmp / f"{name}.log", program)
         started.append(proc)
         return proc
 

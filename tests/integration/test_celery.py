@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -27,9 +28,11 @@ from livevault.services.record import RECORD_JOB
 from livevault.testsrc import LiveStream, StreamServer
 from tests.conftest import HEADERS, make_settings
 from tests.integration.celery_helpers import (
+    CELERY,
     RedisServer,
     SlowOrigin,
     delete_prefixed,
+    free_port,
     livevault_env,
     processes,
     redis_ok,
@@ -319,3 +322,44 @@ def test_sigterm_stops_a_worker_after_its_recordings_finalize(
     assert job["status"] == "SUCCESS", job
     assert job["result"]["end_reason"] == "stopped", job
     assert_contiguous(decode_frame_numbers(recording_file(settings.recordings_dir, body)))
+
+
+def test_flower_shows_the_workers_and_their_tasks(
+    tmp_path: Path, env_for: Any, settings_for: Any, stream_server: StreamServer
+) -> None:
+    pytest.importorskip("flower")
+    settings = settings_for()
+    stream = new_stream(stream_server)
+    port = free_port()
+    base, auth = f"http://127.0.0.1:{port}", ("admin", "flower-test-secret")
+    with processes(tmp_path) as start, api_client(settings) as api, httpx.Client(auth=auth, timeout=5) as web:
+        worker = start("worker", ["worker", "-c", "4", "-n", "w1@%h"], env_for())
+        worker.wait_for_log(READY)
+        # Exactly the command docs/deployment.md gives (seed 000: port 5555; a free one here).
+        start("flower", ["-A", "livevault.worker.celery_app", "flower", f"--port={port}", "--address=127.0.0.1",
+                         f"--basic-auth={auth[0]}:{auth[1]}"], env_for(), program=CELERY)
+        wait_http(lambda: web.get(f"{base}/healthcheck").text == "OK")
+        assert httpx.get(f"{base}/api/workers", timeout=5).status_code == 401, "the API needs the login"
+
+        accepted = post_recording(api, stream.playlist_url("hi"), duration=3)
+        wait_finished(api, accepted["recording_id"], timeout=60)
+        wait_http(lambda: web.get(f"{base}/api/task/info/{accepted['task_id']}").status_code == 200
+                  and web.get(f"{base}/api/task/info/{accepted['task_id']}").json().get("state") == "SUCCESS")
+        task = web.get(f"{base}/api/task/info/{accepted['task_id']}").json()
+        workers = web.get(f"{base}/api/workers", params={"refresh": "true"}).json()
+
+    assert task["name"] == "livevault.record", task
+    assert task["worker"].startswith("w1@"), task
+    assert any(name.startswith("w1@") for name in workers), workers
+
+
+def wait_http(ready: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "Flower did not answer as expected"
+        time.sleep(0.3)

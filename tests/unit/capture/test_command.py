@@ -124,17 +124,18 @@ def assert_gone(pid: int) -> None:
 def remux_and_count(spool_dir: Path, output: Path) -> list[int]:
     """Finalize the spool's parts into an MP4 and return the frame numbers decoded from it."""
     remux_parts(Spool(spool_dir).part_paths(), output)
-    numbers: list[int] = []
     with av.open(str(output)) as container:
-        for frame in container.decode(video=0):
-            number = read_frame_number(frame)
-            if number is None and not numbers:
-                # An external program that joined the live edge mid-GOP: the decoder's first pictures may be
-                # incomplete. Known weakness (the remux keeps what the program wrote); every later one must read.
-                continue
-            assert number is not None, f"unreadable frame after frame {numbers[-1]}"
-            numbers.append(number)
-    return numbers
+        read = [read_frame_number(frame) for frame in container.decode(video=0)]
+    # An external program that joined the live edge mid-GOP may leave incomplete first pictures, and one
+    # stopped at an arbitrary moment an incomplete last one: the remux keeps what the program wrote (a known
+    # weakness). Every picture between them must read.
+    while read and read[0] is None:
+        read.pop(0)
+    while read and read[-1] is None:
+        read.pop()
+    unreadable = [i for i, number in enumerate(read) if number is None]
+    assert not unreadable, f"unreadable frames in the middle of the recording at positions {unreadable}"
+    return [number for number in read if number is not None]
 
 
 def new_stream(server: StreamServer) -> LiveStream:
