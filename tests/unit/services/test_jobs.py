@@ -98,20 +98,22 @@ def runtime(tmp_path: Path) -> Iterator[WorkerRuntime]:
     rt.close(10)
 
 
-def _register(rt: WorkerRuntime, name: str, func: Any) -> None:
+def failing_job(rt: WorkerRuntime, name: str, error: Exception) -> str:
+    """Register job `name`, which marks itself STARTED and raises `error`; returns a new job id for it."""
+    db = rt.start().db
+
+    async def fails(job_id: str) -> None:
+        await mark_started(db, job_id)
+        raise error
+
     runner: Any = rt.start().runner
-    runner.register(name, func)
+    runner.register(name, fails)
+    return add_job(db)
 
 
 def test_a_retryable_error_shows_retry_until_the_job_runs_again(runtime: WorkerRuntime) -> None:
     db = runtime.start().db
-
-    async def flaky(job_id: str) -> None:
-        await mark_started(db, job_id)
-        raise NetworkTimeout("origin did not answer")
-
-    _register(runtime, "test.flaky", flaky)
-    job_id = add_job(db)
+    job_id = failing_job(runtime, "test.flaky", NetworkTimeout("origin did not answer"))
     asked: list[float] = []
 
     def retry(exc: Any, delay: float) -> BaseException:
@@ -148,7 +150,8 @@ def test_a_job_cancelled_at_its_hard_limit_is_marked_failure(runtime: WorkerRunt
             cancelled.set()
             raise
 
-    _register(runtime, "test.stubborn", stubborn)
+    runner: Any = runtime.start().runner
+    runner.register("test.stubborn", stubborn)
     job_id = add_job(db)
     soft: list[bool] = []
 
@@ -164,13 +167,7 @@ def test_a_job_cancelled_at_its_hard_limit_is_marked_failure(runtime: WorkerRunt
 
 def test_a_bug_in_a_worker_job_is_marked_failure(runtime: WorkerRuntime) -> None:
     db = runtime.start().db
-
-    async def buggy(job_id: str) -> None:
-        await mark_started(db, job_id)
-        raise ZeroDivisionError("division by zero")
-
-    _register(runtime, "test.buggy", buggy)
-    job_id = add_job(db)
+    job_id = failing_job(runtime, "test.buggy", ZeroDivisionError("division by zero"))
     with pytest.raises(ZeroDivisionError):
         runtime.execute("test.buggy", job_id, {}, Limits(soft=30, hard=60), attempt=0,
                         retry=lambda exc, delay: Rescheduled())
