@@ -192,6 +192,12 @@ class HttpClient:
             headers["Cookie"] = f"{own}; {carried}" if own else carried
         return headers
 
+    def _accept(self, resp: aiohttp.ClientResponse, url: str) -> None:
+        """An error status raises its livevault error; otherwise cookies the response sets are kept."""
+        if resp.status >= 400:
+            raise status_error(resp.status, url, resp.reason)
+        self._keep_cookies(resp)
+
     def _keep_cookies(self, resp: aiohttp.ClientResponse) -> None:
         if hdrs.SET_COOKIE in resp.headers and resp.cookies:
             jar = self._cookies.setdefault(resp.url.host or "", {})
@@ -208,9 +214,7 @@ class HttpClient:
         """GET `url`; yields the response once its status is below 400. Failures raise livevault errors."""
         try:
             async with self._get(url, headers or {}, timeout or self._timeout_for(None)) as resp:
-                if resp.status >= 400:
-                    raise status_error(resp.status, url, resp.reason)
-                self._keep_cookies(resp)
+                self._accept(resp, url)
                 yield resp
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_error(exc, url) from exc
@@ -220,9 +224,7 @@ class HttpClient:
         target = _document_url(url)
         try:
             async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
-                if resp.status >= 400:
-                    raise status_error(resp.status, url, resp.reason)
-                self._keep_cookies(resp)
+                self._accept(resp, url)
                 raw = await resp.read()
                 final = str(resp.url)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -237,9 +239,7 @@ class HttpClient:
             headers = {**_IDENTITY, "Range": f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"}
         try:
             async with self._get(url, headers, self._timeout_for(total)) as resp:
-                if resp.status >= 400:
-                    raise status_error(resp.status, url, resp.reason)
-                self._keep_cookies(resp)
+                self._accept(resp, url)
                 if byte_range is not None and resp.status != 206:
                     return Body.of(await _read_slice(resp, *byte_range))
                 length = resp.content_length

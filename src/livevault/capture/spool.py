@@ -9,23 +9,22 @@ Layout of one recording's spool directory::
 
 Index lines are written only after the bytes they describe are flushed, so the index never claims
 media that is not on disk; a torn last line (killed mid-write) is ignored on read. With `Spool.direct_io`
-(what recordings use, `LIVEVAULT_SPOOL_DIRECT_IO`) media bytes go out with O_DIRECT (`capture.direct_io`);
+(what recordings use, `LIVEVAULT_SPOOL_DIRECT_IO`) media bytes go out with O_DIRECT (`capture.appenders`);
 "flushed" then means written to the file by the time the index line is.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict
-from io import FileIO
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from livevault.capture.direct_io import open_appender
+from livevault.capture.appenders import open_appender
 from livevault.domain.capture import (
     GapCause,
     GapRecord,
@@ -53,7 +52,6 @@ def _append_line(path: Path, record: dict[str, Any]) -> None:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-_IOV_BATCH = 512  # chunks per writev, well below IOV_MAX
 
 
 def _index_line(record: SegmentRecord) -> str:
@@ -64,6 +62,15 @@ def _index_line(record: SegmentRecord) -> str:
         "discontinuity_sequence": record.discontinuity_sequence, "discontinuity": record.discontinuity,
         "program_date_time": record.program_date_time,
     }) + "\n"
+
+
+def _disk(call: Callable[..., None], *args: Any) -> None:
+    try:
+        call(*args)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFull("no space left on the recordings disk") from exc
+        raise
 
 
 def _read_lines(path: Path) -> list[dict[str, Any]]:
@@ -83,8 +90,9 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 
 
 class PartWriter:
-    """One growing part file. Writes go straight to the OS (unbuffered): nothing is held in this process that a
-    later close could write, so a process that lost its lease (see `fence`) cannot write after the fact."""
+    """One growing part file, appended through `capture.appenders`. Every write checks `fence` first, and
+    bytes an O_DIRECT buffer still holds at close go out only if the fence still allows it, so a process that
+    lost its lease cannot write after the fact."""
 
     def __init__(self, info: PartInfo, directory: Path, fence: Callable[[], None] | None = None, *,
                  direct_io: bool = False) -> None:
@@ -92,11 +100,10 @@ class PartWriter:
         self._fence = fence
         self.path = directory / info.path
         self._index_path = self.path.with_name(self.path.stem + ".idx.jsonl")
-        self._direct = open_appender(self.path) if direct_io else None
-        self._fh: FileIO | None = None if self._direct is not None else FileIO(self.path, "ab")
+        self._out = open_appender(self.path, direct=direct_io)
         self._open = True
         self._index: IO[str] | None = self._index_path.open("a", encoding="utf-8")
-        self.bytes_written = self.path.stat().st_size
+        self.bytes_written = self._out.size
         self.segments = 0
         self._segment_start = self.bytes_written
 
@@ -110,72 +117,26 @@ class PartWriter:
 
     def write(self, data: bytes | memoryview) -> None:
         """Append bytes to the part (not yet described by the index)."""
-        if self._fence is not None:
-            self._fence()
-        if not self._open:
-            raise ValueError(f"part {self.info.index} is closed")
-        if self._direct is not None:
-            self._direct_call(self._direct.write, data)
-            self.bytes_written += len(data)
-            return
-        assert self._fh is not None
-        try:
-            view = memoryview(data)
-            while view:
-                written = self._fh.write(view)
-                view = view[written or 0:]
-        except OSError as exc:
-            if exc.errno == 28:
-                raise DiskFull("no space left on the recordings disk") from exc
-            raise
+        self._check()
+        _disk(self._out.write, data)
         self.bytes_written += len(data)
 
     def write_parts(self, parts: Sequence[bytes]) -> None:
-        """Append chunks in one system call (a segment as it arrived, not joined into one buffer first)."""
-        if len(parts) <= 1:
-            if parts:
-                self.write(parts[0])
-            return
+        """Append chunks as they arrived (not joined into one buffer first)."""
+        self._check()
+        _disk(self._out.write_all, parts)
+        self.bytes_written += sum(map(len, parts))
+
+    def flush(self) -> None:
+        """Make every byte written so far part of the file (it survives the death of this process)."""
+        if self._open:
+            _disk(self._out.sync)
+
+    def _check(self) -> None:
         if self._fence is not None:
             self._fence()
         if not self._open:
             raise ValueError(f"part {self.info.index} is closed")
-        if self._direct is not None:
-            self._direct_call(self._direct.write_all, parts)
-            self.bytes_written += sum(map(len, parts))
-            return
-        fh = self._fh
-        assert fh is not None
-        try:
-            fh.flush()
-            for start in range(0, len(parts), _IOV_BATCH):
-                batch = parts[start:start + _IOV_BATCH]
-                wanted = sum(map(len, batch))
-                done = os.writev(fh.fileno(), batch)
-                if done < wanted:  # a short write: the rest through the file object, which retries
-                    fh.write(b"".join(batch)[done:])
-                    fh.flush()
-                self.bytes_written += wanted
-        except OSError as exc:
-            if exc.errno == 28:
-                raise DiskFull("no space left on the recordings disk") from exc
-            raise
-
-    def flush(self) -> None:
-        """Make every byte written so far part of the file (it survives the death of this process)."""
-        if self._direct is not None and self._open:
-            self._direct_call(self._direct.sync)
-        elif self._fh is not None:
-            self._fh.flush()
-
-    @staticmethod
-    def _direct_call(call: Callable[..., None], *args: Any) -> None:
-        try:
-            call(*args)
-        except OSError as exc:
-            if exc.errno == 28:
-                raise DiskFull("no space left on the recordings disk") from exc
-            raise
 
     def commit_segment(
         self,
@@ -217,20 +178,14 @@ class PartWriter:
         if not self._open:
             return
         self._open = False
-        if self._direct is not None:
-            try:  # bytes still in the buffer go out only while this process may write
-                if self._fence is not None:
-                    self._fence()
+        allowed = True
+        if self._fence is not None:
+            try:  # bytes still in an O_DIRECT buffer go out only while this process may write
+                self._fence()
             except Exception as exc:
                 log.warning("part %s closed without its unsynced tail: %s", self.path.name, exc)
-                self._direct.close(sync=False)
-            else:
-                self._direct.close()
-        elif self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+                allowed = False
+        self._out.close(sync=allowed)
         if self._index is not None:
             self._index.close()
             self._index = None
@@ -251,7 +206,7 @@ class Spool:
         self.fence: Callable[[], None] | None = None
         """Called before every write; raises when this process may no longer write (a lost lease)."""
         self.direct_io = False
-        """Append media with O_DIRECT (`capture.direct_io`) where the filesystem allows it."""
+        """Append media with O_DIRECT (`capture.appenders`) where the filesystem allows it."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
 

@@ -69,12 +69,15 @@ def _with_correlation(session: Session, batch_ids: Sequence[str]) -> list[tuple[
 
 def unfinished_batches(session: Session) -> list[tuple[str, str | None]]:
     """Embedded start-up: every batch with a video still to do, its job made claimable again (PENDING)."""
-    batches = _with_correlation(session, DownloadRepository(session).unfinished_batches())
     jobs = JobRepository(session)
-    for batch_id, _ in batches:
+    batches: list[tuple[str, str | None]] = []
+    for batch_id in DownloadRepository(session).unfinished_batches():
         job = jobs.get(batch_id)
-        if job is not None and job.status is JobStatus.STARTED:
+        if job is None:
+            continue
+        if job.status is JobStatus.STARTED:
             jobs.update(batch_id, status=JobStatus.PENDING)
+        batches.append((batch_id, job.correlation_id))
     return batches
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,9 @@ from livevault.capture.base import CaptureControl
 from livevault.capture.crypto import sequence_iv
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
-from livevault.capture.spool import PartWriter, Spool
+from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
-from livevault.errors import DiskFull
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import Origin, fmp4_bytes, media, seg_bytes
 
@@ -132,14 +133,14 @@ async def test_disk_full_ends_the_capture_with_its_code(
     for n in range(4):
         origin.add(f"s{n}.ts", seg_bytes(f"s{n}"))
     origin.script("vod.m3u8", media(0, 4, endlist=True))
-    real_write = PartWriter.write
+    real_writev = os.writev
 
-    def write(self: PartWriter, data: bytes | memoryview) -> None:
-        if self.bytes_written > 0:
-            raise DiskFull("no space left on the recordings disk")
-        real_write(self, data)
+    def writev(fd: int, buffers: Sequence[bytes]) -> int:  # the disk fills up after the first segment
+        if os.fstat(fd).st_size > 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_writev(fd, buffers)
 
-    monkeypatch.setattr(PartWriter, "write", write)
+    monkeypatch.setattr(os, "writev", writev)
     outcome, spool = await record(origin.url("vod.m3u8"), tmp_path)
     assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "DISK_FULL")
     assert [s.sequence for s in spool.segments()] == [0]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from livevault.capture import appenders as capture_appenders
 from livevault.capture import http as capture_http
 from livevault.capture import spool as capture_spool
 from livevault.capture.base import CaptureOptions
@@ -98,7 +99,7 @@ def test_chunks_written_together_are_indexed_after_their_bytes(tmp_path: Path) -
 def test_many_tiny_chunks_go_out_in_batches(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     part = spool.open_part(PartContainer.TS, PartReason.START)
-    chunks = [bytes([n % 256]) for n in range(3 * capture_spool._IOV_BATCH + 5)]
+    chunks = [bytes([n % 256]) for n in range(3 * capture_appenders._IOV_BATCH + 5)]
     part.write_parts(chunks)
     part.commit_segment(sequence=0, duration=2.0)
     spool.close()
@@ -111,7 +112,7 @@ def test_a_short_write_is_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def first_only(fd: int, buffers: list[bytes]) -> int:
         return os.write(fd, buffers[0])
 
-    monkeypatch.setattr(capture_spool.os, "writev", first_only)
+    monkeypatch.setattr(capture_appenders.os, "writev", first_only)
     spool = Spool(tmp_path)
     part = spool.open_part(PartContainer.TS, PartReason.START)
     part.write_parts([b"one", b"two", b"three"])
@@ -125,7 +126,7 @@ def test_a_full_disk_during_a_vectored_write_is_disk_full(tmp_path: Path, monkey
     def no_space(fd: int, buffers: list[bytes]) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(capture_spool.os, "writev", no_space)
+    monkeypatch.setattr(capture_appenders.os, "writev", no_space)
     part = Spool(tmp_path).open_part(PartContainer.TS, PartReason.START)
     with pytest.raises(DiskFull):
         part.write_parts([b"a", b"b"])

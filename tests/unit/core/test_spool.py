@@ -17,7 +17,7 @@ from livevault.domain.capture import GapCause, GapRecord, PartContainer, PartRea
 
 @pytest.fixture(params=[False, True], ids=["page-cache", "direct-io"])
 def direct(request: pytest.FixtureRequest) -> bool:
-    """Every spool test runs with both ways of appending media (`capture.direct_io`)."""
+    """Every spool test runs with both ways of appending media (`capture.appenders`)."""
     return bool(request.param)
 
 

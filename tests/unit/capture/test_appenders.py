@@ -1,4 +1,4 @@
-"""O_DIRECT appends (`capture.direct_io`): the file always holds every synced byte, in order, whatever the
+"""O_DIRECT appends (`capture.appenders`): the file always holds every synced byte, in order, whatever the
 chunk sizes, across reopenings, and a writer that lost its lease leaves its unsynced bytes out."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livevault.capture.direct_io import ALIGN, BUFFER_BYTES, DirectAppender, open_appender
+from livevault.capture.appenders import ALIGN, BUFFER_BYTES, DirectAppender, open_appender
 from livevault.capture.spool import Spool
 from livevault.domain.capture import PartContainer, PartReason
 from livevault.services.lease import LeaseLost as Lost
@@ -18,8 +18,8 @@ SHM = Path("/dev/shm")
 
 
 def appender(path: Path) -> DirectAppender:
-    opened = open_appender(path)
-    if opened is None:
+    opened = open_appender(path, direct=True)
+    if not isinstance(opened, DirectAppender):
         pytest.skip(f"{path.parent} does not take O_DIRECT")
     return opened
 
@@ -33,10 +33,11 @@ def chunks(rng: random.Random, total: int) -> list[bytes]:
     return out
 
 
-def test_every_synced_byte_is_in_the_file_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "plain"])
+def test_every_synced_byte_is_in_the_file_in_order(tmp_path: Path, direct: bool) -> None:
     rng = random.Random(7)
     path = tmp_path / "part.ts"
-    writer = appender(path)
+    writer = appender(path) if direct else open_appender(path, direct=False)
     expected = b""
     for _segment in range(12):
         pieces = chunks(rng, rng.randint(1, 3 * BUFFER_BYTES))

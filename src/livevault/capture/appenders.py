@@ -1,5 +1,6 @@
-"""Appending a part file with O_DIRECT: media goes from a small reused buffer to the disk, not through the
-page cache.
+"""How a part file is appended: `PlainAppender` through the page cache, or `DirectAppender` with O_DIRECT, so
+media goes from a small reused buffer to the disk. `open_appender` picks one; both have `write`,
+`write_all`, `sync` (after it, every byte written is in the file) and `close(sync=...)`.
 
 A recorder writes every byte once and reads it back once, at finalize. Through the page cache, each
 byte is copied into a freshly allocated cache page: with hundreds of streams that is most of the kernel
@@ -16,7 +17,7 @@ synced. The next aligned write rewrites that last partial block with O_DIRECT (t
 drops the cached copy first).
 
 Filesystems without O_DIRECT (some network filesystems, older tmpfs) refuse the open with EINVAL:
-`open_appender` then returns None and the caller appends through the page cache as before. One that
+`open_appender` then returns a `PlainAppender`. One that
 opens but refuses the writes makes the appender switch to its ordinary descriptor for good.
 """
 
@@ -26,19 +27,68 @@ import errno
 import logging
 import mmap
 import os
-from typing import TYPE_CHECKING
+from io import FileIO
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Sequence
     from pathlib import Path
 
-__all__ = ["ALIGN", "DirectAppender", "open_appender"]
+__all__ = ["ALIGN", "Appender", "DirectAppender", "PlainAppender", "open_appender"]
 
 log = logging.getLogger(__name__)
 
 ALIGN = 4096  # a multiple of every common logical block size (512, 4096); what ext4/XFS accept
 BUFFER_BYTES = 256 * 1024  # one O_DIRECT write per 256 KiB: fewer, larger requests cost less CPU per byte
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
+_IOV_BATCH = 512  # chunks per writev, well below IOV_MAX
+
+
+class Appender(Protocol):
+    size: int
+
+    def write(self, data: bytes | memoryview) -> None: ...
+    def write_all(self, chunks: Sequence[bytes]) -> None: ...
+    def sync(self) -> None: ...
+    def close(self, *, sync: bool = True) -> None: ...
+
+
+class PlainAppender:
+    """Unbuffered appends through the page cache: every write goes straight to the OS, so `sync` has nothing
+    to do; `close` fsyncs."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = FileIO(path, "ab")
+        self.size = os.fstat(self._fh.fileno()).st_size
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._write_fully(memoryview(data))
+        self.size += len(data)
+
+    def write_all(self, chunks: Sequence[bytes]) -> None:
+        """The chunks in one system call (a segment as it arrived, not joined into one buffer first)."""
+        for start in range(0, len(chunks), _IOV_BATCH):
+            batch = chunks[start : start + _IOV_BATCH]
+            wanted = sum(map(len, batch))
+            done = os.writev(self._fh.fileno(), batch)
+            if done < wanted:  # a short write: the rest one write at a time
+                self._write_fully(memoryview(b"".join(batch))[done:])
+            self.size += wanted
+
+    def _write_fully(self, view: memoryview) -> None:
+        while view:
+            written = self._fh.write(view)
+            view = view[written or 0 :]
+
+    def sync(self) -> None:
+        """Nothing is buffered here."""
+
+    def close(self, *, sync: bool = True) -> None:
+        try:
+            if sync:
+                os.fsync(self._fh.fileno())
+        finally:
+            self._fh.close()
 
 
 class DirectAppender:
@@ -70,7 +120,7 @@ class DirectAppender:
             if self._fill == BUFFER_BYTES:
                 self._write_blocks()
 
-    def write_all(self, chunks: Iterable[bytes | memoryview]) -> None:
+    def write_all(self, chunks: Sequence[bytes]) -> None:
         for chunk in chunks:
             self.write(chunk)
 
@@ -130,15 +180,15 @@ def _read_at(path: Path, offset: int, length: int) -> bytes:
         os.close(fd)
 
 
-def open_appender(path: Path) -> DirectAppender | None:
-    """A `DirectAppender` for `path` (created if missing), or None where O_DIRECT cannot be used."""
-    if not _O_DIRECT:
-        return None
+def open_appender(path: Path, *, direct: bool) -> Appender:
+    """An appender for `path` (created if missing): O_DIRECT when `direct` and the filesystem allows it."""
+    if not direct or not _O_DIRECT:
+        return PlainAppender(path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | _O_DIRECT, 0o644)
     except OSError as exc:
         if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
-            return None
+            return PlainAppender(path)
         raise
     try:
         return DirectAppender(path, fd)
