@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 STOP_SLACK = 0.5
@@ -141,3 +144,17 @@ def steady_rate(rows: list[tuple[float, dict[str, float]]], start: float, end: f
         return None
     (t0, c0), (t1, c1) = inside[0], inside[-1]
     return (c1 - c0) / (t1 - t0) * 60 / streams
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def save_result(kind: str, started: datetime, result: dict[str, Any]) -> Path:
+    """Print the run's notes, write `bench/results/<kind>-<UTC start>.json` and say where it went."""
+    for note in result.get("notes", []):
+        print(f"NOTE: {note}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{kind}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nresults: {out.relative_to(RESULTS.parent.parent)}")
+    return out

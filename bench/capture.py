@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -37,6 +36,7 @@ from _metrics import (  # noqa: E402
     media_duration_expected,
     percentile,
     render,
+    save_result,
     steady_rate,
     summarize,
     wall_clock_expected,
@@ -47,7 +47,6 @@ from _streamserver import ServerProcess  # noqa: E402
 MIB = 1024 * 1024
 WINDOW = 10
 WARM_FACTOR = 1.5  # a side writes its media once (plus TS/FLV overhead); a margin on top
-RESULTS = BENCH / "results"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -521,12 +520,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ffmpeg: {ff['exit_nonzero']} non-zero exits, peak PSS {ff['peak_pss_mib']:.0f} MiB, "
                   f"peak RSS {ff['peak_rss_mib']:.0f} MiB, test server used "
                   f"{ff['server_cpu_during_capture_s']:.1f} CPU-s")
-        for note in result["notes"]:
-            print(f"NOTE: {note}")
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"capture-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        print(f"\nresults: {out.relative_to(BENCH.parent)}")
+        save_result("capture", started, result)
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped, temporary files removed")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -50,14 +49,21 @@ from _distributed import (  # noqa: E402
     scratch_database,
 )
 from _livevault import Recording, epoch, post_recordings  # noqa: E402
-from _metrics import STOP_SLACK, judge, percentile, steady_rate, summarize, wall_clock_expected  # noqa: E402
+from _metrics import (  # noqa: E402
+    STOP_SLACK,
+    judge,
+    percentile,
+    save_result,
+    steady_rate,
+    summarize,
+    wall_clock_expected,
+)
 from _procfs import loadavg  # noqa: E402
 from _streamserver import ServerProcess  # noqa: E402
 from capture import machine, run_livevault  # noqa: E402
 
 MIB = 1024 * 1024
 WINDOW = 10
-RESULTS = BENCH / "results"
 TARGET_RATIO = 1.5
 WORKER_LOG_LEVEL = "INFO"  # Celery's `livevault.record[<id>] received` lines; a few lines per recording
 
@@ -569,12 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         load = result["machine"]["loadavg_at_start"]
         print(f"\nmachine: {os.cpu_count()} CPUs, shared with other work (load average at start {load[0]:.2f}, "
               f"at end {result['loadavg_at_end'][0]:.2f}); repeat before trusting a difference under ~20 %")
-        for note in result["notes"]:
-            print(f"NOTE: {note}")
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"distributed-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        print(f"\nresults: {out.relative_to(BENCH.parent)}")
+        save_result("distributed", started, result)
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; child processes stopped, database dropped, Redis keys and temporary files removed")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import re
 import secrets
@@ -40,10 +39,10 @@ for path in (str(BENCH), str(ROOT)):
         sys.path.insert(0, path)
 
 from _livevault import free_port  # noqa: E402
+from _metrics import save_result  # noqa: E402
 from _procfs import die_with_parent, read_stat  # noqa: E402
 from tests.fakes.tiktok import FakeTikTok  # noqa: E402
 
-RESULTS = BENCH / "results"
 FIRST_ROOM = 7_500_000_000_000_000_000
 _BUCKET = re.compile(r'^watcher_check_lateness_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$')
 
@@ -264,9 +263,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="livevault-bench-watchers-") as tmp:
         result = asyncio.run(measure(args, Path(tmp)))
     print(render(result))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (RESULTS / f"watchers-{stamp}.json").write_text(json.dumps(result, indent=2))
+    save_result("watchers", datetime.now(UTC), result)
     return 0
 
 
