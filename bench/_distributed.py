@@ -22,7 +22,7 @@ from typing import IO
 
 import httpx
 import redis
-from _livevault import free_port
+from _livevault import free_port, wait_healthz
 from _procfs import CLK_TCK, Sampler, die_with_parent, hwm_bytes, read_stat, rollup, rss_bytes, tree_cpu
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL, make_url
@@ -296,17 +296,8 @@ class ApiProcess(LivevaultProcess):
         super().__init__("livevault serve (API)", ["serve"], env, log_path, stop_signal=signal.SIGINT)
 
     def wait_healthy(self, timeout: float = 90.0) -> float:
-        started = time.monotonic()
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() - started < timeout:
-                if self.proc.poll() is not None:
-                    raise ProcessExited(f"livevault serve exited with {self.proc.returncode}: "
-                                        + " | ".join(self.tail(5)))
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        return time.monotonic() - started
-                time.sleep(0.2)
-        raise RuntimeError(f"livevault serve did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
+        return wait_healthz(self.base_url, self.proc, self.log_path, lambda: ProcessExited(
+            f"livevault serve exited with {self.proc.returncode}: " + " | ".join(self.tail(5))), timeout)
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self.key}, timeout=timeout)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,16 +138,8 @@ class LivevaultService:
         return hwm_bytes(self.pid)
 
     def wait_healthy(self, timeout: float = 90.0) -> float:
-        started = time.monotonic()
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() - started < timeout:
-                if self.proc.poll() is not None:
-                    raise ServeExited(f"livevault serve exited with {self.proc.returncode}: {self.last_error()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        return time.monotonic() - started
-                time.sleep(0.2)
-        raise RuntimeError(f"livevault serve did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
+        return wait_healthz(self.base_url, self.proc, self.log_path, lambda: ServeExited(
+            f"livevault serve exited with {self.proc.returncode}: {self.last_error()}"), timeout)
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self.key}, timeout=timeout)
@@ -207,3 +200,18 @@ def count_status(client: httpx.Client, status: str) -> int:
     response.raise_for_status()
     total: int = response.json()["total"]
     return total
+
+
+def wait_healthz(base_url: str, proc: subprocess.Popen[bytes], log_path: Path,
+                 exited: Callable[[], Exception], timeout: float = 90.0) -> float:
+    """Seconds until `base_url/healthz` answered 200; `exited()` is raised if the process ends first."""
+    started = time.monotonic()
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() - started < timeout:
+            if proc.poll() is not None:
+                raise exited()
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(f"{base_url}/healthz").status_code == 200:
+                    return time.monotonic() - started
+            time.sleep(0.2)
+    raise RuntimeError(f"livevault serve did not answer /healthz within {timeout:.0f} s; see {log_path}")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import RecordingStatus
-from livevault.services.lease import LeaseKeeper, LeaseLost
+from livevault.services.lease import Lease, LeaseKeeper, LeaseLost
 from livevault.services.uow import Database
 from tests.dbfixtures import T0, make_recording
 
@@ -49,16 +49,21 @@ def test_lapsed_finds_dead_owners_and_stale_pending_recordings(db_session: Sessi
     assert repo.lapsed(T0 + timedelta(seconds=10), pending_before=T0 - timedelta(seconds=1))[0].id == ids[0]
 
 
+def recording_with_lease(factory: sessionmaker[Session], ttl: float) -> tuple[LeaseKeeper, Lease]:
+    """A recording that is recording, and its lease claimed by owner "a"."""
+    db = Database(factory)
+    recording = make_recording(1, status=RecordingStatus.RECORDING)
+    db.run(lambda s: RecordingRepository(s).add(recording, spool_dir="/tmp/x"))
+    keeper = LeaseKeeper(db, ttl=ttl, owner="a")
+    lease = db.run(lambda s: keeper.claim_in(s, recording.id))
+    assert lease is not None
+    return keeper, lease
+
+
 async def test_a_holder_that_misses_its_renewals_stops_writing_before_anyone_takes_over(
     db_session_factory: sessionmaker[Session],
 ) -> None:
-    db = Database(db_session_factory)
-    rid = make_recording(1).id
-    db.run(lambda s: RecordingRepository(s).add(make_recording(1, status=RecordingStatus.RECORDING),
-                                                spool_dir="/tmp/x"))
-    keeper = LeaseKeeper(db, ttl=2.0, owner="a")
-    lease = db.run(lambda s: keeper.claim_in(s, rid))
-    assert lease is not None
+    _keeper, lease = recording_with_lease(db_session_factory, ttl=2.0)
     lease.check()  # fresh: writing is allowed
     # As if the process were frozen: no renewal for longer than the lease, by its own clock.
     lease.valid_until = time.monotonic() - 0.01
@@ -136,13 +141,7 @@ def test_a_fenced_spool_refuses_every_write(tmp_path: object) -> None:
 async def test_a_lease_released_during_a_renewal_is_not_reported_lost(
     db_session_factory: sessionmaker[Session],
 ) -> None:
-    db = Database(db_session_factory)
-    rid = make_recording(1).id
-    db.run(lambda s: RecordingRepository(s).add(make_recording(1, status=RecordingStatus.RECORDING),
-                                                spool_dir="/tmp/x"))
-    keeper = LeaseKeeper(db, ttl=3.0, owner="a")
-    lease = db.run(lambda s: keeper.claim_in(s, rid))
-    assert lease is not None
+    keeper, lease = recording_with_lease(db_session_factory, ttl=3.0)
     keeper.hold(lease)
     await keeper.close()
     renewing = asyncio.create_task(keeper.renew())
