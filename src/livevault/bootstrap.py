@@ -21,6 +21,7 @@ from livevault.db.session import check, create_engine_for, make_session_factory,
 from livevault.domain.stream import StreamFormat
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
+from livevault.services.access import AccessService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
@@ -98,8 +99,10 @@ class Container:
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
     readiness: Readiness = field(init=False)
+    access: AccessService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.access = AccessService(self.settings.api_keys)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 

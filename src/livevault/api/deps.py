@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from livevault.bootstrap import Container
-from livevault.errors import Forbidden, Unauthorized
+from livevault.services.access import Principal, Scope
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of API_KEYS")
 
@@ -24,15 +23,27 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 
 def require_api_key(
     request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
-) -> str:
+) -> Principal:
     """A known key under its rate limit; sync, so FastAPI runs it (and its Redis round trip) in a thread."""
     container = get_container(request)
-    if not key:
-        raise Unauthorized("X-API-Key header is required")
-    if not any(hmac.compare_digest(key.encode(), k.encode()) for k in container.settings.api_keys):
-        raise Forbidden("X-API-Key is not valid")
-    container.rate_limits.check(key)
-    return key
+    principal = container.access.authenticate(key)
+    container.rate_limits.check(principal.rate_key)
+    request.state.principal = principal
+    return principal
 
 
-ApiKeyDep = Annotated[str, Depends(require_api_key)]
+def _scoped(needed: Scope) -> object:
+    def dependency(principal: Annotated[Principal, Depends(require_api_key)]) -> Principal:
+        principal.require(needed)
+        return principal
+
+    dependency.__name__ = f"require_{needed.value}_scope"
+    return Depends(dependency)
+
+
+ApiKeyDep = Annotated[Principal, Depends(require_api_key)]
+"""Any valid key (the `read` scope)."""
+RecordScopeDep = Annotated[Principal, _scoped(Scope.RECORD)]
+"""A key that may start and stop recordings and manage watchers."""
+AdminScopeDep = Annotated[Principal, _scoped(Scope.ADMIN)]
+"""A key that may delete, pin and manage keys."""

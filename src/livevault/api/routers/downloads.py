@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.deps import ApiKeyDep, ContainerDep, RecordScopeDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.downloads import (
     DownloadAccepted,
@@ -36,7 +36,7 @@ def download_out(item: Download) -> DownloadOut:
 
 
 @router.post("/downloads", status_code=202, response_model=DownloadAccepted)
-async def create_downloads(body: DownloadCreate, container: ContainerDep, _key: ApiKeyDep) -> DownloadAccepted:
+async def create_downloads(body: DownloadCreate, container: ContainerDep, _key: RecordScopeDep) -> DownloadAccepted:
     """Download 1-100 videos as one job, NUM_PARALLEL_DOWNLOADS at a time; poll `/jobs/{task_id}`.
 
     A URL that fails the URL check rejects the whole batch (400 `INVALID_URL`, its `index` in `details`).

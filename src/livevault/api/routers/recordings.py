@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, RecordScopeDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -129,7 +129,7 @@ async def resolve_target(
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
-async def create_recording(body: RecordingCreate, container: ContainerDep, _key: ApiKeyDep) -> RecordingAccepted:
+async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
     """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
     request = await build_request(container, body)
     recording, job = await asyncio.to_thread(container.recordings.create, request)
@@ -173,7 +173,7 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
 
 @router.post("/recordings/{recording_id}/stop", status_code=202, response_model=RecordingOut,
              responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Not active"}})
-async def stop_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingOut:
+async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
     rec = container.recordings.stop(recording_id)
     return recording_out(container, rec, full=False)
@@ -181,7 +181,7 @@ async def stop_recording(recording_id: str, container: ContainerDep, _key: ApiKe
 
 @router.delete("/recordings/{recording_id}", status_code=204, response_class=Response,
                responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Still active"}})
-async def delete_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> Response:
+async def delete_recording(recording_id: str, container: ContainerDep, _key: AdminScopeDep) -> Response:
     """Delete the files and the row. An active recording must be stopped first (409)."""
     await asyncio.to_thread(container.recordings.delete, recording_id)
     return Response(status_code=204)

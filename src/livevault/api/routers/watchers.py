@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.deps import ApiKeyDep, ContainerDep, RecordScopeDep
 from livevault.api.routers.recordings import resolve_target
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody, OkBody
 from livevault.api.schemas.watchers import (
@@ -67,7 +67,7 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
 
 @router.post("/watchers", status_code=202, response_model=WatcherAccepted,
              responses={409: {"model": ErrorBody, "description": "This source is already watched"}})
-async def create_watcher(body: WatcherCreate, container: ContainerDep, _key: ApiKeyDep) -> WatcherAccepted:
+async def create_watcher(body: WatcherCreate, container: ContainerDep, _key: RecordScopeDep) -> WatcherAccepted:
     """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live."""
     request = await build_watch_request(container, body)
     watcher, job = container.watchers.create(request)
@@ -95,7 +95,7 @@ async def get_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> Wat
 
 
 @router.patch("/watchers/{key:path}", response_model=WatcherOut, responses=NOT_FOUND)
-async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep, _key: ApiKeyDep) -> WatcherOut:
+async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep, _key: RecordScopeDep) -> WatcherOut:
     """Pause or resume a watcher, change its interval or the options of its future recordings.
 
     Pausing stops the checks; a recording already running goes on until the live ends or it is stopped."""
@@ -108,7 +108,7 @@ async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep,
 
 
 @router.delete("/watchers/{key:path}", response_model=OkBody, responses=NOT_FOUND)
-async def delete_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> OkBody:
+async def delete_watcher(key: str, container: ContainerDep, _key: RecordScopeDep) -> OkBody:
     """Stop watching. A recording in progress is stopped gracefully: what it captured is finalized."""
     container.watchers.delete(key)
     return OkBody(ok=True)
