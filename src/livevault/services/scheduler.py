@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import JobRepository, RecordingRepository, WatcherRepository
+from livevault.domain.notification import EventType
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, JobStatus, RecordingRequest, RecordingStatus
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from livevault.config import Settings
     from livevault.observability import Metrics
+    from livevault.services.notify.emit import Notifier
     from livevault.services.record import RecordingService
     from livevault.services.uow import Database
     from livevault.sources.base import Resolver
@@ -71,7 +73,9 @@ class WatchScheduler:
         claim_limit: int = 2000,
         concurrency: int = 16,
         idle_sleep: float = 1.0,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self._settings = settings
         self._db = db
         self._sources = sources
@@ -260,7 +264,16 @@ class WatchScheduler:
                 continue
             log.info("source is live; recording", extra={"watcher": watcher.key, "recording_id": recording.id})
             started[watcher.id] = recording.id
+            await self._announce_live(watcher, recording.id)
         return started
+
+    async def _announce_live(self, watcher: Watcher, recording_id: str) -> None:
+        notifier = self._notifier
+        if notifier is None or not notifier.targets_for(watcher.options):
+            return
+        await self._db.run_async(
+            lambda s: notifier.watcher_event(s, EventType.WATCHER_LIVE, watcher, recording_id=recording_id)
+        )
 
     async def _save(
         self, claimed: Sequence[Watcher], busy: set[str], results: Sequence[CheckResult], started: dict[str, str]
