@@ -286,7 +286,7 @@ class FakeLiveKit:
                                          headers=self.signed_headers(body))
         status = 0
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback test server
+            with urllib.request.urlopen(request, timeout=10) as response:
                 status = response.status
         except urllib.error.HTTPError as exc:
             status = exc.code
