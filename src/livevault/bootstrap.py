@@ -18,6 +18,7 @@ from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
+from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.stream import StreamFormat
 from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
@@ -28,6 +29,7 @@ from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
@@ -40,6 +42,7 @@ from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
+from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
 
@@ -101,6 +104,7 @@ class Container:
     rate_limits: ApiRateLimit
     notifier: Notifier
     dispatcher: Dispatcher
+    rooms: RoomRecordingService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
@@ -135,6 +139,7 @@ class Container:
     async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
         await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
+        await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
 
@@ -147,6 +152,7 @@ class Container:
         await self.recorder.progress.close()
         await self.recorder.leases.close()
         await self.dispatcher.stop()
+        await self.rooms.stop_polling()
         self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
@@ -178,6 +184,17 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     store = RedisStore.from_url(url)
     namespace = settings.redis_namespace
     return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
+
+
+def build_rooms(
+    settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
+) -> RoomRecordingService:
+    """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
+    client = None
+    if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
+        client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
+    output = store = None
+    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=store, notifier=notifier)
 
 
 def notify_targets(settings: Settings) -> list[str]:
@@ -239,6 +256,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
+    rooms = build_rooms(settings, db, metrics, http, notifier)
+    recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
     return Container(
@@ -259,6 +278,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         downloads=downloads,
         notifier=notifier,
         dispatcher=dispatcher,
+        rooms=rooms,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         active=active,
         shared_store=store,

@@ -32,7 +32,7 @@ from livevault.domain.templates import validate_template
 from livevault.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from livevault.capture.base import CaptureControl
@@ -84,6 +84,8 @@ class RecordingService:
         self._runner = runner
         self._active = active
         self._swept: dict[str, float] = {}
+        # Recordings made by another system (LiveKit Egress): stopped through it, never captured here.
+        self.external_stoppers: dict[str, Callable[[Recording], Awaitable[Recording]]] = {}
         self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
 
     def spool_dir(self, recording_id: str) -> Path:
@@ -177,6 +179,14 @@ class RecordingService:
         self._active.signal_stop(recording_id)
         return updated
 
+    async def stop_any(self, recording_id: str) -> Recording:
+        """Stop a recording whatever made it: livevault's capture, or an external recorder (LiveKit Egress)."""
+        recording = await asyncio.to_thread(self.get, recording_id)
+        stopper = self.external_stoppers.get(recording.source_kind)
+        if stopper is not None:
+            return await stopper(recording)
+        return await asyncio.to_thread(self.stop, recording_id)
+
     def delete(self, recording_id: str) -> None:
         recording = self.get(recording_id)
         if recording.status in ACTIVE_RECORDING_STATUSES:
@@ -224,6 +234,8 @@ class RecordingService:
             return found
 
         for recording in self._db.run(work):
+            if recording.source_kind in self.external_stoppers:
+                continue  # followed by its own service, not by a capture job
             job_id = recording.job_id or str(uuid.uuid4())
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
             log.info("recovering recording %s (%s)", recording.id, recording.status.value)
@@ -242,7 +254,8 @@ class RecordingService:
         clock = time.monotonic()
         resend_after = max(pending_grace, 2 * self._settings.lease_ttl)
         self._swept = {rid: at for rid, at in self._swept.items() if clock - at < resend_after}
-        found = [r for r in found if r.id not in self._swept]  # queued already: don't flood a backlogged queue
+        found = [r for r in found if r.id not in self._swept  # queued already: don't flood a backlogged queue
+                 and r.source_kind not in self.external_stoppers]
         for recording in found:
             self._swept[recording.id] = clock
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB

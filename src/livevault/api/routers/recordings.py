@@ -29,9 +29,11 @@ from livevault.api.schemas.recordings import (
 )
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
+from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound, UnsupportedSource
 from livevault.observability import current_correlation_id
+from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
@@ -130,7 +132,15 @@ async def resolve_target(
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+
+    `{"source": "livekit", "room": ...}` asks LiveKit Egress to record a room into the S3 bucket instead."""
+    if body.source == LIVEKIT_SOURCE:
+        recording, job = await container.rooms.start(RoomRequest(
+            room=body.room or "", layout=body.layout, file_format=body.file_format, audio_only=body.audio_only,
+            correlation_id=current_correlation_id(),
+        ))
+        return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
     request = await build_request(container, body)
     recording, job = await asyncio.to_thread(container.recordings.create, request)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
@@ -175,7 +185,7 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
              responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Not active"}})
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
-    rec = container.recordings.stop(recording_id)
+    rec = await container.recordings.stop_any(recording_id)
     return recording_out(container, rec, full=False)
 
 

@@ -58,6 +58,18 @@ class RecordingCreate(BaseModel):
     )
     title: str | None = Field(default=None, max_length=200)
     options: RecordingOptions = Field(default_factory=RecordingOptions)
+    room: str | None = Field(
+        default=None, max_length=128,
+        description="LiveKit room name, with `source: livekit`: LiveKit Egress records the room into the bucket",
+        examples=[None],
+    )
+    layout: Literal["speaker", "grid", "single-speaker"] = Field(
+        default="speaker", description="LiveKit room composite layout (`source: livekit`)"
+    )
+    file_format: Literal["mp4", "webm"] = Field(
+        default="mp4", description="`source: livekit`: mp4 (room composite egress has no WebM: webm is refused)"
+    )
+    audio_only: bool = Field(default=False, description="`source: livekit`: record the room's audio only")
 
 
 class RecordingAccepted(BaseModel):
