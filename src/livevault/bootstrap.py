@@ -22,6 +22,7 @@ from livevault.domain.stream import StreamFormat
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
+from livevault.services.delivery import UPLOAD_JOB, StorageService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
@@ -38,6 +39,8 @@ from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
+from livevault.storage.local import LocalStore
+from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
     import aiohttp
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
+    from livevault.storage.base import Store
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -75,6 +79,19 @@ def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict
     return strategies
 
 
+def object_store(settings: Settings) -> Store | None:
+    """The S3-compatible store (S3, MinIO, R2) when a bucket is configured, else None."""
+    if not settings.s3_enabled:
+        return None
+    return S3Store(S3Config(
+        bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint or None,
+        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
+        region=settings.aws_region, force_path_style=settings.s3_path_style, key_prefix=settings.s3_key_prefix,
+        public_base_url=settings.s3_public_base_url, multipart_threshold=settings.s3_multipart_threshold,
+        part_size=settings.s3_part_size,
+    ))
+
+
 @dataclass
 class Container:
     """Everything a process needs, built once per app / CLI command / worker."""
@@ -95,6 +112,7 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    storage: StorageService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
@@ -126,10 +144,13 @@ class Container:
         await self.runner.start()
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+        if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
+            await self.storage.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.storage.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
@@ -193,7 +214,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     active = ActiveCaptures()
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
-    finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
+    storage = StorageService(settings, db, runner, metrics, LocalStore(settings.recordings_dir),
+                             object_store(settings), files_changed=files.invalidate)
+    runner.register(UPLOAD_JOB, storage.run_upload)
+    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -206,7 +230,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
     jobs = JobLedger(db)
     if isinstance(runner, LocalRunner):
@@ -228,6 +252,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         jobs=jobs,
         downloads=downloads,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        storage=storage,
         active=active,
         shared_store=store,
     )

@@ -39,6 +39,7 @@ The tree::
     ├── VerifyFailed                     INTERNAL    VERIFY_FAILED
     ├── NothingRecorded                  UNAVAILABLE NOTHING_RECORDED
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
+    ├── StorageUnavailable               UNAVAILABLE STORAGE_UNAVAILABLE (retryable; a store operation failed)
     ├── Interrupted                      INTERNAL    INTERRUPTED
     ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
     └── InternalError                    INTERNAL    INTERNAL_ERROR
@@ -236,6 +237,14 @@ class NothingRecorded(LivevaultError):
 
 class S3UploadFailed(LivevaultError):
     code = "S3_UPLOAD_FAILED"
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+
+
+class StorageUnavailable(LivevaultError):
+    """Object storage (or the local store) failed an operation: unreachable, refused, or a checksum mismatch."""
+
+    code = "STORAGE_UNAVAILABLE"
     kind = ErrorKind.UNAVAILABLE
     retryable = True
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livevault.cache.base import SharedStateUnavailable
-from livevault.db.repositories import RecordingRepository
+from livevault.db.repositories import FileRepository, RecordingRepository
+from livevault.domain.files import FileKind
 from livevault.errors import NotFound
 
 if TYPE_CHECKING:
@@ -36,6 +37,9 @@ class FileEntry:
     recording_id: str
     room_id: str | None
     url: str | None
+    location: str | None = None  # local, s3 or both (None: finished before files were catalogued: local)
+    bucket: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +130,11 @@ class FileService:
                 room_id=query.room_id, url=query.url, from_=query.from_, to=query.to,
                 limit=query.page_size, offset=(query.page - 1) * query.page_size,
             )
-            items = [
-                FileEntry(
+            stored = FileRepository(session).for_recordings([r.id for r in recordings])
+            items = []
+            for r in recordings:
+                video = next((f for f in stored.get(r.id, []) if f.kind is FileKind.VIDEO and f.piece == 0), None)
+                items.append(FileEntry(
                     name=Path(r.file_path or "").name,
                     size=r.file_size,
                     mtime=r.completed_at,
@@ -135,9 +142,10 @@ class FileService:
                     recording_id=r.id,
                     room_id=r.room_id,
                     url=r.url,
-                )
-                for r in recordings
-            ]
+                    location=video.location.value if video else "local",
+                    bucket=video.bucket if video and video.remote else None,
+                    key=video.key if video and video.remote else None,
+                ))
             return FilePage(items=items, total=total, page=query.page, page_size=query.page_size)
 
         return self._db.run(work)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
     from livevault.runners.base import JobRunner
+    from livevault.services.delivery import StorageService
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ class RecordingPage:
 class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
-        *, files_changed: Callable[[], None] | None = None,
+        *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
     ) -> None:
         self._settings = settings
+        self._storage = storage  # deletes a recording's files wherever they are
         self._db = db
         self._runner = runner
         self._active = active
@@ -181,8 +183,11 @@ class RecordingService:
         recording = self.get(recording_id)
         if recording.status in ACTIVE_RECORDING_STATUSES:
             raise Conflict("recording is still active; stop it first", details={"status": recording.status.value})
-        for path in self.files_of(recording):
-            path.unlink(missing_ok=True)
+        if self._storage is not None:
+            self._storage.delete_files(recording)  # S3 objects, local files, their rows; raises if some remain
+        else:
+            for path in self.files_of(recording):
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
         self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
         if self._files_changed is not None:
