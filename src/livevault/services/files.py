@@ -1,4 +1,4 @@
-"""The file index (`GET /files`) and safe resolution of downloadable paths.
+"""The file index (`GET /files`): finished recordings and where their file is (the storage catalog).
 
 Pages are cached for FILES_CACHE_TTL seconds (seed 001 §6.2), keyed by the query under a generation counter
 that a completed or deleted recording advances: a page read before the change is never served after it.
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from livevault.cache.base import SharedStateUnavailable
 from livevault.db.repositories import FileRepository, RecordingRepository
 from livevault.domain.files import FileKind
-from livevault.errors import NotFound
 
 if TYPE_CHECKING:
     from livevault.cache.base import TtlCache
@@ -149,11 +148,3 @@ class FileService:
             return FilePage(items=items, total=total, page=query.page, page_size=query.page_size)
 
         return self._db.run(work)
-
-    def resolve(self, relative: str, *, base: Path | None = None) -> Path:
-        """An existing file under `base` (default RECORDINGS_DIR); anything outside it is NotFound."""
-        root = (base or self._root).resolve()
-        target = (root / relative).resolve()
-        if root not in target.parents or not target.is_file():
-            raise NotFound("file not found", details={"path": relative})
-        return target
