@@ -272,3 +272,46 @@ def test_sigkill_during_multipart_upload_resumes_from_finished_parts(
     assert len(body) == size
     assert hashlib.md5(body).hexdigest() == md5
     assert not local.exists()  # removed only now, after the verified upload
+
+
+def test_delete_during_an_outage_is_finished_by_the_retry_schedule(tmp_path: Path) -> None:
+    server = MotoServer()
+    server.start()
+    try:
+        bucket = "delete-bucket"
+        server.create_bucket(bucket)
+        settings = s3_settings(tmp_path, server, bucket, s3_retry_interval=5.0)  # the stand-in goes in first
+        with TestClient(create_app(settings)) as client:
+            client.headers.update(HEADERS)
+            container = container_of(client)
+            recording_id, _ = finished_recording(container, 20_000, options={"upload_s3": True, "keep_local": True})
+            wait_for(lambda: uploaded(client, recording_id), 30, what="the upload")
+            video = video_of(container, recording_id)
+            server.stop()
+            response = client.delete(f"/recordings/{recording_id}")
+            assert response.status_code == 503
+            assert response.json()["error_code"] == "STORAGE_UNAVAILABLE"
+            shown = client.get(f"/recordings/{recording_id}").json()  # still there, pointing at what still exists
+            assert {f["state"] for f in shown["files"]} == {"deleting"}
+            assert (settings.recordings_dir / video.local_path).exists()
+
+            server.start()
+            server.create_bucket(bucket)
+            server.client().put_object(Bucket=bucket, Key=video.key or "", Body=b"stand-in")
+            wait_for(lambda: client.get(f"/recordings/{recording_id}").status_code == 404, 30,
+                     what="the scheduled delete")
+            assert server.client().list_objects_v2(Bucket=bucket).get("Contents", []) == []
+            assert not (settings.recordings_dir / video.local_path).exists()
+    finally:
+        server.stop()
+
+
+def test_a_second_finalize_of_the_same_recording_reuses_its_claimed_name(s3_api: TestClient) -> None:
+    container = container_of(s3_api)
+    recording_id, _ = finished_recording(container, 1_000, template="again/{title}.mp4")
+    recording = container.recordings.get(recording_id)
+    other, _ = finished_recording(container, 1_000, template="again/{title}.mp4")
+    first = container.storage.claim_output(recording, piece=1)
+    assert container.storage.claim_output(recording, piece=1) == first  # a retried finalize writes it again
+    assert first.name == "show_p001.mp4"
+    assert video_of(container, other).local_path == "again/show-1.mp4"

@@ -116,6 +116,15 @@ class StorageService:
         """
         now = utcnow()
         keep = self.keep_local(recording)
+        mine = self._db.run(lambda s: [
+            f for f in FileRepository(s).for_recording(recording.id)
+            if f.state is FileState.CLAIMED and f.kind is kind and f.piece == piece
+        ])
+        if mine:  # a finalize that crashed (or was taken over) claimed it already: write it again
+            path = self.local.path(mine[0].local_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            return path
 
         def accept(name: str) -> bool:
             file = StoredFile(
