@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -398,8 +399,7 @@ class StorageService:
                 repo.postpone([file_id], later)
         del now
 
-    @staticmethod
-    def _drop_if_empty(session: Any, recording_id: str) -> None:
+    def _drop_if_empty(self, session: Any, recording_id: str) -> None:
         """A recording whose deletion had to wait for its files goes once the last one is gone."""
         if FileRepository(session).for_recording(recording_id):
             return
@@ -407,6 +407,7 @@ class StorageService:
         recording = recordings.get(recording_id)
         if recording is not None and recording.status not in ACTIVE_RECORDING_STATUSES:
             recordings.delete(recording_id)
+            shutil.rmtree(self._settings.spool_dir / recording_id, ignore_errors=True)
 
     async def _abandoned_claim(self, file: StoredFile) -> None:
         """A name claimed by a finalize that never reported back: register the file if it was finished,
