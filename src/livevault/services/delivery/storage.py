@@ -204,6 +204,9 @@ class StorageService:
             found = repo.by_path(key)
             if found is not None and found.recording_id != recording_id:
                 raise Conflict("the file belongs to another recording", details={"path": key})
+            if found is not None and found.state not in (FileState.CLAIMED, FileState.LOCAL):
+                out.append(found)  # handed over before: its upload is under way or done
+                continue
             changes: dict[str, Any] = {
                 "kind": FileKind(finalized.kind), "piece": finalized.piece, "size": size, "checksum": checksum,
                 "location": Location.LOCAL, "keep_local": keep,

@@ -116,15 +116,16 @@ class Uploader:
         return result
 
     async def _stored(self, file: StoredFile, path: Any, result: PutResult, attempt: int) -> bool | None:
-        now = utcnow()
+        assert self._remote is not None
+        remote, now = self._remote, utcnow()
         recorded = await self._db.run_async(lambda s: FileRepository(s).update_if(
             file.id, [FileState.UPLOADING], state=FileState.UPLOADED, location=Location.BOTH, uploaded_at=now,
-            size=result.size, attempts=file.attempts + attempt, error_code=None, error_message=None,
+            size=result.size, bucket=remote.bucket, key=remote.object_key(file.local_path),
+            attempts=file.attempts + attempt, error_code=None, error_message=None,
             upload_id=None, parts=[], claimed_by=None, claimed_until=None, next_attempt_at=None,
         ))
         if not recorded:  # deleted while it was sent: the object must not outlive its row
-            assert self._remote is not None
-            await asyncio.to_thread(self._remote.delete, file.local_path)
+            await asyncio.to_thread(remote.delete, file.local_path)
             return None
         self._metrics.s3_uploads.labels(status="success").inc()
         log.info("uploaded %s (%d bytes, %s)", file.local_path, result.size,
