@@ -3,15 +3,18 @@ view, the backlog."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from livevault.db.repositories import FileRepository, RecordingRepository
 from livevault.domain.files import FileKind, FileState, Location, StoredFile
 from livevault.errors import Conflict
 from tests.dbfixtures import T0, make_recording
+from tests.unit.db.test_files_index import _captured, _plan, _seed
 
 
 def stored(n: int, recording_id: str, path: str, **fields: object) -> StoredFile:
@@ -66,3 +69,29 @@ def test_one_uploader_per_file_and_takeover_after_the_claim_lapses(db_session: S
     db_session.commit()
     assert files.backlog() == (0, 0)
     assert files.due(later + timedelta(days=1)) == []
+
+
+def test_where_each_file_is_is_read_per_page_fast_at_100k(
+    db_engine: Engine, db_session_factory: sessionmaker[Session]
+) -> None:
+    with db_session_factory() as session:
+        _seed(session)
+        parts = "CAST('{\"parts\": []}' AS jsonb)" if db_engine.dialect.name == "postgresql" else "'{\"parts\": []}'"
+        session.execute(text(
+            "INSERT INTO recording_files (id, recording_id, kind, piece, local_path, location, state, parts, "
+            "created_at, updated_at) SELECT 'f-' || id, id, 'video', 0, file_path || '/' || id, 's3', 'uploaded', "
+            f"{parts}, created_at, updated_at FROM recordings WHERE file_path IS NOT NULL"
+        ))
+        session.commit()
+        if db_engine.dialect.name == "postgresql":
+            session.execute(text("ANALYZE recording_files"))
+            session.commit()
+    with db_session_factory() as session, _captured(db_engine) as statements:
+        started = time.perf_counter()
+        page, _total = RecordingRepository(session).files(limit=50, offset=100)
+        where = FileRepository(session).for_recordings([r.id for r in page])
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"a page with its files took {elapsed:.3f}s"
+    assert all(len(where[r.id]) == 1 and where[r.id][0].location is Location.S3 for r in page)
+    statement, parameters = statements[-1]
+    assert "ix_recording_files_recording_id" in _plan(db_engine, statement, parameters)
