@@ -19,6 +19,7 @@ from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
 from livevault.domain.stream import StreamFormat
+from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
@@ -28,6 +29,9 @@ from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.notify.deliveries import NotificationService
+from livevault.services.notify.dispatch import Dispatcher
+from livevault.services.notify.emit import Notifier
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -113,21 +117,27 @@ class Container:
     downloads: DownloadService
     rate_limits: ApiRateLimit
     storage: StorageService
+    notifier: Notifier
+    dispatcher: Dispatcher
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
+    notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
 
-    def validate_options(self, proxy: str | None, cookies: str | None) -> None:
+    def validate_options(self, proxy: str | None, cookies: str | None, notify_url: str | None = None) -> None:
+        if notify_url:
+            self.validate_url(notify_url)  # a notification target passes the same guard as a source
         if proxy:
             check_proxy_url(proxy)
         if cookies:
@@ -142,6 +152,7 @@ class Container:
 
     async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
+        await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
         if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
@@ -156,6 +167,7 @@ class Container:
         await self.runner.shutdown(timeout)
         await self.recorder.progress.close()
         await self.recorder.leases.close()
+        await self.dispatcher.stop()
         self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
@@ -189,6 +201,18 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
 
 
+def notify_targets(settings: Settings) -> list[str]:
+    """LIVEVAULT_WEBHOOK_URLS, each through the source URL guard: a refused target stops start-up."""
+    targets = []
+    for url in settings.webhook_urls:
+        try:
+            targets.append(validate_source_url(url, allow_private=settings.allow_private_sources))
+        except LivevaultError as exc:
+            raise InvalidInput(f"LIVEVAULT_WEBHOOK_URLS: {exc.message}",
+                               details={"error_code": exc.code, **exc.details}) from exc
+    return targets
+
+
 def prepare_storage(settings: Settings) -> None:
     for path in (settings.data_dir, settings.recordings_dir, settings.spool_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -196,6 +220,7 @@ def prepare_storage(settings: Settings) -> None:
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     """Build the object graph; call inside a running event loop (the HTTP session needs one)."""
+    targets = notify_targets(settings)  # before anything that needs closing: a refused target stops start-up
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:
@@ -214,10 +239,14 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     active = ActiveCaptures()
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
+    check_url = lambda url: validate_source_url(url, allow_private=settings.allow_private_sources)  # noqa: E731
+    dispatcher = Dispatcher(settings, db, http, check_url, metrics)
+    notifier = Notifier(targets, check_url, public_url=settings.public_url,
+                        on_queued=dispatcher.poke)
     storage = StorageService(settings, db, runner, metrics, LocalStore(settings.recordings_dir),
-                             object_store(settings), files_changed=files.invalidate)
+                             object_store(settings), files_changed=files.invalidate, notifier=notifier)
     runner.register(UPLOAD_JOB, storage.run_upload)
-    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate)
+    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -225,13 +254,14 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
             check_proxy=check_proxy_url,
         ),
     }
-    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
+    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines,
+                        notifier=notifier)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
-    scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
+    scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
@@ -251,6 +281,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         scheduler=scheduler,
         jobs=jobs,
         downloads=downloads,
+        notifier=notifier,
+        dispatcher=dispatcher,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         storage=storage,
         active=active,

@@ -238,6 +238,23 @@ class Settings(BaseSettings):
         "", validation_alias=_env("LIVEVAULT_URL_SIGNING_KEY", "url_signing_key"), repr=False
     )
 
+    # Outbound notifications
+    webhook_urls_raw: str = Field("", validation_alias=_env("LIVEVAULT_WEBHOOK_URLS", "webhook_urls"))
+    notify_secret: str = Field("", validation_alias=_env("LIVEVAULT_NOTIFY_SECRET", "notify_secret"), repr=False)
+    notify_max_attempts: int = Field(
+        8, ge=1, le=100, validation_alias=_env("LIVEVAULT_NOTIFY_MAX_ATTEMPTS", "notify_max_attempts")
+    )
+    notify_retry_base: float = Field(
+        5.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_NOTIFY_RETRY_BASE", "notify_retry_base")
+    )
+    notify_retry_max: float = Field(
+        900.0, gt=0, le=86400, validation_alias=_env("LIVEVAULT_NOTIFY_RETRY_MAX", "notify_retry_max")
+    )
+    notify_timeout: float = Field(
+        10.0, gt=0, le=300, validation_alias=_env("LIVEVAULT_NOTIFY_TIMEOUT", "notify_timeout")
+    )
+    public_url: str = Field("", validation_alias=_env("LIVEVAULT_PUBLIC_URL", "public_url"))
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:
@@ -270,6 +287,15 @@ class Settings(BaseSettings):
     @property
     def api_keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys_raw.split(",") if k.strip())
+
+    @property
+    def webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls_raw.split(",") if u.strip()]
+
+    @property
+    def notify_signing_secret(self) -> str:
+        """LIVEVAULT_NOTIFY_SECRET, else the inbound LIVEVAULT_WEBHOOK_SECRET."""
+        return self.notify_secret or self.webhook_secret
 
     @property
     def cors_allow_origins(self) -> list[str]:

@@ -112,6 +112,10 @@ class Metrics:
             "livevault_download_seconds", "Time to resolve and fetch one video", ["strategy"],
             buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0), registry=r,
         )
+        self.notifications = Counter(
+            "livevault_notifications", "Outbound notification attempts by outcome (delivered, retry, failed)",
+            ["status"], registry=r,
+        )
         self.download_retries = Counter(
             "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r
         )

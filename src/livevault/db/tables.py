@@ -306,6 +306,33 @@ class RecordingFileRow(Base):
     uploaded_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("bucket", "key", name="uq_recording_files_bucket_key"),)
+class NotificationRow(Base):
+    """One outbound event to one target (a durable queue; see `livevault.services.notify`)."""
+
+    __tablename__ = "notifications"
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    event_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    stream: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    recording_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    target: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_stream_target_seq", "stream", "target", "seq"),
+        Index("uq_notifications_event_target", "event_id", "target", unique=True),
+    )
 
 
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)

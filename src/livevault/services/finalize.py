@@ -12,6 +12,7 @@ from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.files import FileKind
+from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.errors import InternalError, LivevaultError, NothingRecorded
 from livevault.postprocess.probe import MediaInfo, probe
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
     from livevault.services.delivery import StorageService
+    from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ T = TypeVar("T")
 class Finalizer:
     def __init__(
         self, settings: Settings, db: Database, metrics: Metrics, storage: StorageService,
-        *, files_changed: Callable[[], None] | None = None,
+        *, files_changed: Callable[[], None] | None = None, notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self._settings = settings
         self._db = db
         self._metrics = metrics
@@ -155,6 +158,10 @@ class Finalizer:
             "recording_id": recording_id,
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
+        if self._notifier is not None and not self._storage.upload_wanted(recording):
+            # With an upload, `recording.completed` waits until every file is stored (see delivery.upload).
+            self._notifier.recording_event(session, EventType.RECORDING_COMPLETED, recording, once="final",
+                                           files=result["files"], s3=result["s3"], end_reason=outcome.reason.value)
         self._metrics.recordings.labels(status="completed").inc()
         self._metrics.recordings_success.inc()
         self._metrics.celery_tasks.labels(status="SUCCESS").inc()
@@ -181,6 +188,9 @@ class Finalizer:
             job_id, status=JobStatus.FAILURE, result=result, ended_at=now,
             error_code=exc.code, error_message=exc.message,
         )
+        if self._notifier is not None:
+            self._notifier.recording_event(session, EventType.RECORDING_FAILED, recording,
+                                           end_reason=outcome.reason.value, parts=result["parts"])
         self._metrics.recordings.labels(status="failed").inc()
         self._metrics.recordings_failed.inc()
         self._metrics.celery_tasks.labels(status="FAILURE").inc()

@@ -91,8 +91,11 @@ class RecordingService:
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
-    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
-        """Persist a pending recording and its job, then hand the job to the runner."""
+    def create(
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+    ) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start)."""
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
@@ -128,6 +131,8 @@ class RecordingService:
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
             JobRepository(session).add(job)
+            if announce is not None:
+                announce(session, recording)
 
         self._db.run(work)
         self._runner.submit(RECORD_JOB, job.id, recording_id=recording.id, correlation_id=request.correlation_id)

@@ -114,7 +114,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         )
     if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
         raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
-    container.validate_options(body.options.proxy, body.options.cookies)
+    container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
     return RecordingRequest(

@@ -24,6 +24,11 @@ class RecordingOptions(BaseModel):
         description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
         "command (an external recorder CLI, e.g. tiktok-live-recorder)",
     )
+    notify_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
+        "a source URL",
+    )
 
 
 class RecordingCreate(BaseModel):

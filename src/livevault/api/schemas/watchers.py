@@ -25,6 +25,11 @@ class WatcherOptions(BaseModel):
         description="Accepted and stored; splitting a live recording into several files is not implemented yet",
     )
     engine: Literal["native", "ffmpeg", "command"] | None = None
+    notify_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Also send this watcher's notifications (watcher.live and its recordings' events) here; "
+        "checked like a source URL",
+    )
 
 
 class WatcherCreate(BaseModel):

@@ -3,7 +3,15 @@
 from livevault.db.repositories.downloads import DownloadRepository
 from livevault.db.repositories.files import FileRepository
 from livevault.db.repositories.jobs import JobRepository
+from livevault.db.repositories.notifications import NotificationRepository
 from livevault.db.repositories.recordings import RecordingRepository
 from livevault.db.repositories.watchers import WatcherRepository
 
-__all__ = ["DownloadRepository", "FileRepository", "JobRepository", "RecordingRepository", "WatcherRepository"]
+__all__ = [
+    "DownloadRepository",
+    "FileRepository",
+    "JobRepository",
+    "NotificationRepository",
+    "RecordingRepository",
+    "WatcherRepository",
+]

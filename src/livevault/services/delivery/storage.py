@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
     from livevault.runners.base import JobRunner
+    from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
     from livevault.storage.base import Store
     from livevault.storage.local import LocalStore
@@ -80,7 +81,7 @@ class Link:
 class StorageService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, metrics: Metrics, local: LocalStore,
-        remote: Store | None, *, files_changed: Callable[[], None] | None = None,
+        remote: Store | None, *, files_changed: Callable[[], None] | None = None, notifier: Notifier | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -89,7 +90,7 @@ class StorageService:
         self.local = local
         self.remote = remote
         self._files_changed = files_changed
-        self.uploader = Uploader(settings, db, metrics, local, remote)
+        self.uploader = Uploader(settings, db, metrics, local, remote, notifier=notifier)
         self.signer = LinkSigner.from_settings(settings.url_signing_key, settings.api_keys)
         self._sweeper: asyncio.Task[None] | None = None
 

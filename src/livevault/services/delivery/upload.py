@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import FileRepository, JobRepository, RecordingRepository
 from livevault.domain.files import FileState, Location, StoredFile
+from livevault.domain.notification import EventType
+from livevault.domain.recording import Recording, RecordingStatus
 from livevault.errors import LivevaultError, S3UploadFailed
 from livevault.services.record import utcnow
 from livevault.storage.base import Progress, PutResult, verify
@@ -27,6 +29,7 @@ from livevault.storage.base import Progress, PutResult, verify
 if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
+    from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
     from livevault.storage.base import Store
     from livevault.storage.local import LocalStore
@@ -42,7 +45,8 @@ class LostClaim(Exception):
 
 class Uploader:
     def __init__(self, settings: Settings, db: Database, metrics: Metrics, local: LocalStore,
-                 remote: Store | None) -> None:
+                 remote: Store | None, *, notifier: Notifier | None = None) -> None:
+        self._notifier = notifier
         self._settings = settings
         self._db = db
         self._metrics = metrics
@@ -178,6 +182,25 @@ class Uploader:
             changes["error_code"] = None
             changes["error_message"] = None
         jobs.update(job.id, **changes)
+        self._announce(session, recording, files, result)
+
+    def _announce(self, session: Any, recording: Recording, files: list[StoredFile], result: dict[str, Any]) -> None:
+        """`upload.failed` once per file whose attempts ran out; `recording.completed` once every file is stored."""
+        if self._notifier is None:
+            return
+        for file in files:
+            if file.state is FileState.FAILED:
+                self._notifier.recording_event(
+                    session, EventType.UPLOAD_FAILED, recording, once=file.id,
+                    file={"kind": file.kind.value, "piece": file.piece, "local_path": file.local_path,
+                          "error_code": file.error_code, "error_message": file.error_message},
+                )
+        waiting = [f for f in files if f.state in WAITING or f.state is FileState.CLAIMED]
+        if not waiting and recording.status is RecordingStatus.COMPLETED and any(f.remote for f in files):
+            self._notifier.recording_event(
+                session, EventType.RECORDING_COMPLETED, recording, once="final",
+                files=result.get("files", []), s3=result["s3"], end_reason=result.get("end_reason"),
+            )
 
     def entry(self, file: StoredFile) -> dict[str, Any]:
         url = self._remote.object_url(file.local_path) if self._remote is not None else None
