@@ -18,12 +18,13 @@ from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
-from livevault.domain.livekit import LIVEKIT_SOURCE
+from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
 from livevault.domain.stream import StreamFormat
 from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
+from livevault.services.delivery import UPLOAD_JOB, StorageService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
@@ -45,6 +46,8 @@ from livevault.sources.http_api import ResolverClient
 from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
+from livevault.storage.local import LocalStore
+from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
     import aiohttp
@@ -56,6 +59,7 @@ if TYPE_CHECKING:
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
+    from livevault.storage.base import Store
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -82,6 +86,19 @@ def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict
     return strategies
 
 
+def object_store(settings: Settings) -> Store | None:
+    """The S3-compatible store (S3, MinIO, R2) when a bucket is configured, else None."""
+    if not settings.s3_enabled:
+        return None
+    return S3Store(S3Config(
+        bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint or None,
+        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
+        region=settings.aws_region, force_path_style=settings.s3_path_style, key_prefix=settings.s3_key_prefix,
+        public_base_url=settings.s3_public_base_url, multipart_threshold=settings.s3_multipart_threshold,
+        part_size=settings.s3_part_size,
+    ))
+
+
 @dataclass
 class Container:
     """Everything a process needs, built once per app / CLI command / worker."""
@@ -102,6 +119,7 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    storage: StorageService
     notifier: Notifier
     dispatcher: Dispatcher
     rooms: RoomRecordingService
@@ -142,10 +160,13 @@ class Container:
         await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+        if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
+            await self.storage.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.storage.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
@@ -188,13 +209,20 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
 
 def build_rooms(
     settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
+    storage: StorageService,
 ) -> RoomRecordingService:
     """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
     client = None
     if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
         client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
-    output = store = None
-    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=store, notifier=notifier)
+    output = None
+    if storage.remote is not None and settings.s3_endpoint:
+        output = EgressOutput(
+            endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.aws_access_key_id,
+            secret=settings.aws_secret_access_key, region=settings.aws_region, force_path_style=settings.s3_path_style,
+        )
+    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=storage.remote,
+                                files=storage, notifier=notifier)
 
 
 def notify_targets(settings: Settings) -> list[str]:
@@ -239,7 +267,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     dispatcher = Dispatcher(settings, db, http, check_url, metrics)
     notifier = Notifier(targets, check_url, public_url=settings.public_url,
                         on_queued=dispatcher.poke)
-    finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate, notifier=notifier)
+    storage = StorageService(settings, db, runner, metrics, LocalStore(settings.recordings_dir),
+                             object_store(settings), files_changed=files.invalidate, notifier=notifier)
+    runner.register(UPLOAD_JOB, storage.run_upload)
+    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -253,10 +284,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
-    rooms = build_rooms(settings, db, metrics, http, notifier)
+    rooms = build_rooms(settings, db, metrics, http, notifier, storage)
     recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
@@ -280,6 +311,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         dispatcher=dispatcher,
         rooms=rooms,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        storage=storage,
         active=active,
         shared_store=store,
     )

@@ -86,6 +86,16 @@ def test_start_active_stop_ready_with_the_file_in_the_bucket(
         assert thumb.status_code == 200
         assert thumb.content[:2] == b"\xff\xd8"  # a JPEG
 
+        link = api.get(f"/recordings/{rid}/url", params={"expires": 60}).json()
+        assert httpx.get(link["url"]).content == data
+        download = api.get(f"/recordings/{rid}/download", follow_redirects=False)
+        assert download.status_code == 307
+
+        assert api.delete(f"/recordings/{rid}").status_code == 204
+        listed = moto_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="recordings/demo-room/")
+        assert listed.get("KeyCount", 0) == 0, "the video and its thumbnail are deleted from the bucket"
+        assert api.get(f"/recordings/{rid}").status_code == 404
+
 
 def test_the_room_routes_speak_the_room_recorder_bodies(
     tmp_path: Path, livekit: FakeLiveKit, moto_server: MotoServer, s3_bucket: str
@@ -114,7 +124,10 @@ def test_the_room_routes_speak_the_room_recorder_bodies(
         assert item["file_format"] == "mp4"
         assert api.post("/api/v1/rooms/team-sync/stop-recording/").status_code == 404
         assert api.get("/rooms/team-sync/recordings").json() == [item]
-        assert api.post("/api/v1/rooms/x/start-recording/", json={"file_format": "webm"}).status_code == 422
+        webm = api.post("/api/v1/rooms/x/start-recording/", json={"file_format": "webm"})
+        assert webm.status_code == 400
+        assert webm.json()["error_code"] == "UNSUPPORTED_OUTPUT_FORMAT"
+        assert api.get("/api/v1/rooms/x/recordings/").json() == []
 
 
 def test_webhooks_must_be_signed_and_are_idempotent(

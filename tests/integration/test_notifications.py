@@ -164,3 +164,25 @@ def test_signatures_cover_the_timestamp_and_the_body() -> None:
     assert not verify("k", str(stamp), b'{"a":2}', signature)
     assert not verify("other", str(stamp), b'{"a":1}', signature)
     assert not verify("k", "not-a-number", b'{"a":1}', signature)
+
+
+@pytest.mark.live
+def test_completed_waits_for_the_upload_and_carries_the_object(
+    tmp_path: Path, stream_server: StreamServer, moto_server: Any, s3_bucket: str
+) -> None:
+    from tests.s3fixtures import s3_overrides
+
+    stream = stream_server.stream(f"u-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    with Receiver() as receiver, _client(tmp_path, webhook_urls=receiver.url,
+                                         **s3_overrides(moto_server, s3_bucket)) as api:
+        accepted = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 3,
+                                                 "options": {"upload_s3": True}}).json()
+        wait_finished(api, accepted["recording_id"], timeout=90)
+        wait_until(lambda: "recording.completed" in _types(receiver.accepted()), timeout=60)
+        completed = next(r.event for r in receiver.accepted() if r.event["type"] == "recording.completed")
+        keys = {entry["key"] for entry in completed["data"]["s3"]}
+        assert any(key.endswith(".mp4") for key in keys), completed["data"]
+        for key in keys:
+            moto_server.client().head_object(Bucket=s3_bucket, Key=key)  # stored before it was announced
+        time.sleep(1.0)
+        assert _types(receiver.accepted()).count("recording.completed") == 1

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
     from livevault.runners.base import JobRunner
+    from livevault.services.delivery import StorageService
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ class RecordingPage:
 class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
-        *, files_changed: Callable[[], None] | None = None,
+        *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
     ) -> None:
         self._settings = settings
+        self._storage = storage  # deletes a recording's files wherever they are
         self._db = db
         self._runner = runner
         self._active = active
@@ -91,8 +93,11 @@ class RecordingService:
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
-    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
-        """Persist a pending recording and its job, then hand the job to the runner."""
+    def create(
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+    ) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start)."""
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
@@ -128,6 +133,8 @@ class RecordingService:
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
             JobRepository(session).add(job)
+            if announce is not None:
+                announce(session, recording)
 
         self._db.run(work)
         self._runner.submit(RECORD_JOB, job.id, recording_id=recording.id, correlation_id=request.correlation_id)
@@ -191,8 +198,11 @@ class RecordingService:
         recording = self.get(recording_id)
         if recording.status in ACTIVE_RECORDING_STATUSES:
             raise Conflict("recording is still active; stop it first", details={"status": recording.status.value})
-        for path in self.files_of(recording):
-            path.unlink(missing_ok=True)
+        if self._storage is not None:
+            self._storage.delete_files(recording)  # S3 objects, local files, their rows; raises if some remain
+        else:
+            for path in self.files_of(recording):
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
         self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
         if self._files_changed is not None:

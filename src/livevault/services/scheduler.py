@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import JobRepository, RecordingRepository, WatcherRepository
 from livevault.domain.notification import EventType
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, JobStatus, RecordingRequest, RecordingStatus
+from livevault.domain.recording import (
+    ACTIVE_RECORDING_STATUSES,
+    JobStatus,
+    Recording,
+    RecordingRequest,
+    RecordingStatus,
+)
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
 from livevault.errors import LivevaultError
@@ -36,7 +42,7 @@ from livevault.services.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime, timedelta
 
     from livevault.config import Settings
@@ -258,22 +264,26 @@ class WatchScheduler:
             if watcher.key not in still_active:
                 continue
             try:
-                recording, _job = await asyncio.to_thread(self._recordings.create, _recording_request(watcher))
+                recording, _job = await asyncio.to_thread(
+                    self._recordings.create, _recording_request(watcher), announce=self._announcer(watcher)
+                )
             except LivevaultError as exc:
                 log.warning("watcher %s could not start a recording: %s", watcher.key, exc.message)
                 continue
             log.info("source is live; recording", extra={"watcher": watcher.key, "recording_id": recording.id})
             started[watcher.id] = recording.id
-            await self._announce_live(watcher, recording.id)
         return started
 
-    async def _announce_live(self, watcher: Watcher, recording_id: str) -> None:
+    def _announcer(self, watcher: Watcher) -> Callable[[Any, Recording], None] | None:
+        """`watcher.live`, queued with the recording it starts (so it reaches receivers before its start)."""
         notifier = self._notifier
         if notifier is None or not notifier.targets_for(watcher.options):
-            return
-        await self._db.run_async(
-            lambda s: notifier.watcher_event(s, EventType.WATCHER_LIVE, watcher, recording_id=recording_id)
-        )
+            return None
+
+        def announce(session: Any, recording: Recording) -> None:
+            notifier.watcher_event(session, EventType.WATCHER_LIVE, watcher, recording=recording)
+
+        return announce
 
     async def _save(
         self, claimed: Sequence[Watcher], busy: set[str], results: Sequence[CheckResult], started: dict[str, str]

@@ -17,12 +17,11 @@ from livekit.protocol import egress as proto
 
 from livevault.domain.livekit import EgressOutput, EgressPhase, EgressState, RoomEvent
 from livevault.errors import (
-    ErrorKind,
-    InvalidInput,
     InvalidSignature,
-    LivevaultError,
+    LiveKitError,
+    LiveKitNotConfigured,
     NotFound,
-    SourceUnreachable,
+    UnsupportedOutputFormat,
 )
 
 log = logging.getLogger(__name__)
@@ -37,23 +36,6 @@ _PHASES = {
     proto.EgressStatus.EGRESS_ABORTED: EgressPhase.ABORTED,
     proto.EgressStatus.EGRESS_LIMIT_REACHED: EgressPhase.LIMIT_REACHED,
 }
-
-
-class LiveKitNotConfigured(LivevaultError):
-    """LIVEKIT_HOST, LIVEKIT_API_KEY or LIVEKIT_API_SECRET is missing."""
-
-    code = "LIVEKIT_NOT_CONFIGURED"
-    kind = ErrorKind.UNAVAILABLE
-
-
-class LiveKitError(SourceUnreachable):
-    """LiveKit's API refused or failed a call (its Twirp code is in the details)."""
-
-    code = "LIVEKIT_ERROR"
-
-
-class UnsupportedOutputFormat(InvalidInput):
-    code = "UNSUPPORTED_OUTPUT_FORMAT"
 
 
 def _time(ns: int) -> datetime | None:

@@ -29,7 +29,16 @@ from livevault.domain.recording import (
     Recording,
     RecordingStatus,
 )
-from livevault.errors import Conflict, ErrorKind, InvalidInput, LivevaultError, NotFound
+from livevault.errors import (
+    Conflict,
+    EgressFailed,
+    EgressFileMissing,
+    InvalidInput,
+    LiveKitNotConfigured,
+    LivevaultError,
+    NotFound,
+    UnsupportedOutputFormat,
+)
 from livevault.postprocess.probe import probe
 from livevault.postprocess.thumbnail import make_thumbnail
 
@@ -37,29 +46,17 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.domain.livekit import EgressOutput, RoomEvent
     from livevault.observability import Metrics
+    from livevault.services.delivery import StorageService
     from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
     from livevault.sources.livekit import LiveKitClient
+    from livevault.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 LIVEKIT_JOB = "livekit"
 _UNSTARTED_GRACE = timedelta(seconds=60)  # an egress LiveKit never heard of, this long after we asked: failed
 _STUCK_PROCESSING = timedelta(minutes=10)  # a verification whose process died: done again by the poll
-
-
-class EgressFailed(LivevaultError):
-    """LiveKit Egress ended without a file; its own message is the error message."""
-
-    code = "LIVEKIT_EGRESS_FAILED"
-    kind = ErrorKind.UNAVAILABLE
-
-
-class EgressFileMissing(LivevaultError):
-    """Egress reported success but the object is not in the bucket."""
-
-    code = "LIVEKIT_FILE_MISSING"
-    kind = ErrorKind.UNAVAILABLE
 
 
 def utcnow() -> datetime:
@@ -79,8 +76,8 @@ class RoomRequest:
 class RoomRecordingService:
     def __init__(
         self, settings: Settings, db: Database, metrics: Metrics, *,
-        client: LiveKitClient | None, output: EgressOutput | None, store: Any | None,
-        files: Any | None = None, notifier: Notifier | None = None,
+        client: LiveKitClient | None, output: EgressOutput | None, store: Store | None,
+        files: StorageService | None = None, notifier: Notifier | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
@@ -95,9 +92,7 @@ class RoomRecordingService:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _require(self) -> tuple[LiveKitClient, EgressOutput, Any]:
-        from livevault.sources.livekit import LiveKitNotConfigured
-
+    def _require(self) -> tuple[LiveKitClient, EgressOutput, Store]:
         if self._client is None or self._output is None or self._store is None:
             raise LiveKitNotConfigured(
                 "LiveKit recording needs LIVEKIT_HOST, LIVEKIT_API_KEY, LIVEKIT_API_SECRET and an S3 bucket "
@@ -121,6 +116,11 @@ class RoomRecordingService:
             raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}", details={"layout": request.layout})
         if request.file_format not in FILE_FORMATS:
             raise InvalidInput("file_format must be mp4 or webm", details={"file_format": request.file_format})
+        if request.file_format != "mp4":
+            raise UnsupportedOutputFormat(
+                "LiveKit room composite egress writes MP4 only (LiveKit has no WebM for it); use file_format mp4",
+                details={"file_format": request.file_format, "supported": ["mp4"]},
+            )
         client, output, store = self._require()
         now = utcnow()
         key = self.object_key(room, now, request.file_format)
@@ -195,7 +195,8 @@ class RoomRecordingService:
             return None, None
         options = recording.options or {}
         key, thumb = options.get("object_key"), options.get("thumbnail_key")
-        return (self._store.url(key, expires) if key else None, self._store.url(thumb, expires) if thumb else None)
+        return (self._store.url(str(key), expires) if key else None,
+                self._store.url(str(thumb), expires) if thumb else None)
 
     def active_for_room(self, room: str) -> Recording | None:
         return self._db.run(lambda s: _active_for_room(s, check_room_name(room)))
@@ -277,15 +278,16 @@ class RoomRecordingService:
                                     details={"key": stored_key})
         with tempfile.TemporaryDirectory(prefix="livevault-livekit-") as tmp:
             local = Path(tmp) / "egress.mp4"
-            await asyncio.to_thread(_download, store, key, local)
+            await asyncio.to_thread(store.download, key, local)
             media = await asyncio.to_thread(probe, local)
-            thumb_key = None
+            thumb_key, thumb_size = None, 0
             if self._settings.thumbnails and media.video_codec:
                 started = recording.started_at or recording.created_at
                 thumb_key = self.object_key(recording.source, started, "jpg", thumbnail=True)
                 try:
                     thumb = await asyncio.to_thread(make_thumbnail, local, Path(tmp) / "thumb.jpg")
                     await asyncio.to_thread(store.put_file, thumb_key, thumb)
+                    thumb_size = thumb.stat().st_size
                 except Exception:  # a missing thumbnail never fails a recording
                     log.warning("thumbnail failed for LiveKit recording %s", recording.id, exc_info=True)
                     thumb_key = None
@@ -295,6 +297,7 @@ class RoomRecordingService:
                   "video_codec": media.video_codec, "audio_codec": media.audio_codec,
                   "width": media.width or None, "height": media.height or None, "fps": media.fps,
                   "options": {**(recording.options or {}), "thumbnail_key": thumb_key,
+                              "thumbnail_size": thumb_size,
                               "egress": {"egress_id": state.egress_id, "file_key": stored_key,
                                          "duration": state.duration}}}
         return fields, s3
@@ -306,8 +309,10 @@ class RoomRecordingService:
         recording = repo.set_status(recording_id, RecordingStatus.COMPLETED, completed_at=state.ended_at or now,
                                     **fields)
         if self._files is not None:
-            self._files.register_remote(session, recording, s3[0]["key"], s3[0]["size"],
-                                        thumbnail_key=(recording.options or {}).get("thumbnail_key"))
+            options = recording.options or {}
+            self._files.register_remote(session, recording, options["object_key"], s3[0]["size"],
+                                        thumbnail_key=options.get("thumbnail_key"),
+                                        thumbnail_size=int(options.get("thumbnail_size") or 0))
         result = {"returncode": 0, "files": [s3[0]["key"]], "s3": s3, "egress_id": state.egress_id,
                   "started_at": _iso(recording.started_at), "ended_at": _iso(recording.completed_at),
                   "recording_id": recording_id}
@@ -410,14 +415,6 @@ def _back_to_recording(session: Any, recording: Recording) -> Recording:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _download(store: Any, key: str, target: Path) -> None:
-    download = getattr(store, "download", None)
-    if callable(download):
-        download(key, target)
-    else:
-        target.write_bytes(store.read(key))
 
 
 def _active_for_room(session: Any, room: str) -> Recording | None:

@@ -75,31 +75,43 @@ class Notifier:
         return list(dict.fromkeys(targets))
 
     def recording_event(
-        self, session: Session, event: EventType, recording: Recording, **extra: Any
+        self, session: Session, event: EventType, recording: Recording, *, once: str | None = None, **extra: Any
     ) -> str | None:
-        """Queue `event` about `recording`; returns the event id (None when nobody listens)."""
+        """Queue `event` about `recording`; returns the event id (None when nobody listens). With `once`, the
+        event id is derived from the recording, the event and `once`: announcing it again queues nothing."""
         targets = self.targets_for(recording.options)
         if not targets:
             return None
         data: dict[str, Any] = {"recording": recording_payload(recording), **extra}
         if self._public_url and recording.file_path:
             data["recording"]["download_url"] = f"{self._public_url}/recordings/{recording.id}/download"
-        return self._queue(session, event, f"recording:{recording.id}", recording.id, targets, data,
-                           recording.correlation_id)
+        stream = f"recording:{recording.id}"
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"livevault:{stream}:{event.value}:{once}")) if once else None
+        return self._queue(session, event, stream, recording.id, targets, data, recording.correlation_id,
+                           event_id=event_id)
 
-    def watcher_event(self, session: Session, event: EventType, watcher: Watcher, **extra: Any) -> str | None:
+    def watcher_event(
+        self, session: Session, event: EventType, watcher: Watcher, *, recording: Recording | None = None,
+    ) -> str | None:
+        """Queue `event` about `watcher`; with the recording it started, in that recording's order."""
         targets = self.targets_for(watcher.options)
         if not targets:
             return None
-        data = {"watcher": {"key": watcher.key, "source_kind": watcher.source_kind, "target": watcher.target,
-                            "room_id": watcher.room_id, "url": _strip_query(watcher.url)}, **extra}
-        return self._queue(session, event, f"watcher:{watcher.id}", extra.get("recording_id"), targets, data, None)
+        data: dict[str, Any] = {"watcher": {"key": watcher.key, "source_kind": watcher.source_kind,
+                                            "target": watcher.target, "room_id": watcher.room_id,
+                                            "url": _strip_query(watcher.url)}}
+        if recording is None:
+            return self._queue(session, event, f"watcher:{watcher.id}", None, targets, data, None)
+        data["recording_id"] = recording.id
+        data["recording"] = recording_payload(recording)
+        return self._queue(session, event, f"recording:{recording.id}", recording.id, targets, data,
+                           recording.correlation_id)
 
     def _queue(
         self, session: Session, event: EventType, stream: str, recording_id: str | None,
-        targets: list[str], data: dict[str, Any], correlation_id: str | None,
+        targets: list[str], data: dict[str, Any], correlation_id: str | None, *, event_id: str | None = None,
     ) -> str:
-        event_id = str(uuid.uuid4())
+        event_id = event_id or str(uuid.uuid4())
         body = json.dumps({
             "id": event_id,
             "type": event.value,
