@@ -52,6 +52,7 @@ class Survey:
     video: Sig | None
     audio: Sig | None
     notes: tuple[str, ...] = ()
+    limit: int | None = None  # read only this many bytes (a part still being written: what is committed)
 
 
 class _Window(io.RawIOBase):
@@ -106,9 +107,14 @@ def cut_off_box(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def open_part(info: PartInfo, path: Path) -> Iterator[InputContainer]:
+def open_part(info: PartInfo, path: Path, limit: int | None = None) -> Iterator[InputContainer]:
+    """Open a part for reading; ``limit`` reads only its first bytes (a part that is still growing)."""
     hint = FORMAT_HINT.get(info.container)
-    limit = cut_off_box(path) if info.container is PartContainer.FMP4 else None
+    if limit is not None and limit >= path.stat().st_size:
+        limit = None
+    if info.container is PartContainer.FMP4:
+        box = cut_off_box(path)
+        limit = box if limit is None or (box is not None and box < limit) else limit
     if limit is not None:
         with _Window(path, limit) as window, av.open(window, "r", format=hint) as container:
             yield container
@@ -144,14 +150,14 @@ def _sig(stream: Stream | None) -> Sig | None:
                channels=getattr(ctx, "channels", 0))
 
 
-def survey_part(info: PartInfo, path: Path) -> Survey | str:
-    """A part's streams, or why the part cannot be used."""
+def survey_part(info: PartInfo, path: Path, limit: int | None = None) -> Survey | str:
+    """A part's streams, or why the part cannot be used (``limit``: only its first bytes count)."""
     if not path.is_file():
         return "file is missing"
-    if path.stat().st_size == 0:
+    if path.stat().st_size == 0 or limit == 0:
         return "file is empty"
     try:
-        with open_part(info, path) as container:  # stream objects die with their container
+        with open_part(info, path, limit) as container:  # stream objects die with their container
             streams = pick(container)
             sigs = [_sig(s) for s in streams]
             working = _decodable(container, streams)
@@ -165,7 +171,7 @@ def survey_part(info: PartInfo, path: Path) -> Survey | str:
                   for kind, sig in zip(kinds, sigs, strict=True) if sig and kind not in working)
     if info.container is PartContainer.FMP4 and cut_off_box(path) is not None:
         notes += (f"part {info.index}: ends inside a fragment header (cut-off write); that fragment is lost",)
-    return Survey(info, path, video, audio, notes)
+    return Survey(info, path, video, audio, notes, limit)
 
 
 def _decodable(container: InputContainer, streams: tuple[Stream | None, Stream | None]) -> set[str]:
