@@ -27,6 +27,7 @@ from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -194,6 +195,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
     finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
+    # Split recordings. HAND-OFF: `on_piece(recording_id, piece_index, video_path, thumbnail_path)` is called
+    # after each finished piece (None: nothing to hand to); wire it to storage's store_finalized.
+    finalizer.pieces = Splitter(settings, db, finalizer, on_piece=None)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(

@@ -59,7 +59,8 @@ def test_a_cut_at_the_end_of_a_growing_part_waits_for_more(kit, tmp_path: Path) 
     parts = [(kit.parts("cont_1.ts")[0][0], grown)]
     early = remux_parts(parts, tmp_path / "a.mp4", Split(seconds=0.5, growing=1), limits={1: len(whole) * 3 // 4})
     later = remux_parts(parts, tmp_path / "b.mp4", Split(seconds=0.5, growing=1))
-    assert early.cut is not None and later.cut is not None
+    assert early.cut is not None
+    assert later.cut is not None
     assert early.cut == later.cut
     assert later.cut.part == 1
     assert isinstance(later.cut, Cut)

@@ -20,6 +20,7 @@ from livevault.api.schemas.recordings import (
     PartLedgerOut,
     PartList,
     PartOut,
+    PieceOut,
     RecordingAccepted,
     RecordingCreate,
     RecordingEnvelope,
@@ -84,6 +85,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
         options=rec.options, integrity=integrity_out(report, with_gaps=full),
+        pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
 
 

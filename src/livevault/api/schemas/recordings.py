@@ -19,6 +19,15 @@ class RecordingOptions(BaseModel):
         description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
         "command (an external recorder CLI, e.g. tiktok-live-recorder)",
     )
+    split_every: int | None = Field(
+        default=None, ge=5, le=86400,
+        description="Split into pieces of about this many seconds (cut at the first keyframe past it); each "
+        "piece is finalized as its own MP4 while the stream goes on",
+    )
+    split_bytes: int | None = Field(
+        default=None, ge=64 * 1024,
+        description="Split into pieces of about this many bytes (cut at the first keyframe past it)",
+    )
 
 
 class RecordingCreate(BaseModel):
@@ -87,6 +96,19 @@ class IntegrityOut(BaseModel):
     gaps: list[GapOut] | None = None
 
 
+class PieceOut(BaseModel):
+    """One piece of a split recording (`options.split_every` / `split_bytes`), in order."""
+
+    index: int = Field(description="1-based, in recording order")
+    file_path: str = Field(description="relative to RECORDINGS_DIR")
+    name: str
+    size: int
+    duration: float = Field(description="seconds")
+    start_time: float = Field(description="media seconds from the start of the recording where the piece begins")
+    end_time: float = Field(description="media seconds from the start of the recording where the piece ends")
+    thumbnail_path: str | None = None
+
+
 class RecordingOut(BaseModel):
     """Seed 002's recording fields first, then livevault's."""
 
@@ -120,6 +142,11 @@ class RecordingOut(BaseModel):
     stop_requested: bool
     options: dict[str, Any]
     integrity: IntegrityOut
+    pieces: list[PieceOut] | None = Field(
+        default=None,
+        description="split recordings: the finished pieces in order, growing while the stream goes on "
+        "(`[]` for a recording that is not split; left out of list pages)",
+    )
 
 
 class RecordingList(BaseModel):
