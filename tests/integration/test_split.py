@@ -4,16 +4,20 @@ finalized while the stream goes on, each plays, and together they hold every fra
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from livevault.capture.spool import Spool
 from livevault.config import Settings
 from livevault.testsrc import StreamServer
 from tests.integration.helpers import assert_contiguous, decode_frame_numbers, wait_finished, wait_until
+from tests.integration.test_crash_recovery import KEY, Service
 
 pytestmark = pytest.mark.live
 FPS = 24
@@ -93,3 +97,45 @@ def test_split_bytes_cuts_by_size(api: TestClient, settings: Settings, stream_se
         assert size <= piece["size"] <= 2 * size, pieces
     frames = piece_frames(settings.recordings_dir, pieces)
     assert_contiguous([n for piece in frames for n in piece])
+
+
+def test_sigkill_and_restart_keep_finished_pieces_and_continue_with_the_next(
+    tmp_path: Path, stream_server: StreamServer
+) -> None:
+    service = Service(tmp_path / "data")
+    stream = stream_server.stream(f"splitk-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=8)
+    root = Path(service.env["LIVEVAULT_DATA_DIR"]) / "recordings"
+    try:
+        service.start()
+        accepted = httpx.post(f"{service.url}/recordings", headers=KEY, timeout=10, json={
+            "url": stream.playlist_url("hi"), "duration": 45, "options": {"split_every": 10}}).json()
+        recording_id = accepted["recording_id"]
+        wait_until(lambda: len(service.get(f"/recordings/{recording_id}")["pieces"] or []) >= 1,
+                   timeout=40, interval=0.5)
+        first = service.get(f"/recordings/{recording_id}")["pieces"][0]
+        first_bytes = (root / first["file_path"]).read_bytes()
+        first_frames = decode_frame_numbers(root / first["file_path"])
+        time.sleep(4.0)  # into the second piece
+
+        service.kill()
+        before = Spool(Path(service.env["LIVEVAULT_DATA_DIR"]) / "spool" / recording_id).segments()
+        time.sleep(2.0)
+        service.start()
+        wait_until(lambda: service.get(f"/recordings/{recording_id}")["status"] in {"completed", "failed"},
+                   timeout=120, interval=0.5)
+        body = service.get(f"/recordings/{recording_id}")
+    finally:
+        service.stop()
+
+    assert body["status"] == "completed", body
+    pieces = body["pieces"]
+    assert [p["index"] for p in pieces] == list(range(1, len(pieces) + 1))
+    assert len(pieces) >= 3, pieces
+    assert pieces[0]["file_path"] == first["file_path"]
+    assert (root / first["file_path"]).read_bytes() == first_bytes, "a finished piece is never redone"
+    frames = piece_frames(root, pieces)
+    assert frames[0] == first_frames
+    joined = [n for piece in frames for n in piece]
+    assert joined == sorted(set(joined)), "no frame twice, none out of order"
+    produced = {p.sequence: p for p in stream.produced()}
+    assert {f for seg in before for f in produced[seg.sequence].frames} <= set(joined)
