@@ -52,6 +52,10 @@ def test_split_every_20_seconds_of_a_70_second_live_makes_4_pieces_while_it_goes
     first = settings.recordings_dir / live["pieces"][0]["file_path"]
     assert first.is_file()
     assert first.name.endswith(".part001.mp4")
+    download = api.get(f"/recordings/{recording_id}/pieces/1")
+    assert download.status_code == 200
+    assert download.content == first.read_bytes()
+    assert api.get(f"/recordings/{recording_id}/pieces/9").status_code == 404
     job = api.get(f"/jobs/{task_id}").json()
     assert job["status"] == "STARTED"
     assert job["result"]["files"][0] == live["pieces"][0]["file_path"]

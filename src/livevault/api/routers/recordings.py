@@ -232,6 +232,17 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
     raise NotFound("no such part", details={"index": index})
 
 
+@router.get("/recordings/{recording_id}/pieces/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_piece(recording_id: str, index: int, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+    """One finished piece of a split recording (already while the stream goes on), with HTTP Range support."""
+    rec = container.recordings.get(recording_id)
+    for piece in await asyncio.to_thread(container.recordings.pieces, rec):
+        if piece.index == index:
+            path = container.files.resolve(piece.file_path)
+            return FileResponse(path, media_type="video/mp4", filename=path.name)
+    raise NotFound("no such piece", details={"index": index})
+
+
 @router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)
 async def recording_ledger(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> LedgerOut:
     """The whole segment index and gap ledger: which media sequence landed in which part, and what is missing."""
