@@ -143,3 +143,32 @@ def test_sigkill_and_restart_keep_finished_pieces_and_continue_with_the_next(
     assert joined == sorted(set(joined)), "no frame twice, none out of order"
     produced = {p.sequence: p for p in stream.produced()}
     assert {f for seg in before for f in produced[seg.sequence].frames} <= set(joined)
+
+
+@pytest.mark.parametrize("kind", ["flv", "ts"])
+def test_pieces_of_a_progressive_stream_that_reconnects_hold_every_frame_once(
+    api: TestClient, settings: Settings, stream_server: StreamServer, kind: str
+) -> None:
+    """Reconnects put several parts into a piece and cuts inside parts; the resent GOP never shows twice."""
+    stream = stream_server.stream(f"splitp-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    url = stream.flv_url if kind == "flv" else stream.ts_url
+    accepted = start(api, url, duration=30, options={"split_every": 6})
+    recording_id = accepted["recording_id"]
+    for segments in (7, 16):
+        wait_until(lambda n=segments: len(api.get(f"/recordings/{recording_id}/ledger").json()["segments"]) >= n,
+                   timeout=40, interval=0.3)
+        stream.drop_connections()
+    body = wait_finished(api, recording_id, timeout=90)
+
+    assert body["status"] == "completed", body
+    parts = api.get(f"/recordings/{recording_id}").json()["integrity"]["parts"]
+    assert parts >= 3
+    pieces = body["pieces"]
+    assert len(pieces) >= 4, pieces
+    frames = piece_frames(settings.recordings_dir, pieces)
+    assert all(frames), "every piece decodes"
+    joined = [n for piece in frames for n in piece]
+    assert joined == sorted(set(joined)), "no frame twice across cuts and reconnects"
+    sent = {f for conn in stream.connections() for r in conn.frame_ranges for f in r}
+    assert set(joined) <= sent
+    assert len(joined) >= 0.9 * len(sent) - 2 * FPS
