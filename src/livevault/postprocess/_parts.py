@@ -56,11 +56,13 @@ class Survey:
 
 
 class _Window(io.RawIOBase):
-    """The first ``limit`` bytes of a file, as a seekable binary stream."""
+    """Bytes ``start`` to ``limit`` of a file, as a seekable binary stream whose offset 0 is ``start``."""
 
-    def __init__(self, path: Path, limit: int) -> None:
+    def __init__(self, path: Path, limit: int, start: int = 0) -> None:
         self._fh = path.open("rb")
         self._limit = limit
+        self._start = start
+        self._fh.seek(start)
 
     def readable(self) -> bool:
         return True
@@ -74,11 +76,11 @@ class _Window(io.RawIOBase):
         return self._fh.readinto(view)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._fh.tell(), io.SEEK_END: self._limit}[whence]
-        return self._fh.seek(min(base + offset, self._limit))
+        base = {io.SEEK_SET: self._start, io.SEEK_CUR: self._fh.tell(), io.SEEK_END: self._limit}[whence]
+        return self._fh.seek(max(self._start, min(base + offset, self._limit))) - self._start
 
     def tell(self) -> int:
-        return self._fh.tell()
+        return self._fh.tell() - self._start
 
     def close(self) -> None:
         self._fh.close()
@@ -107,9 +109,16 @@ def cut_off_box(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def open_part(info: PartInfo, path: Path, limit: int | None = None) -> Iterator[InputContainer]:
-    """Open a part for reading; ``limit`` reads only its first bytes (a part that is still growing)."""
+def open_part(info: PartInfo, path: Path, limit: int | None = None, start: int = 0) -> Iterator[InputContainer]:
+    """Open a part for reading; ``limit`` reads only its first bytes (a part that is still growing);
+    ``start`` skips its first bytes (MPEG-TS only: the demuxer finds the next packet; positions are then
+    counted from ``start``)."""
     hint = FORMAT_HINT.get(info.container)
+    if start > 0:
+        end = path.stat().st_size if limit is None else min(limit, path.stat().st_size)
+        with _Window(path, end, start) as window, av.open(window, "r", format=hint) as container:
+            yield container
+        return
     if limit is not None and limit >= path.stat().st_size:
         limit = None
     if info.container is PartContainer.FMP4:

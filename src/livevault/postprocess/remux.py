@@ -38,7 +38,7 @@ import av
 import av.error
 from av.bitstream import BitStreamFilterContext
 
-from livevault.domain.capture import PartReason
+from livevault.domain.capture import PartContainer, PartReason
 from livevault.errors import DiskFull, NothingRecorded, RemuxFailed
 from livevault.postprocess._overlap import DIFFERS
 from livevault.postprocess._parts import (
@@ -69,6 +69,12 @@ log = logging.getLogger(__name__)
 
 _MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
 _REJOIN = (PartReason.RECONNECT, PartReason.RESUME)  # parts that may start by resending the previous one's end
+TS_PACKET = 188
+SEEK_BACK = 32 * 1024 * 1024  # far more than any PES that ends after a keyframe can start before it
+
+
+class _StartNotFound(Exception):
+    """The keyframe a piece starts at was not met where it was looked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +86,10 @@ class SkippedPart:
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """A piece boundary: before the ``packet``-th packet (0-based, demux order of the part's copied streams,
-    empty packets not counted) of part ``part``; ``pos`` is that packet's byte offset in the part."""
+    """A piece boundary: before the ``packet``-th packet (0-based, demux order of the part's picked streams,
+    empty packets not counted) of part ``part``, a video keyframe; ``pos`` is that packet's byte offset in
+    the part. In an MPEG-TS part the keyframe is found by ``pos`` when ``packet`` is -1 (the cut was found
+    in a read that began inside the part, so its count from the start is unknown)."""
 
     part: int
     packet: int
@@ -98,6 +106,7 @@ class Split:
     seconds: float | None = None
     size: int | None = None
     growing: int | None = None
+    seek_back: int | None = SEEK_BACK  # an MPEG-TS part is read from this many bytes before `start` (None: whole)
 
     @property
     def bounded(self) -> bool:
@@ -204,21 +213,47 @@ class _Remuxer:
                 tracks[stream.index] = Track(stream, self._outs[kind][0], bsf)
         return tracks
 
+    def _seek_base(self, survey: Survey) -> int:
+        """Where to begin reading a part a piece starts inside: well before the cut in an MPEG-TS part (so a
+        long part is not read again from its start for every piece), else at its start."""
+        start, back = self._split.start, self._split.seek_back
+        if start is None or start.part != survey.info.index or back is None:
+            return 0
+        if survey.info.container is not PartContainer.TS or start.pos - back <= 0:
+            return 0
+        base = start.pos - back
+        return base - base % TS_PACKET
+
     def _copy_part(self, survey: Survey) -> None:
         n, muxed, stats = survey.info.index, self.timeline.muxed, self.timeline.stats
         resent, cut = stats.overlap, stats.overlap_cut
+        base = self._seek_base(survey)
         try:
-            with open_part(survey.info, survey.path, survey.limit) as container:
-                tracks = self._tracks_for(container, survey)
-                if tracks:
-                    self.timeline.begin_part(list(tracks.values()), rejoin=survey.info.reason in _REJOIN)
-                    try:
-                        self._demux(container, tracks, n, finished=n != self._split.growing)
-                    finally:
-                        self.timeline.end_part()  # while the part's streams still exist
+            try:
+                self._read_part(survey, base)
+            except _StartNotFound:
+                if base == 0:
+                    raise RemuxFailed(f"part {n}: the piece's first keyframe is not where it was") from None
+                self.warnings.append(f"part {n}: piece start not found from byte {base}; read from the start")
+                self._read_part(survey, 0)
         except (av.error.FFmpegError, OSError) as exc:
             self.warnings.append(f"part {n}: could not be read ({exc})")
         self._report_overlap(survey, stats.overlap - resent, stats.overlap_cut - cut)
+        self._note_used(survey, muxed)
+
+    def _read_part(self, survey: Survey, base: int) -> None:
+        with open_part(survey.info, survey.path, survey.limit, base) as container:
+            tracks = self._tracks_for(container, survey)
+            if tracks:
+                self.timeline.begin_part(list(tracks.values()), rejoin=survey.info.reason in _REJOIN)
+                try:
+                    self._demux(container, tracks, survey.info.index, base=base,
+                                finished=survey.info.index != self._split.growing)
+                finally:
+                    self.timeline.end_part()  # while the part's streams still exist
+
+    def _note_used(self, survey: Survey, muxed: int) -> None:
+        n = survey.info.index
         if self.timeline.muxed > muxed:
             self.used.append(n)
         else:
@@ -236,10 +271,15 @@ class _Remuxer:
             self.warnings.append(f"part {n} ({reason}): its timestamps go back into what was already written "
                                  "but its content differs; taken as a new timeline and appended")
 
-    def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int, *, finished: bool) -> None:
-        """Copy a part's packets; a read error ends the part there (what came before is kept)."""
+    def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int, *, base: int,
+               finished: bool) -> None:
+        """Copy a part's packets; a read error ends the part there (what came before is kept). ``base``: the
+        byte the read began at (packet positions count from it)."""
         start = self._split.start
-        skip = start.packet if start is not None and start.part == n else 0
+        here = start is not None and start.part == n
+        by_pos = here and start is not None and (base > 0 or start.packet < 0)
+        skip = start.packet if here and start is not None and not by_pos else 0
+        looking = start.pos - base if by_pos and start is not None else None
         ordinal, candidate = -1, None
         try:
             # every picked stream is read, copied or not, so that packet counts (cuts) never depend on
@@ -248,6 +288,10 @@ class _Remuxer:
                 if packet.size <= 0:
                     continue
                 ordinal += 1
+                if looking is not None:
+                    if packet.pos != looking or not packet.is_keyframe or packet.stream.type != "video":
+                        continue
+                    looking = None
                 track = tracks.get(packet.stream_index)
                 if ordinal < skip or track is None:
                     continue
@@ -257,11 +301,13 @@ class _Remuxer:
                         return
                     continue
                 if self._cuttable(track, packet):
-                    candidate = Cut(n, ordinal, max(0, packet.pos or 0))
+                    candidate = Cut(n, ordinal if base == 0 else -1, base + max(0, packet.pos or 0))
                     continue
                 self._feed(track, packet)
         except av.error.FFmpegError as exc:
             self.warnings.append(f"part {n}: reading stopped at a damaged spot ({exc})")
+        if looking is not None:
+            raise _StartNotFound
         if candidate is not None and finished:
             self.cut = candidate
 
