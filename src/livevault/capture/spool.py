@@ -6,6 +6,8 @@ Layout of one recording's spool directory::
     part-0001.ts           media bytes, appended and flushed segment by segment
     part-0001.idx.jsonl    one SegmentRecord per line, written after its bytes are flushed
     gaps.jsonl             one GapRecord per line
+    pieces.jsonl           split recordings only: finished pieces and where the next starts
+                           (written by `services.pieces`, not by the spool)
 
 Index lines are written only after the bytes they describe are flushed, so the index never claims
 media that is not on disk; a torn last line (killed mid-write) is ignored on read. With `Spool.direct_io`

@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from livevault.capture.spool import Spool
@@ -153,8 +154,7 @@ class Splitter:
                     fence()
                 await asyncio.to_thread(book.begin, index, base)
             seconds, size = (None, None) if final else split_rule(recording)
-            growing = None if final or spool is None or not spool.parts() else spool.parts()[-1].index
-            split = Split(start=start, seconds=seconds, size=size, growing=growing)
+            split = Split(start=start, seconds=seconds, size=size)
             piece = await self._finalizer.offload(self._produce, directory, base, index, split, book.next_time())
             if piece is None:
                 return None
@@ -193,13 +193,18 @@ class Splitter:
         return str(base.relative_to(root))
 
     def _produce(self, directory: Path, base: str, index: int, split: Split, start_time: float) -> Piece | None:
-        """In a finalize thread: remux the piece, verify, probe and thumbnail it."""
+        """In a finalize thread: remux the piece, verify, probe and thumbnail it. While the capture goes on
+        (a bounded split), the last part is still growing: only its indexed bytes are read."""
         root = self._settings.recordings_dir.resolve()
         target = piece_path(root / base, index)
         target.parent.mkdir(parents=True, exist_ok=True)
         spool = Spool(directory)
         parts = spool.part_paths()
-        limits = {p.index: spool.committed_bytes(p) for p, _ in parts if p.index == split.growing}
+        limits: dict[int, int] = {}
+        if split.bounded and parts:
+            last = parts[-1][0]
+            split = replace(split, growing=last.index)
+            limits[last.index] = spool.committed_bytes(last)
         result = remux_parts(parts, target, split, limits)
         if split.bounded and result.cut is None:
             return None
