@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
@@ -34,6 +35,7 @@ from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -50,12 +52,15 @@ from livevault.storage.local import LocalStore
 from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
     from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
@@ -225,6 +230,10 @@ def build_rooms(
                                 files=storage, notifier=notifier)
 
 
+def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
+    return storage.claim_output(recording, piece=index)
+
+
 def notify_targets(settings: Settings) -> list[str]:
     """LIVEVAULT_WEBHOOK_URLS, each through the source URL guard: a refused target stops start-up."""
     targets = []
@@ -271,6 +280,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                              object_store(settings), files_changed=files.invalidate, notifier=notifier)
     runner.register(UPLOAD_JOB, storage.run_upload)
     finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
+    # Split recordings: each piece's name is claimed from storage, and each finished piece is handed to it
+    # (registered and uploaded while the stream goes on) and announced.
+    finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
+                                on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(

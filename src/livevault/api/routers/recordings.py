@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
@@ -21,6 +21,7 @@ from livevault.api.schemas.recordings import (
     PartLedgerOut,
     PartList,
     PartOut,
+    PieceOut,
     RecordingAccepted,
     RecordingCreate,
     RecordingEnvelope,
@@ -106,6 +107,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
         options=rec.options, integrity=integrity_out(report, with_gaps=full),
         location=video_location(files), files=[stored_file_out(f) for f in files],
+        pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
 
 
@@ -307,6 +309,15 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
             return FileResponse(path, media_type=media, filename=path.name)
     raise NotFound("no such part", details={"index": index})
+
+
+@router.get("/recordings/{recording_id}/pieces/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_piece(
+    recording_id: str, index: Annotated[int, Path(ge=1, le=100_000)], container: ContainerDep, key: ApiKeyDep,
+) -> Response:
+    """One finished piece of a split recording (already while the stream goes on), with HTTP Range support;
+    the same as `/download?piece={index}`."""
+    return await _serve(container, recording_id, FileKind.VIDEO, index, "video/mp4", key, None, None)
 
 
 @router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)
