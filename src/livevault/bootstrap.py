@@ -32,6 +32,7 @@ from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, 
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
@@ -100,9 +101,15 @@ class Container:
     push: PushService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    sessions: SessionService = field(init=False)
+    live: LivePlaylists = field(init=False)
+    overview: Overview = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.sessions = SessionService.from_settings(self.settings)
+        self.live = LivePlaylists(self.recordings)
+        self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 

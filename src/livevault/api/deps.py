@@ -9,6 +9,7 @@ from fastapi.security import APIKeyHeader
 
 from livevault.bootstrap import Container
 from livevault.services.access import Principal, Scope
+from livevault.services.viewing import SESSION_COOKIE
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of API_KEYS")
 
@@ -47,3 +48,21 @@ RecordScopeDep = Annotated[Principal, _scoped(Scope.RECORD)]
 """A key that may start and stop recordings and manage watchers."""
 AdminScopeDep = Annotated[Principal, _scoped(Scope.ADMIN)]
 """A key that may delete, pin and manage keys."""
+
+
+def require_media_access(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> Principal:
+    """Media GETs (downloads, thumbnails, parts, the live playlist): `X-API-Key`, or the web session cookie, so a
+    browser's <video> and <img> can load them. A session is not rate limited per request (a player fetches a
+    segment every few seconds); its key is authenticated again on every request."""
+    if key:
+        return require_api_key(request, key)
+    container = get_container(request)
+    principal = container.access.authenticate(container.sessions.api_key(request.cookies.get(SESSION_COOKIE)))
+    request.state.principal = principal
+    return principal
+
+
+MediaKeyDep = Annotated[Principal, Depends(require_media_access)]
+"""Any valid key (the `read` scope), from the `X-API-Key` header or the web session cookie."""

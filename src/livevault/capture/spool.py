@@ -322,6 +322,10 @@ class Spool:
             out.extend(self._segments_of(part))
         return out
 
+    def segments_of(self, part: PartInfo) -> list[SegmentRecord]:
+        """The indexed segments of one part, in the order they were written."""
+        return self._segments_of(part)
+
     def part_paths(self) -> list[tuple[PartInfo, Path]]:
         """Parts that hold bytes, in order, with their absolute paths."""
         return [(p, self.directory / p.path) for p in self._parts if self._part_size(p) > 0]
