@@ -133,7 +133,8 @@ templates.env.globals.update(version=__version__, completeness=completeness, sho
 def render(request: Request, name: str, viewer: Viewer | None, status_code: int = 200, **context: Any) -> Response:
     notice = NOTICES.get(request.query_params.get("notice", ""))
     response = templates.TemplateResponse(
-        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path, **context},
+        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path,
+                        "pin_available": hasattr(container_of(request).recordings, "set_pinned"), **context},
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"
