@@ -81,7 +81,8 @@ def test_watch_record_live_stop_play_pin_delete(context: Any, live_server: LiveS
     time.sleep(2.0)
     second = video_state(page, "#video")
     assert second["t"] > first["t"], (first, second)
-    assert second["error"] is None and second["playerError"] is None, second
+    assert second["error"] is None, second
+    assert second["playerError"] is None, second
     screenshot(page, "live", docs=True)
 
     # Pause the watcher (so it does not start again), then stop the recording from the live page.
@@ -173,7 +174,8 @@ def test_without_a_session_every_page_redirects_to_sign_in(context: Any, live_se
     with httpx.Client(base_url=live_server.base_url) as client:
         for path in PAGES:
             response = client.get(path)
-            assert response.status_code == 303 and response.headers["location"].startswith("/ui/signin"), path
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/ui/signin"), path
         assert client.get("/recordings").status_code == 401  # the JSON API keeps X-API-Key
 
 
@@ -196,10 +198,12 @@ def test_a_cross_site_form_post_is_refused(context: Any, live_server: LiveServer
     with httpx.Client(base_url=live_server.base_url, cookies=cookie) as client:
         foreign = client.post(f"/ui/recordings/{recording_id}/delete", data={"csrf": "guess"},
                               headers={"Origin": "http://evil.test"})
-        assert foreign.status_code == 403 and "CROSS_SITE_REQUEST" in foreign.text
+        assert foreign.status_code == 403
+        assert "CROSS_SITE_REQUEST" in foreign.text
         no_token = client.post(f"/ui/recordings/{recording_id}/delete", data={},
                                headers={"Origin": live_server.base_url})
-        assert no_token.status_code == 403 and "CROSS_SITE_REQUEST" in no_token.text
+        assert no_token.status_code == 403
+        assert "CROSS_SITE_REQUEST" in no_token.text
     with api(live_server) as client:
         assert client.get(f"/recordings/{recording_id}").status_code == 200
     live_server.console_errors.clear()  # the refused post's 401 is logged by Chromium; that is the point
