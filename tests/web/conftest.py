@@ -84,7 +84,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         thread.join(timeout=60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API runs an event loop: end it with this module's tests
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"Chromium is missing ({CHROMIUM}): run tests/web/ensure_chromium.sh")
