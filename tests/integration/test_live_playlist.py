@@ -45,3 +45,23 @@ def test_the_live_playlist_grows_serves_byte_ranges_and_ends(api: TestClient, st
     assert wait_finished(api, recording_id)["status"] == "completed"
     missing = api.get(f"/recordings/{uuid.uuid4()}/live.m3u8")
     assert missing.status_code == 404
+
+
+def test_a_fragmented_mp4_recording_gets_an_init_map(api: TestClient, stream_server: StreamServer) -> None:
+    stream = stream_server.stream(f"lp-{uuid.uuid4().hex[:8]}", segment_duration=0.5, window=8)
+    created = api.post("/recordings", json={"url": stream.url("fmp4/index.m3u8"), "duration": 30})
+    recording_id = created.json()["recording_id"]
+    wait_until(lambda: api.get(f"/recordings/{recording_id}/live.m3u8").status_code == 200, timeout=20)
+    time.sleep(1.0)
+    text = api.get(f"/recordings/{recording_id}/live.m3u8").text
+    map_line = next(line for line in text.splitlines() if line.startswith("#EXT-X-MAP:"))
+    init_len = int(map_line.split('BYTERANGE="')[1].split("@")[0])
+    init = api.get(f"/recordings/{recording_id}/parts/1", headers={"Range": f"bytes=0-{init_len - 1}"}).content
+    assert init[4:8] == b"ftyp"
+    first = next(line for line in text.splitlines() if line.startswith("#EXT-X-BYTERANGE"))
+    _length, offset = (int(v) for v in first.split(":", 1)[1].split("@"))
+    assert offset == init_len
+    media = api.get(f"/recordings/{recording_id}/parts/1", headers={"Range": f"bytes={offset}-{offset + 15}"})
+    assert media.content[4:8] in (b"moof", b"styp", b"sidx", b"prft", b"emsg")
+    api.post(f"/recordings/{recording_id}/stop")
+    wait_finished(api, recording_id)

@@ -230,3 +230,28 @@ def test_docs_render_offline(context: Any, live_server: LiveServer) -> None:
     screenshot(page, "redoc")
     assert not blocked, blocked
     assert not live_server.console_errors, live_server.console_errors
+
+
+@pytest.mark.parametrize("variant", ["fmp4/index.m3u8", "stream.ts"])
+def test_live_view_plays_fragmented_mp4_and_progressive_ts(context: Any, live_server: LiveServer,
+                                                          stream_server: StreamServer, variant: str) -> None:
+    stream = stream_server.stream(f"web-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=10)
+    with api(live_server) as client:
+        created = client.post("/recordings", json={"url": stream.url(variant), "duration": 60})
+        assert created.status_code == 202, created.text
+        recording_id = created.json()["recording_id"]
+    page = new_page(context, live_server)
+    sign_in(page)
+    page.goto(f"/ui/recordings/{recording_id}/live")
+    page.wait_for_selector("#video", timeout=30_000)
+    page.wait_for_function("() => { const v = document.getElementById('video'); return v && v.currentTime > 1; }",
+                           timeout=45_000)
+    first = video_state(page, "#video")
+    time.sleep(2.0)
+    second = video_state(page, "#video")
+    assert second["t"] > first["t"], (first, second)
+    assert second["error"] is None, second
+    assert second["playerError"] is None, second
+    with api(live_server) as client:
+        client.post(f"/recordings/{recording_id}/stop")
+    assert not live_server.console_errors, live_server.console_errors

@@ -111,3 +111,33 @@ def test_the_live_playlist_lists_ts_segments_as_byte_ranges_and_ends_when_finish
     ended = container.live.playlist(recording_id)
     assert ended.ended
     assert ended.text.endswith("#EXT-X-ENDLIST\n")
+
+
+def test_progressive_ts_ranges_are_moved_to_packet_boundaries(container: Container) -> None:
+    recording_id = _add(container, RecordingStatus.RECORDING)
+    spool = Spool(container.recordings.spool_dir(recording_id))
+    part = spool.open_part(PartContainer.TS, PartReason.START)
+    part.append_segment(b"G" * 300, sequence=1, duration=1.0)  # a chunk run that ends mid-packet
+    part.append_segment(b"G" * 400, sequence=2, duration=1.0)
+    spool.close()
+    ranges = [line for line in container.live.playlist(recording_id).text.splitlines() if "BYTERANGE" in line]
+    assert ranges == ["#EXT-X-BYTERANGE:188@0", "#EXT-X-BYTERANGE:376@188"]
+
+
+def _box(kind: bytes, size: int) -> bytes:
+    return size.to_bytes(4, "big") + kind + b"\0" * (size - 8)
+
+
+def test_a_fragmented_mp4_part_gets_its_init_section_as_the_map(container: Container) -> None:
+    recording_id = _add(container, RecordingStatus.RECORDING)
+    spool = Spool(container.recordings.spool_dir(recording_id))
+    part = spool.open_part(PartContainer.FMP4, PartReason.START)
+    init = _box(b"ftyp", 24) + _box(b"moov", 100)
+    part.append_segment(init + _box(b"moof", 50) + _box(b"mdat", 150), sequence=1, duration=2.0)
+    part.append_segment(_box(b"moof", 50) + _box(b"mdat", 250), sequence=2, duration=2.0)
+    spool.close()
+    lines = container.live.playlist(recording_id).text.splitlines()
+    assert "#EXT-X-VERSION:6" in lines
+    assert '#EXT-X-MAP:URI="parts/1",BYTERANGE="124@0"' in lines
+    assert [line for line in lines if "BYTERANGE:" in line] == ["#EXT-X-BYTERANGE:200@124",
+                                                                 "#EXT-X-BYTERANGE:300@324"]

@@ -21,7 +21,8 @@ router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 async def live_playlist(recording_id: str, container: ContainerDep, _key: MediaKeyDep) -> Response:
     """An HLS playlist (type EVENT) over what the recording has captured so far: it starts at the live edge,
     can be sought back to the start and ends with `#EXT-X-ENDLIST` once the recording stops. Segments are
-    byte ranges of `/recordings/{id}/parts/{index}` (MPEG-TS parts). Accepts `X-API-Key` or the web session."""
+    byte ranges of `/recordings/{id}/parts/{index}` (MPEG-TS and fragmented-MP4 parts; not FLV). Accepts
+    `X-API-Key` or the web session cookie."""
     playlist = await asyncio.to_thread(container.live.playlist, recording_id)
     return Response(playlist.text, media_type="application/vnd.apple.mpegurl",
                     headers={"Cache-Control": "no-store"})

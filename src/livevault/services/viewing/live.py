@@ -4,12 +4,18 @@ Each indexed segment of a part becomes one `EXT-X-BYTERANGE` entry over that gro
 written only after their bytes are on disk, so every range the playlist names can be read). The playlist is
 of type EVENT: it only grows, a player starts at the live edge and can seek back to the start; it ends with
 `EXT-X-ENDLIST` once the recording is no longer active. A new part (reconnect, discontinuity) starts with
-`EXT-X-DISCONTINUITY`. MPEG-TS parts are playable this way; FLV, AAC and fragmented-MP4 parts are not listed.
+`EXT-X-DISCONTINUITY`.
+
+MPEG-TS parts: ranges are moved to 188-byte packet boundaries (a progressive TS body is indexed in chunk runs
+that may end mid-packet; HLS-captured segments already start on packets). Fragmented-MP4 parts: the init
+section the part starts with becomes the part's `EXT-X-MAP`. FLV and AAC parts cannot be played this way and
+are not listed; when a recording has both TS and fMP4 parts, only the kind of its latest part is listed.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,9 +25,14 @@ from livevault.domain.recording import ACTIVE_RECORDING_STATUSES
 from livevault.errors import NotFound
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from livevault.domain.capture import PartInfo, SegmentRecord
     from livevault.services.record import RecordingService
 
-PLAYABLE = frozenset({PartContainer.TS})
+PLAYABLE = frozenset({PartContainer.TS, PartContainer.FMP4})
+TS_PACKET = 188
+_MEDIA_BOXES = frozenset({b"moof", b"styp", b"sidx", b"emsg", b"prft", b"mdat"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +40,65 @@ class LivePlaylist:
     text: str
     segments: int
     ended: bool
+
+
+def fmp4_init_length(path: Path, limit: int) -> int:
+    """Bytes of the init section (`ftyp`, `moov`, ...) at the start of a fragmented-MP4 part; 0 if none."""
+    offset = 0
+    with path.open("rb") as fh:
+        while offset + 8 <= limit:
+            fh.seek(offset)
+            header = fh.read(16)
+            if len(header) < 8:
+                return 0
+            size, kind = struct.unpack(">I4s", header[:8])
+            if kind in _MEDIA_BOXES:
+                return offset
+            if size == 1 and len(header) == 16:
+                size = struct.unpack(">Q", header[8:16])[0]
+            if size < 8:
+                return 0
+            offset += size
+    return 0
+
+
+Range = tuple["SegmentRecord", int, int]  # (segment, offset, length) as the playlist names it
+
+
+def _ranges(info: PartInfo, path: Path, segments: list[SegmentRecord]) -> tuple[int, list[Range]]:
+    """(init length, [(segment, offset, length)]) of one part, as the playlist names them."""
+    usable = [s for s in segments if s.bytes > 0 and s.duration > 0]
+    if not usable:
+        return 0, []
+    if info.container is PartContainer.FMP4:
+        init = fmp4_init_length(path, usable[0].offset + usable[0].bytes)
+        out = []
+        for seg in usable:
+            start = max(seg.offset, init)
+            end = seg.offset + seg.bytes
+            if end > start:
+                out.append((seg, start, end - start))
+        return init, out
+    out = []
+    for seg in usable:
+        start = seg.offset - seg.offset % TS_PACKET
+        end = seg.offset + seg.bytes
+        end -= end % TS_PACKET
+        if end > start:
+            out.append((seg, start, end - start))
+    # Adjacent ranges must not overlap: each starts where the previous one ended at the latest.
+    fixed: list[Range] = []
+    for seg, start, length in out:
+        if fixed:
+            _prev, prev_start, prev_len = fixed[-1]
+            if start < prev_start + prev_len:
+                end = start + length
+                start = prev_start + prev_len
+                length = end - start
+                if length <= 0:
+                    continue
+        fixed.append((seg, start, length))
+    return 0, fixed
 
 
 class LivePlaylists:
@@ -44,29 +114,37 @@ class LivePlaylists:
                            details={"status": recording.status.value})
         spool = Spool(directory)
         ended = recording.status not in ACTIVE_RECORDING_STATUSES
+        parts = [p for p in spool.parts() if p.container in PLAYABLE]
+        if parts:
+            kind = parts[-1].container
+            parts = [p for p in parts if p.container is kind]
         lines: list[str] = []
         longest = 1.0
         count = 0
-        previous_part: int | None = None
-        for info in spool.parts():
-            if info.container not in PLAYABLE:
+        uses_map = False
+        for info in parts:
+            init, ranges = _ranges(info, directory / info.path, spool.segments_of(info))
+            if not ranges:
                 continue
-            segments = [s for s in spool.segments_of(info) if s.bytes > 0 and s.duration > 0]
-            for segment in segments:
-                if (previous_part is not None and previous_part != info.index) or (segment.discontinuity and count):
+            if count:
+                lines.append("#EXT-X-DISCONTINUITY")
+            if init:
+                uses_map = True
+                lines.append(f'#EXT-X-MAP:URI="parts/{info.index}",BYTERANGE="{init}@0"')
+            for position, (segment, offset, length) in enumerate(ranges):
+                if segment.discontinuity and position:
                     lines.append("#EXT-X-DISCONTINUITY")
-                previous_part = info.index
                 longest = max(longest, segment.duration)
                 lines.append(f"#EXTINF:{segment.duration:.3f},")
-                lines.append(f"#EXT-X-BYTERANGE:{segment.bytes}@{segment.offset}")
+                lines.append(f"#EXT-X-BYTERANGE:{length}@{offset}")
                 lines.append(f"parts/{info.index}")
                 count += 1
         if count == 0:
-            raise NotFound("no playable segment yet: the live view needs MPEG-TS parts",
+            raise NotFound("no playable segment yet: the live view needs MPEG-TS or fragmented-MP4 parts",
                            details={"status": recording.status.value})
         head = [
             "#EXTM3U",
-            "#EXT-X-VERSION:4",
+            f"#EXT-X-VERSION:{6 if uses_map else 4}",
             f"#EXT-X-TARGETDURATION:{math.ceil(longest)}",
             "#EXT-X-PLAYLIST-TYPE:EVENT",
             "#EXT-X-MEDIA-SEQUENCE:0",
