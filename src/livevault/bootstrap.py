@@ -26,6 +26,7 @@ from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
@@ -104,12 +105,14 @@ class Container:
     sessions: SessionService = field(init=False)
     live: LivePlaylists = field(init=False)
     overview: Overview = field(init=False)
+    targets: TargetResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
         self.sessions = SessionService.from_settings(self.settings)
         self.live = LivePlaylists(self.recordings)
         self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free)
+        self.targets = TargetResolver(self.sources, self.validate_url)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from livevault.errors import InvalidInput, MissingSource, UnsupportedSource
+from livevault.errors import InvalidInput, MissingSource
 from livevault.observability import current_correlation_id
 from livevault.services.watch import WatchRequest
 
@@ -51,26 +51,16 @@ def watch_request(container: Container, form: dict[str, str]) -> WatchRequest:
     poll_interval = float(interval if interval is not None else container.settings.watcher_default_interval)
     url = room_id = user = None
     if target.lower().startswith(("http://", "https://")):
-        url = container.validate_url(target)
-        resolved = url
+        url = target
     elif _ROOM_ID.fullmatch(target):
-        room_id = resolved = target
+        room_id = target
     elif _USER.fullmatch(target):
-        user = resolved = "@" + target.lstrip("@")
+        user = "@" + target.lstrip("@")
     else:
         raise InvalidInput("give an http(s) URL, an @user or a room id (digits)", details={"target": target[:64]})
-    source = form.get("source", "").strip()
-    if source:
-        resolver = container.sources.get(source)
-        accepts = getattr(resolver, "accepts", resolver.matches)
-        if not accepts(resolved):
-            raise UnsupportedSource(f"the {source} source cannot record this target",
-                                    details={"source": source, "target": resolved[:200]})
-        kind = resolver.name
-    elif url:
-        kind = container.sources.match(url).name
-    else:
-        kind = container.sources.get("tiktok").name
+    kind, resolved = container.targets.resolve(url=url, room_id=room_id, user=user,
+                                               source=form.get("source", "").strip() or None)
+    url = url and resolved
     return WatchRequest(
         key=resolved, source_kind=kind, target=resolved, poll_interval=poll_interval, room_id=room_id, url=url,
         user=user, options=options, correlation_id=current_correlation_id(),

@@ -30,7 +30,7 @@ from livevault.api.schemas.recordings import (
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import InvalidRoomId, MissingSource, NotFound, UnsupportedSource
+from livevault.errors import InvalidRoomId, MissingSource, NotFound
 from livevault.observability import current_correlation_id
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
@@ -110,22 +110,7 @@ async def resolve_target(
     container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
 ) -> tuple[str, str]:
     """(source kind, target) for what the user gave; URLs pass the one validation function."""
-    if url:
-        target = await asyncio.to_thread(container.validate_url, url)
-    elif room_id:
-        target = room_id
-    else:
-        target = "@" + (user or "").lstrip("@")
-    if source:
-        resolver = container.sources.get(source)
-        accepts = getattr(resolver, "accepts", resolver.matches)  # a named source may take more than it routes
-        if not accepts(target):
-            raise UnsupportedSource(f"the {source} source cannot record this target",
-                                    details={"source": source, "target": target[:200]})
-        return resolver.name, target
-    if url:
-        return container.sources.match(target).name, target
-    return container.sources.get("tiktok").name, target
+    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source)
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
