@@ -255,3 +255,25 @@ def test_live_view_plays_fragmented_mp4_and_progressive_ts(context: Any, live_se
     with api(live_server) as client:
         client.post(f"/recordings/{recording_id}/stop")
     assert not live_server.console_errors, live_server.console_errors
+
+
+def test_keyboard_only_sign_in_and_navigation(context: Any, live_server: LiveServer) -> None:
+    page = new_page(context, live_server)
+    page.goto("/ui/signin")
+    assert page.evaluate("document.activeElement.id") == "api_key"  # the key field has the focus
+    page.keyboard.type(API_KEY)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"  # "Skip to content" comes first
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Watchers":
+            break
+    else:
+        raise AssertionError("the Watchers link is not reachable with Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.endswith("/ui/watchers")
+    assert not live_server.console_errors, live_server.console_errors
