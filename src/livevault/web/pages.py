@@ -164,6 +164,7 @@ async def action(request: Request, needed: Scope, work: Any) -> Response:
     try:
         check_csrf(request, viewer, form.get("csrf"))
         viewer.principal.require(needed)
+        await asyncio.to_thread(container_of(request).rate_limits.check, viewer.principal.rate_key)
         result: Response = await asyncio.to_thread(work, viewer, form)
     except LivevaultError as exc:
         return error_page(request, viewer, exc)
