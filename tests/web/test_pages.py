@@ -127,6 +127,9 @@ def test_watch_record_live_stop_play_pin_delete(context: Any, live_server: LiveS
     screenshot(page, "recordings", docs=True)
     page.goto("/ui/system")
     screenshot(page, "system", docs=True)
+    with page.expect_navigation():
+        page.click("text=Prometheus metrics")  # the session is enough for /metrics
+    assert "http_requests_total" in page.content()
     assert not live_server.console_errors, live_server.console_errors
 
 

@@ -50,12 +50,12 @@ AdminScopeDep = Annotated[Principal, _scoped(Scope.ADMIN)]
 """A key that may delete, pin and manage keys."""
 
 
-def require_media_access(
+def require_key_or_session(
     request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
 ) -> Principal:
-    """Media GETs (downloads, thumbnails, parts, the live playlist): `X-API-Key`, or the web session cookie, so a
-    browser's <video> and <img> can load them. A session is not rate limited per request (a player fetches a
-    segment every few seconds); its key is authenticated again on every request."""
+    """Reads a browser opens from the web pages (downloads, thumbnails, parts, the live playlist, /metrics):
+    `X-API-Key`, or the web session cookie, so <video>, <img> and links work. A session is not rate limited per
+    request (a player fetches a segment every few seconds); its key is authenticated again on every request."""
     if key:
         return require_api_key(request, key)
     container = get_container(request)
@@ -64,5 +64,5 @@ def require_media_access(
     return principal
 
 
-MediaKeyDep = Annotated[Principal, Depends(require_media_access)]
+SessionOrKeyDep = Annotated[Principal, Depends(require_key_or_session)]
 """Any valid key (the `read` scope), from the `X-API-Key` header or the web session cookie."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -383,6 +383,12 @@ async def system_page(request: Request) -> Response:
     viewer = current_viewer(request)
     overview = await asyncio.to_thread(container_of(request).overview.system)
     return render(request, "system.html", viewer, system=overview)
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it on pages that name no icon (/metrics, a downloaded file): the same SVG."""
+    return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
 
 async def _signin_redirect(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from livevault.api.deps import ContainerDep, MediaKeyDep
+from livevault.api.deps import ContainerDep, SessionOrKeyDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
@@ -18,7 +18,7 @@ router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
     responses={200: {"content": {"application/vnd.apple.mpegurl": {}}, "description": "An HLS media playlist"},
                404: {"model": ErrorBody, "description": "No such recording, or nothing playable captured yet"}},
 )
-async def live_playlist(recording_id: str, container: ContainerDep, _key: MediaKeyDep) -> Response:
+async def live_playlist(recording_id: str, container: ContainerDep, _key: SessionOrKeyDep) -> Response:
     """An HLS playlist (type EVENT) over what the recording has captured so far: it starts at the live edge,
     can be sought back to the start and ends with `#EXT-X-ENDLIST` once the recording stops. Segments are
     byte ranges of `/recordings/{id}/parts/{index}` (MPEG-TS and fragmented-MP4 parts; not FLV). Accepts

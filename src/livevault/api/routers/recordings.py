@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, MediaKeyDep, RecordScopeDep
+from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, RecordScopeDep, SessionOrKeyDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -174,7 +174,7 @@ async def delete_recording(recording_id: str, container: ContainerDep, _key: Adm
 
 @router.get("/recordings/{recording_id}/download", response_class=FileResponse,
             responses={**NOT_FOUND, 206: {"description": "Partial content (Range)"}})
-async def download_recording(recording_id: str, container: ContainerDep, _key: MediaKeyDep) -> FileResponse:
+async def download_recording(recording_id: str, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """The MP4, with HTTP Range support. A failed recording has no MP4: use its parts."""
     rec = container.recordings.get(recording_id)
     if not rec.file_path:
@@ -184,7 +184,7 @@ async def download_recording(recording_id: str, container: ContainerDep, _key: M
 
 
 @router.get("/recordings/{recording_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND)
-async def recording_thumbnail(recording_id: str, container: ContainerDep, _key: MediaKeyDep) -> FileResponse:
+async def recording_thumbnail(recording_id: str, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """The JPEG thumbnail written at finalize."""
     rec = container.recordings.get(recording_id)
     if not rec.thumbnail_path:
@@ -205,7 +205,7 @@ async def list_parts(recording_id: str, request: Request, container: ContainerDe
 
 
 @router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
-async def download_part(recording_id: str, index: int, container: ContainerDep, _key: MediaKeyDep) -> FileResponse:
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
     rec = container.recordings.get(recording_id)
     for idx, path in container.recordings.parts_of(rec):
