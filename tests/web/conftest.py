@@ -110,6 +110,7 @@ def watch_console(page: Any, errors: list[str]) -> None:
 @pytest.fixture
 def context(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     ctx = browser.new_context(base_url=live_server.base_url, viewport=DESKTOP)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.base_url)
     ctx.set_default_timeout(30_000)  # generous: the machine running the suite may be loaded
     try:
         yield ctx

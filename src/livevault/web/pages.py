@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -10,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from livevault import __version__
+from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingStatus
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import ErrorKind, InvalidInput, LivevaultError, NotFound
@@ -44,6 +46,7 @@ STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+LINK_SECONDS = 24 * 3600
 _STATUS = {ErrorKind.INVALID: 400, ErrorKind.UNAUTHORIZED: 401, ErrorKind.FORBIDDEN: 403,
            ErrorKind.NOT_FOUND: 404, ErrorKind.CONFLICT: 409, ErrorKind.RATE_LIMITED: 429,
            ErrorKind.UNAVAILABLE: 503, ErrorKind.INTERNAL: 500}
@@ -94,12 +97,16 @@ def shown_duration(rec: Recording) -> float:
     return rec.duration
 
 
-def where_stored(rec: Recording) -> str:
-    location = getattr(rec, "location", None)  # the storage layer's location, where it reports one
-    if location:
-        return str(location)
+def where_stored(rec: Recording, files: list[StoredFile] | None = None) -> str:
+    """Where the video is: local disk, S3 or both (and an upload in progress or failed), else the spool."""
+    for file in files or []:
+        if file.kind is FileKind.VIDEO and file.piece == 0:
+            where = {"local": "this server", "s3": "S3", "both": "this server + S3"}.get(file.location.value,
+                                                                                      file.location.value)
+            state = file.state.value
+            return where if state in ("uploaded", "local") else f"{where} ({state})"
     if rec.file_path:
-        return f"local: {rec.file_path}"
+        return f"this server: {rec.file_path}"
     return "spool (recording)" if rec.status in ACTIVE_RECORDING_STATUSES else "—"
 
 
@@ -165,7 +172,10 @@ async def action(request: Request, needed: Scope, work: Any) -> Response:
         check_csrf(request, viewer, form.get("csrf"))
         viewer.principal.require(needed)
         await asyncio.to_thread(container_of(request).rate_limits.check, viewer.principal.rate_key)
-        result: Response = await asyncio.to_thread(work, viewer, form)
+        if inspect.iscoroutinefunction(work):
+            result: Response = await work(viewer, form)
+        else:
+            result = await asyncio.to_thread(work, viewer, form)
     except LivevaultError as exc:
         return error_page(request, viewer, exc)
     return result
@@ -245,10 +255,12 @@ async def recordings_page(request: Request) -> Response:
     except (LivevaultError, ValueError) as exc:
         err = exc if isinstance(exc, LivevaultError) else InvalidInput("unknown status")
         return error_page(request, viewer, err)
+    files = await asyncio.to_thread(container.storage.files_for, [r.id for r in found.items])
     pages = max(1, -(-found.total // PAGE_SIZE))
     keep = {k: v for k, v in filters.items() if v}
     return render(
-        request, "recordings.html", viewer, recordings=found.items, total=found.total, page=page, pages=pages,
+        request, "recordings.html", viewer, recordings=found.items, files=files, total=found.total, page=page,
+        pages=pages,
         filters=filters, statuses=[s.value for s in RecordingStatus], kinds=container.sources.names,
         prev_url="/?" + urlencode({**keep, "page": page - 1}) if page > 1 else None,
         next_url="/?" + urlencode({**keep, "page": page + 1}) if page < pages else None,
@@ -265,8 +277,9 @@ def _detail(container: Any, recording_id: str) -> dict[str, Any]:
     except NotFound:
         job = None
     files = container.recordings.parts_of(rec)
+    stored = container.storage.files_of(rec.id)
     return {
-        "rec": rec, "report": report, "job": job, "gaps": gaps,
+        "rec": rec, "report": report, "job": job, "gaps": gaps, "stored": stored,
         "timeline": timeline.build(segments, gaps),
         "parts": [{"index": idx, "name": path.name, "size": path.stat().st_size if path.exists() else 0,
                    "info": next((p for p in parts if p.index == idx), None)} for idx, path in files],
@@ -295,11 +308,27 @@ async def live_page(recording_id: str, request: Request) -> Response:
 
 @router.post("/ui/recordings/{recording_id}/stop")
 async def stop_recording(recording_id: str, request: Request) -> Response:
-    def work(viewer: Viewer, form: dict[str, str]) -> Response:
-        container_of(request).recordings.stop(recording_id)
+    async def work(viewer: Viewer, form: dict[str, str]) -> Response:
+        await container_of(request).recordings.stop_any(recording_id)  # livevault's capture or an external one
         return back_to(request, form, f"/ui/recordings/{recording_id}", "stopped")
 
     return await action(request, Scope.RECORD, work)
+
+
+@router.get("/ui/recordings/{recording_id}/link")
+async def recording_link(recording_id: str, request: Request) -> Response:
+    """For "Copy link": a download URL that works without signing in (signed, or presigned in S3), 24 h."""
+    current_viewer(request)  # signed in (any scope may share a link to what it can read)
+    container = container_of(request)
+    try:
+        rec = await asyncio.to_thread(container.recordings.get, recording_id)
+        link = await asyncio.to_thread(container.storage.link, rec, expires=LINK_SECONDS,
+                                       base_url=str(request.base_url))
+    except LivevaultError as exc:
+        return JSONResponse({"error_code": exc.code, "message": exc.message}, status_code=_STATUS.get(exc.kind, 500))
+    return JSONResponse({"url": link.url, "kind": link.kind,
+                         "expires_at": link.expires_at.isoformat() if link.expires_at else None},
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/ui/recordings/{recording_id}/delete")

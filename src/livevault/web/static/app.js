@@ -11,17 +11,26 @@
     }
   });
 
-  // "Copy link": the absolute URL of the download.
+  // "Copy link": ask the server for a download link that works without signing in, then copy it.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;
     if (!button) return;
-    var url = new URL(button.getAttribute("data-copy"), window.location.href).href;
-    var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy link"; }, 2000); };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(url).then(done, function () { window.prompt("Copy this link", url); });
-    } else {
-      window.prompt("Copy this link", url);
-    }
+    var label = button.textContent;
+    var done = function (text) { button.textContent = text; setTimeout(function () { button.textContent = label; }, 2000); };
+    fetch(button.getAttribute("data-copy"), { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (!body.url) { done("No link"); return; }
+        var url = new URL(body.url, window.location.href).href;
+        button.setAttribute("data-link", url);
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(url).then(function () { done("Copied"); },
+                                                  function () { window.prompt("Copy this link", url); });
+        } else {
+          window.prompt("Copy this link", url);
+        }
+      })
+      .catch(function () { done("No link"); });
   });
 
   // Live updates: every 2 s fetch this page again and swap each [data-live] region whose server HTML changed
