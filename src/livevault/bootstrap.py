@@ -30,6 +30,7 @@ from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
 from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
@@ -41,6 +42,7 @@ from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, 
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
@@ -134,9 +136,18 @@ class Container:
     notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    sessions: SessionService = field(init=False)
+    live: LivePlaylists = field(init=False)
+    overview: Overview = field(init=False)
+    targets: TargetResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.sessions = SessionService.from_settings(self.settings)
+        self.live = LivePlaylists(self.recordings)
+        self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
+                                 upload_backlog_of=lambda: self.storage.backlog()[0])
+        self.targets = TargetResolver(self.sources, self.validate_url)
         self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
+from livevault.api.deps import (
+    AdminScopeDep,
+    ApiKeyDep,
+    ContainerDep,
+    KeyOrSignedLinkDep,
+    RecordScopeDep,
+    SessionOrKeyDep,
+)
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -35,7 +42,7 @@ from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized, UnsupportedSource
+from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.livekit.rooms import RoomRequest
 
@@ -134,22 +141,7 @@ async def resolve_target(
     container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
 ) -> tuple[str, str]:
     """(source kind, target) for what the user gave; URLs pass the one validation function."""
-    if url:
-        target = await asyncio.to_thread(container.validate_url, url)
-    elif room_id:
-        target = room_id
-    else:
-        target = "@" + (user or "").lstrip("@")
-    if source:
-        resolver = container.sources.get(source)
-        accepts = getattr(resolver, "accepts", resolver.matches)  # a named source may take more than it routes
-        if not accepts(target):
-            raise UnsupportedSource(f"the {source} source cannot record this target",
-                                    details={"source": source, "target": target[:200]})
-        return resolver.name, target
-    if url:
-        return container.sources.match(target).name, target
-    return container.sources.get("tiktok").name, target
+    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source)
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
@@ -301,7 +293,7 @@ async def list_parts(recording_id: str, request: Request, container: ContainerDe
 
 
 @router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
-async def download_part(recording_id: str, index: int, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
     rec = container.recordings.get(recording_id)
     for idx, path in container.recordings.parts_of(rec):
