@@ -133,12 +133,13 @@ def sign_in(page: Any, key: str = API_KEY) -> None:
 
 
 def screenshot(page: Any, name: str, *, docs: bool = False) -> None:
-    """`name`-desktop.png and `name`-phone.png under test-artifacts/screenshots (desktop also into docs/images)."""
+    """`name`-desktop.png and `name`-phone.png under test-artifacts/screenshots; with
+    LIVEVAULT_UPDATE_DOC_SCREENSHOTS=1 the desktop one also replaces docs/images/web-`name`.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = page.viewport_size
     page.set_viewport_size(DESKTOP)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop.png"), full_page=True)
-    if docs:
+    if docs and os.environ.get("LIVEVAULT_UPDATE_DOC_SCREENSHOTS") == "1":
         DOC_IMAGES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOC_IMAGES / f"web-{name}.png"))
     page.set_viewport_size(PHONE)
