@@ -230,3 +230,42 @@ def test_the_poller_records_a_stream_no_webhook_announced_and_ends_it_when_segme
         # the stream stays in the bucket, idle: the poller starts nothing more
         time.sleep(2 * POLL)
         assert [r["id"] for r in of_key(client, key)] == [recording_id]
+
+        # the same key goes live again later: new segments, a new recording
+        again = BucketWriter(moto_server, segments, stream, key).start()
+        wait_until(lambda: len(of_key(client, key)) == 2, timeout=POLL + SEGMENT + 10, interval=0.2)
+        second = next(r["id"] for r in of_key(client, key) if r["id"] != recording_id)
+        wait_until(lambda: len(again.written) >= 4, timeout=30, interval=0.2)
+        again.stop()
+        assert wait_finished(client, second, timeout=90)["status"] == "completed"
+        assert ledger_sequences(client, second)[0] > sequences[-1]
+
+
+def test_api_records_a_bucket_stream_on_demand(
+    tmp_path: Path, moto_server: MotoServer, stream_server: StreamServer
+) -> None:
+    with bucket_client(tmp_path, moto_server, bucket_poll_interval=0.0) as (client, _settings, segments, _recs):
+        stream = stream_server.stream(f"bk{uuid.uuid4().hex[:10]}", segment_duration=SEGMENT, window=6)
+        key = stream.name
+        bad = client.post("/recordings", json={"source": "bucket", "stream_key": "../etc"})
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["error_code"] == "INVALID_STREAM_KEY"
+
+        accepted = client.post("/recordings", json={"source": "bucket", "stream_key": key})
+        assert accepted.status_code == 202, accepted.text
+        recording_id = accepted.json()["recording_id"]
+        rec = client.get(f"/recordings/{recording_id}").json()
+        assert (rec["source_kind"], rec["source"]) == ("bucket", f"push:{key}")
+
+        writer = BucketWriter(moto_server, segments, stream, key).start()
+        wait_until(lambda: len(ledger_sequences(client, recording_id)) >= 4, timeout=30, interval=0.2)
+        writer.stop()
+        assert client.post(f"/recordings/{recording_id}/stop").status_code == 202
+        body = wait_finished(client, recording_id, timeout=90)
+        assert body["status"] == "completed", body
+        sequences = ledger_sequences(client, recording_id)
+        assert sequences == writer.written[: len(sequences)]  # from the first segment, in order, none missing
+        # without "source", LIVEVAULT_PUSH_SOURCE=bucket decides
+        other = client.post("/recordings", json={"stream_key": f"{key}-b", "duration": 1})
+        assert other.status_code == 202, other.text
+        assert client.get(f"/recordings/{other.json()['recording_id']}").json()["source_kind"] == "bucket"
