@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
@@ -18,6 +19,7 @@ from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
+from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
 from livevault.domain.stream import StreamFormat
 from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
@@ -30,9 +32,11 @@ from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -43,18 +47,22 @@ from livevault.services.webhooks import PushService
 from livevault.sources.bucket import ENGINE as BUCKET_ENGINE
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
+from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
 from livevault.storage.local import LocalStore
 from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
     from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
@@ -140,6 +148,7 @@ class Container:
     storage: StorageService
     notifier: Notifier
     dispatcher: Dispatcher
+    rooms: RoomRecordingService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     segments: Store | None = None
@@ -178,6 +187,7 @@ class Container:
     async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
         await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
+        await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
         if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
@@ -197,6 +207,7 @@ class Container:
         await self.recorder.progress.close()
         await self.recorder.leases.close()
         await self.dispatcher.stop()
+        await self.rooms.stop_polling()
         self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
@@ -228,6 +239,28 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     store = RedisStore.from_url(url)
     namespace = settings.redis_namespace
     return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
+
+
+def build_rooms(
+    settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
+    storage: StorageService,
+) -> RoomRecordingService:
+    """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
+    client = None
+    if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
+        client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
+    output = None
+    if storage.remote is not None and settings.s3_endpoint:
+        output = EgressOutput(
+            endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.aws_access_key_id,
+            secret=settings.aws_secret_access_key, region=settings.aws_region, force_path_style=settings.s3_path_style,
+        )
+    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=storage.remote,
+                                files=storage, notifier=notifier)
+
+
+def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
+    return storage.claim_output(recording, piece=index)
 
 
 def notify_targets(settings: Settings) -> list[str]:
@@ -276,6 +309,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                              object_store(settings), files_changed=files.invalidate, notifier=notifier)
     runner.register(UPLOAD_JOB, storage.run_upload)
     finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
+    # Split recordings: each piece's name is claimed from storage, and each finished piece is handed to it
+    # (registered and uploaded while the stream goes on) and announced.
+    finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
+                                on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -294,6 +331,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
+    rooms = build_rooms(settings, db, metrics, http, notifier, storage)
+    recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
     return Container(
@@ -314,6 +353,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         downloads=downloads,
         notifier=notifier,
         dispatcher=dispatcher,
+        rooms=rooms,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         storage=storage,
         active=active,

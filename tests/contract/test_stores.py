@@ -56,6 +56,8 @@ def test_put_stat_read_list_delete(store: Store, tmp_path: Path) -> None:
     assert info.size == 1000
     assert info.etag == hashlib.md5(source.read_bytes()).hexdigest()
     assert store.read("room/2026/a.mp4") == source.read_bytes()
+    store.download("room/2026/a.mp4", tmp_path / "copy.mp4")
+    assert (tmp_path / "copy.mp4").read_bytes() == source.read_bytes()
     store.put_file("room/2026/b.jpg", _file(tmp_path, "b.jpg", 10))
     store.put_file("other/c.mp4", _file(tmp_path, "c.mp4", 10))
     assert [o.key for o in store.list("room/")] == ["room/2026/a.mp4", "room/2026/b.jpg"]

@@ -19,6 +19,7 @@ from livevault.api.routers import (
     files,
     health,
     jobs,
+    livekit,
     metrics,
     notifications,
     recordings,
@@ -102,6 +103,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, notifications, metrics):
+    for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics):
         app.include_router(module.router)
     return app

@@ -79,6 +79,14 @@ class Store(Protocol):
         """
         ...
 
+    def download(self, key: str, target: Path) -> None:
+        """Copy the object into the file `target` (streamed: any size).
+
+        Raises:
+            StoreError: no such object, or the store failed.
+        """
+        ...
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, in key order."""
         ...

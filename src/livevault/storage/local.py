@@ -111,6 +111,12 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"cannot read {key}: {exc}", details={"key": key}) from exc
 
+    def download(self, key: str, target: Path) -> None:
+        try:
+            shutil.copyfile(self.path(key), target)
+        except OSError as exc:
+            raise StoreError(f"cannot read {key}: {exc}", details={"key": key}) from exc
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found = sorted(
             (self.key_of(p), p) for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".")

@@ -176,6 +176,9 @@ class S3Store:
         answer = self._call("read", key, self._client.get_object, Key=self.object_key(key))
         return bytes(answer["Body"].read())
 
+    def download(self, key: str, target: Path) -> None:
+        self._call("download", key, self._client.download_file, Key=self.object_key(key), Filename=str(target))
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self._client.get_paginator("list_objects_v2")
         strip = len(self.config.key_prefix)

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
@@ -21,6 +21,7 @@ from livevault.api.schemas.recordings import (
     PartLedgerOut,
     PartList,
     PartOut,
+    PieceOut,
     RecordingAccepted,
     RecordingCreate,
     RecordingEnvelope,
@@ -32,9 +33,11 @@ from livevault.api.schemas.recordings import (
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
+from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized, UnsupportedSource
 from livevault.observability import current_correlation_id
+from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
@@ -104,6 +107,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
         options=rec.options, integrity=integrity_out(report, with_gaps=full),
         location=video_location(files), files=[stored_file_out(f) for f in files],
+        pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
 
 
@@ -155,7 +159,15 @@ async def resolve_target(
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+
+    `{"source": "livekit", "room": ...}` asks LiveKit Egress to record a room into the S3 bucket instead."""
+    if body.source == LIVEKIT_SOURCE:
+        recording, job = await container.rooms.start(RoomRequest(
+            room=body.room or "", layout=body.layout, file_format=body.file_format, audio_only=body.audio_only,
+            correlation_id=current_correlation_id(),
+        ))
+        return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
     request = await build_request(container, body)
     recording, job = await asyncio.to_thread(container.recordings.create, request)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
@@ -202,7 +214,7 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
              responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Not active"}})
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
-    rec = container.recordings.stop(recording_id)
+    rec = await container.recordings.stop_any(recording_id)
     return recording_out(container, rec, full=False)
 
 
@@ -302,6 +314,15 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
             return FileResponse(path, media_type=media, filename=path.name)
     raise NotFound("no such part", details={"index": index})
+
+
+@router.get("/recordings/{recording_id}/pieces/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_piece(
+    recording_id: str, index: Annotated[int, Path(ge=1, le=100_000)], container: ContainerDep, key: ApiKeyDep,
+) -> Response:
+    """One finished piece of a split recording (already while the stream goes on), with HTTP Range support;
+    the same as `/download?piece={index}`."""
+    return await _serve(container, recording_id, FileKind.VIDEO, index, "video/mp4", key, None, None)
 
 
 @router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)

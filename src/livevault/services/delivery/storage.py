@@ -166,6 +166,13 @@ class StorageService:
         wanted = (recording.options or {}).get("upload_s3")
         return bool(self._settings.s3_upload_default if wanted is None else wanted)
 
+    async def store_piece(self, recording_id: str, index: int, video: Path, thumbnail: Path | None) -> None:
+        """A finished piece of a split recording: registered, and uploaded while the stream goes on."""
+        files = [FinalizedFile(video, FileKind.VIDEO, index)]
+        if thumbnail is not None:
+            files.append(FinalizedFile(thumbnail, FileKind.THUMBNAIL, index))
+        await self.store_finalized(recording_id, files)
+
     def keep_local(self, recording: Recording) -> bool:
         keep = (recording.options or {}).get("keep_local")
         return bool(self._settings.s3_keep_local if keep is None else keep)
@@ -228,6 +235,30 @@ class StorageService:
             self.uploader.report(session, recording_id)  # result.s3 starts as [] until the objects are stored
         return out
 
+    def register_remote(self, session: Any, recording: Recording, key: str, size: int,
+                        *, thumbnail_key: str | None = None, thumbnail_size: int = 0) -> list[StoredFile]:
+        """Catalog objects another system wrote straight into the bucket (LiveKit Egress): the recording's
+        files are then located, linked and deleted like uploaded ones, with no local copy."""
+        if self.remote is None:
+            raise StorageUnavailable("object storage is not configured (S3_BUCKET)")
+        repo, now = FileRepository(session), utcnow()
+        out: list[StoredFile] = []
+        for kind, name, length in ((FileKind.VIDEO, key, size), (FileKind.THUMBNAIL, thumbnail_key, thumbnail_size)):
+            if not name:
+                continue
+            found = repo.by_path(name)
+            if found is not None:
+                if found.recording_id != recording.id:
+                    raise Conflict("the object belongs to another recording", details={"key": name})
+                out.append(found)
+                continue
+            out.append(repo.add(StoredFile(
+                id=str(uuid.uuid4()), recording_id=recording.id, kind=kind, piece=0, local_path=name,
+                location=Location.S3, state=FileState.UPLOADED, created_at=now, size=length,
+                bucket=self.remote.bucket, key=self.remote.object_key(name), uploaded_at=now,
+            )))
+        return out
+
     def remote_key(self, local_key: str) -> str:
         return self.remote.object_key(local_key) if self.remote is not None else local_key
 
@@ -271,10 +302,13 @@ class StorageService:
         raise NotFound("the file is not available", details={"path": file.local_path})
 
     def _file(self, recording: Recording, kind: FileKind, piece: int) -> StoredFile:
-        for file in self.files_of(recording.id):
-            if file.kind is kind and file.piece == piece and file.state not in (FileState.CLAIMED,
-                                                                                  FileState.DELETING):
+        usable = [f for f in self.files_of(recording.id)
+                  if f.kind is kind and f.state not in (FileState.CLAIMED, FileState.DELETING)]
+        for file in usable:
+            if file.piece == piece:
                 return file
+        if piece == 0 and usable:  # a split recording has no whole file: its first piece stands for it
+            return min(usable, key=lambda f: f.piece)
         legacy = recording.file_path if kind is FileKind.VIDEO else recording.thumbnail_path
         if legacy and piece == 0:  # finished before files were catalogued
             return StoredFile(id="", recording_id=recording.id, kind=kind, piece=0, local_path=legacy,
