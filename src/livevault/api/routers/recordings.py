@@ -119,15 +119,16 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
 
 
 async def build_request(container: Container, body: RecordingCreate) -> RecordingRequest:
-    if not body.url and not body.room_id and not body.user:
+    if not body.url and not body.room_id and not body.user and not body.stream_key:
         raise MissingSource(
-            "give a `url`, a `room_id` or a `user` to record", details={"fields": ["url", "room_id", "user"]}
+            "give a `url`, a `room_id`, a `user` or a `stream_key` to record",
+            details={"fields": ["url", "room_id", "user", "stream_key"]},
         )
     if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
         raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
     container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
-                                        source=body.source)
+                                        source=body.source, stream_key=body.stream_key)
     return RecordingRequest(
         source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
         duration=body.duration, output_template=body.output_template,
@@ -138,10 +139,12 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
 
 
 async def resolve_target(
-    container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
+    container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None,
+    stream_key: str | None = None,
 ) -> tuple[str, str]:
     """(source kind, target) for what the user gave; URLs pass the one validation function."""
-    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source)
+    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source,
+                                   stream_key=stream_key)
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)

@@ -11,22 +11,30 @@ from livevault.errors import UnsupportedSource
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from livevault.services.webhooks import PushService
     from livevault.sources.registry import SourceRegistry
 
 __all__ = ["TargetResolver"]
 
 
 class TargetResolver:
-    def __init__(self, sources: SourceRegistry, validate_url: Callable[[str], str]) -> None:
+    def __init__(self, sources: SourceRegistry, validate_url: Callable[[str], str], push: PushService | None = None,
+                 ) -> None:
         self._sources = sources
         self._validate_url = validate_url
+        self._push = push
 
     def resolve(
-        self, *, url: str | None, room_id: str | None, user: str | None, source: str | None
+        self, *, url: str | None, room_id: str | None, user: str | None, source: str | None,
+        stream_key: str | None = None,
     ) -> tuple[str, str]:
-        """(source kind, target). Blocking: validating a URL may resolve its host name."""
+        """(source kind, target). Blocking: validating a URL may resolve its host name. A `stream_key` is a
+        stream your own server pushes (its HLS origin or its bucket, LIVEVAULT_PUSH_SOURCE)."""
         if url:
             target = self._validate_url(url)
+        elif stream_key and not room_id and not user and self._push is not None:
+            target = self._push.target(stream_key)
+            source = source or self._push.source_kind
         elif room_id:
             target = room_id
         else:
