@@ -5,7 +5,6 @@ The only module that names concrete adapter classes.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,6 +29,8 @@ from livevault.services.jobs import JobLedger
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
+from livevault.services.retention.disk import DiskWatch
+from livevault.services.retention.service import RetentionLoop, RetentionService
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
 from livevault.services.watch import WatcherService
@@ -95,16 +96,20 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    disk: DiskWatch
+    retention: RetentionService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    retention_loop: RetentionLoop = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
-        self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
+        self.readiness = Readiness(self.settings, self.database_ok, self.disk.status, self.shared_store)
+        self.retention_loop = RetentionLoop(self.retention, self.settings.retention_interval)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
@@ -119,17 +124,19 @@ class Container:
         return check(self.engine)
 
     def disk_free(self) -> int:
-        self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(self.settings.recordings_dir).free
+        return self.disk.status().free_bytes
 
     async def start(self, *, scheduler: bool | None = None) -> None:
+        """`scheduler`: run the watcher scheduler and the cleanup job in this process (embedded mode)."""
         await self.runner.start()
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+            await self.retention_loop.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.retention_loop.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
@@ -206,7 +213,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
+    disk = DiskWatch(settings, metrics)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, disk=disk)
+    # Storage wires `remote_copies` (ids with a verified remote copy) and `drop_local` here.
+    retention = RetentionService(settings, db, recordings, disk, metrics)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
     jobs = JobLedger(db)
     if isinstance(runner, LocalRunner):
@@ -228,6 +238,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         jobs=jobs,
         downloads=downloads,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        disk=disk,
+        retention=retention,
         active=active,
         shared_store=store,
     )

@@ -191,6 +191,24 @@ class Settings(BaseSettings):
     )
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
 
+    # Retention and disk (docs/retention.md)
+    retention_days: float | None = Field(
+        None, ge=0, validation_alias=_env("LIVEVAULT_RETENTION_DAYS", "retention_days"),
+        description="Delete finished, unpinned recordings older than this many days (unset or 0: keep)",
+    )
+    min_free_bytes: int = Field(
+        100 * 1024 * 1024, ge=0, validation_alias=_env("LIVEVAULT_MIN_FREE_BYTES", "min_free_bytes"),
+        description="Below this many free bytes no new recording starts (DISK_FULL); running ones go on",
+    )
+    disk_alert_percent: float = Field(
+        80.0, gt=0, le=100, validation_alias=_env("LIVEVAULT_DISK_ALERT_PERCENT", "disk_alert_percent"),
+        description="Disk use (percent) from which /ready, the metrics and the logs raise an alert",
+    )
+    retention_interval: float = Field(
+        600.0, ge=1, validation_alias=_env("LIVEVAULT_RETENTION_INTERVAL", "retention_interval"),
+        description="Seconds between two runs of the cleanup job",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

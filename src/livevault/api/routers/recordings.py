@@ -25,6 +25,7 @@ from livevault.api.schemas.recordings import (
     RecordingEnvelope,
     RecordingList,
     RecordingOut,
+    RecordingUpdate,
     SegmentOut,
 )
 from livevault.bootstrap import Container
@@ -32,6 +33,7 @@ from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound, UnsupportedSource
 from livevault.observability import current_correlation_id
+from livevault.services.access import Scope
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
@@ -83,7 +85,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
-        options=rec.options, integrity=integrity_out(report, with_gaps=full),
+        options=rec.options, integrity=integrity_out(report, with_gaps=full), pinned=rec.pinned,
     )
 
 
@@ -128,9 +130,17 @@ async def resolve_target(
     return container.sources.get("tiktok").name, target
 
 
-@router.post("/recordings", status_code=202, response_model=RecordingAccepted)
+@router.post("/recordings", status_code=202, response_model=RecordingAccepted, responses={
+    409: {"model": ErrorBody, "description": "ALREADY_RECORDING: this source is being recorded; `details` has "
+                                             "that recording's `recording_id` and `task_id`"},
+    503: {"model": ErrorBody, "description": "DISK_FULL: free space is below LIVEVAULT_MIN_FREE_BYTES"},
+})
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+
+    One source, one recording: while a recording of the same source (the same normalized URL, TikTok room or
+    user, or push stream key) is pending or recording, another request answers 409 `ALREADY_RECORDING` with
+    that recording's id. Below the free-space watermark no recording starts (503 `DISK_FULL`)."""
     request = await build_request(container, body)
     recording, job = await asyncio.to_thread(container.recordings.create, request)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
@@ -176,6 +186,18 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
     rec = container.recordings.stop(recording_id)
+    return recording_out(container, rec, full=False)
+
+
+@router.patch("/recordings/{recording_id}", response_model=RecordingOut, responses=NOT_FOUND)
+async def update_recording(
+    recording_id: str, body: RecordingUpdate, container: ContainerDep, principal: RecordScopeDep
+) -> RecordingOut:
+    """Pin a recording (`{"pinned": true}`, record scope): retention never deletes it. Unpinning
+    (`{"pinned": false}`) lets retention delete it again and needs the admin scope."""
+    if not body.pinned:
+        principal.require(Scope.ADMIN)
+    rec = await asyncio.to_thread(container.recordings.set_pinned, recording_id, body.pinned)
     return recording_out(container, rec, full=False)
 
 

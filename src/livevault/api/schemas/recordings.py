@@ -120,6 +120,15 @@ class RecordingOut(BaseModel):
     stop_requested: bool
     options: dict[str, Any]
     integrity: IntegrityOut
+    pinned: bool = Field(default=False, description="A pinned recording is never deleted by retention")
+
+
+class RecordingUpdate(BaseModel):
+    """`PATCH /recordings/{id}`: pin a recording so retention never deletes it, or unpin it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pinned: bool = Field(description="true: never deleted by retention (record scope); false: unpin (admin scope)")
 
 
 class RecordingList(BaseModel):
