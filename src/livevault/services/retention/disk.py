@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ class DiskStatus:
 
     def bytes_to_free(self) -> int:
         """How much must go for the disk to be above the watermark and under the alert percent again."""
-        below_alert = int(self.total_bytes * (1 - self.alert_percent / 100.0))
+        below_alert = math.ceil(self.total_bytes * (100.0 - self.alert_percent) / 100.0)
         return max(0, self.min_free_bytes - self.free_bytes, below_alert - self.free_bytes)
 
     def as_dict(self) -> dict[str, Any]:
