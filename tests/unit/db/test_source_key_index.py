@@ -61,4 +61,5 @@ def test_the_index_refuses_a_concurrent_insert(db_session_factory: sessionmaker[
     first.commit()
     first.close()
     thread.join(10)
-    assert len(outcome) == 1 and isinstance(outcome[0], AlreadyRecording), outcome
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], AlreadyRecording), outcome

@@ -69,7 +69,8 @@ def test_push_key() -> None:
 def test_long_urls_are_bounded_and_still_distinct() -> None:
     base = "https://example.com/" + "a" * 5000
     one, two = recording_source_key("url", base + "1"), recording_source_key("url", base + "2")
-    assert len(one) <= MAX_KEY_LENGTH and len(two) <= MAX_KEY_LENGTH
+    assert len(one) <= MAX_KEY_LENGTH
+    assert len(two) <= MAX_KEY_LENGTH
     assert one != two
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ def rec(name: str, days: float, *, status: RecordingStatus = RecordingStatus.COM
                      bytes_captured=size, **extra)
 
 
-def decide(recordings: list[Recording], *, days: float | None = None, watchers: list[WatcherLimits] = (),
+def decide(recordings: list[Recording], *, days: float | None = None, watchers: Sequence[WatcherLimits] = (),
            remote: frozenset[str] = frozenset(), disk: DiskStatus | None = None) -> dict[str, Any]:
     decisions = plan([Candidate(r, r.id in remote) for r in recordings], now=NOW, global_days=days,
                      watchers={w.key: w for w in watchers}, disk=disk)
@@ -109,8 +110,12 @@ def test_a_healthy_disk_drops_nothing() -> None:
 
 def test_disk_status_thresholds() -> None:
     low = disk(GIB - 1)
-    assert low.low and low.alert and not low.as_dict()["accepting_recordings"]
+    assert low.low
+    assert low.alert
+    assert not low.as_dict()["accepting_recordings"]
     busy = disk(15 * GIB)
-    assert not busy.low and busy.alert and busy.used_percent == 85.0
+    assert not busy.low
+    assert busy.alert
+    assert busy.used_percent == 85.0
     assert busy.bytes_to_free() == 5 * GIB
     assert not disk(30 * GIB).alert
