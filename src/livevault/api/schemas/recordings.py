@@ -128,7 +128,8 @@ class RecordingUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pinned: bool = Field(strict=True, description="true: never deleted by retention (record scope); false: unpin (admin scope)")
+    pinned: bool = Field(
+        strict=True, description="true: never deleted by retention (record scope); false: unpin (admin scope)")
 
 
 class RecordingList(BaseModel):
