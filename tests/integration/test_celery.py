@@ -363,3 +363,38 @@ def wait_http(ready: Any, timeout: float = 30.0) -> None:
             pass
         assert time.monotonic() < deadline, "Flower did not answer as expected"
         time.sleep(0.3)
+
+
+def test_beat_runs_the_cleanup_job_on_a_worker(tmp_path: Path, env_for: Any, settings_for: Any) -> None:
+    """Distributed mode: `livevault scheduler` sends `livevault.retention.sweep`, a worker deletes an old
+    recording (and its file) and leaves a pinned one."""
+    from datetime import UTC, datetime, timedelta
+
+    from livevault.db.repositories import RecordingRepository
+    from livevault.domain.recording import Recording, RecordingStatus
+
+    retention = {"LIVEVAULT_RETENTION_DAYS": "1", "LIVEVAULT_RETENTION_INTERVAL": "1"}
+    settings = settings_for()
+    with processes(tmp_path) as start, api_client(settings) as api:
+        container = api.app.state.container  # type: ignore[attr-defined]
+        old = datetime.now(UTC) - timedelta(days=3)
+        rows = []
+        for name, pinned in (("old", False), ("pinned", True)):
+            path = settings.recordings_dir / "seed" / f"{name}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\0" * 10)
+            rows.append(Recording(id=f"{name}-{uuid.uuid4().hex[:8]}", source_kind="url", source=name,
+                                  status=RecordingStatus.COMPLETED, created_at=old, completed_at=old,
+                                  file_path=f"seed/{name}.mp4", file_size=10, pinned=pinned))
+        container.db.run(lambda s: [RecordingRepository(s).add(r) for r in rows])
+        worker = start("worker", ["worker", "-Q", "default", "-c", "4"], env_for(**retention))
+        worker.wait_for_log(READY)
+        start("beat", ["scheduler"], env_for(**retention))
+        deadline = time.monotonic() + 60
+        while api.get(f"/recordings/{rows[0].id}").status_code != 404:
+            assert time.monotonic() < deadline, worker.log()[-4000:]
+            time.sleep(0.5)
+        assert not (settings.recordings_dir / "seed" / "old.mp4").exists()
+        assert api.get(f"/recordings/{rows[1].id}").json()["pinned"] is True
+        assert (settings.recordings_dir / "seed" / "pinned.mp4").exists()
+    assert "livevault.retention.sweep[" in worker.log()
