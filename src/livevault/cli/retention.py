@@ -43,7 +43,7 @@ def retention(
         typer.echo(f"disk: {disk.free_bytes} bytes free, {disk.used_percent:g} % used ({state})")
     verb = "would" if dry_run else "will"
     if not report.plan.decisions:
-        typer.echo(f"nothing to delete ({report.plan.considered} finished, unpinned recordings considered)")
+        typer.echo(f"nothing to delete ({report.plan.considered} finished, unpinned recordings looked at)")
     for decision in report.plan.decisions:
         outcome = "" if dry_run else (" [skipped: " + report.skipped[decision.recording_id] + "]"
                                       if decision.recording_id in report.skipped else " [done]")

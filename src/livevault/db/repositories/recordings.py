@@ -28,7 +28,7 @@ from livevault.domain.recording import (
 from livevault.errors import AlreadyRecording, Conflict, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -323,15 +323,25 @@ class RecordingRepository:
             conditions.append(r.completed_at <= to)
         return self._page(conditions, (r.completed_at.desc(), r.id.desc()), limit, offset)
 
-    def finished_unpinned(self, *, limit: int = 100_000) -> RecordingList:
-        """Completed and failed recordings that are not pinned, oldest first: what retention may delete."""
+    def retention_candidates(
+        self, *, created_before: datetime | None, watcher_keys: Collection[str], everything: bool = False,
+        limit: int = 200_000,
+    ) -> RecordingList:
+        """Completed and failed recordings that are not pinned, oldest first: those created before
+        `created_before`, or started by one of `watcher_keys` (all of them when `everything`)."""
+        r = RecordingRow
         statuses = sorted(s.value for s in FINISHED_RECORDING_STATUSES)
-        query = (
-            select(RecordingRow)
-            .where(RecordingRow.status.in_(statuses), RecordingRow.pinned.is_(False))
-            .order_by(RecordingRow.created_at, RecordingRow.id)
-            .limit(limit)
-        )
+        conditions: list[ColumnElement[bool]] = [r.status.in_(statuses), r.pinned.is_(False)]
+        if not everything:
+            wanted: list[ColumnElement[bool]] = []
+            if created_before is not None:
+                wanted.append(r.created_at < created_before)
+            if watcher_keys:
+                wanted.append(r.watcher_key.in_(sorted(watcher_keys)))
+            if not wanted:
+                return []
+            conditions.append(or_(*wanted))
+        query = select(r).where(*conditions).order_by(r.created_at, r.id).limit(limit)
         return [to_recording(row) for row in self._session.scalars(query)]
 
     # -- ledger ------------------------------------------------------------------------------

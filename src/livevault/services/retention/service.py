@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository, WatcherRepository
 from livevault.domain.recording import FINISHED_RECORDING_STATUSES
-from livevault.domain.watcher import WatcherStatus
 from livevault.errors import LivevaultError, NotFound
 from livevault.services.retention.policy import Action, Candidate, Decision, WatcherLimits, plan
 
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.observability import Metrics
     from livevault.services.record import RecordingService
     from livevault.services.retention.disk import DiskStatus, DiskWatch
@@ -82,31 +82,30 @@ class RetentionService:
         self.drop_local = drop_local
 
     def plan(self, now: datetime | None = None) -> RetentionPlan:
+        """What the cleanup job would do now. Only recordings a rule can select are read: older than the global
+        days, or started by a watcher with limits (all finished ones while the disk is low, for the local
+        copies that may go first)."""
         now = now or datetime.now(UTC)
-
-        def load(session: Session) -> tuple[list[Any], dict[str, WatcherLimits]]:
-            found = RecordingRepository(session).finished_unpinned()
-            watchers = WatcherRepository(session)
-            keys = {r.watcher_key for r in found if r.watcher_key}
-            limits: dict[str, WatcherLimits] = {}
-            for key in keys:
-                watcher = watchers.get(key, include_deleted=True)
-                if watcher is None or watcher.status is WatcherStatus.DELETED:
-                    continue  # a deleted watcher's recordings fall back to the global policy
-                if watcher.max_recordings is None and watcher.max_bytes is None and watcher.retention_days is None:
-                    continue
-                limits[key] = WatcherLimits(key, watcher.max_recordings, watcher.max_bytes, watcher.retention_days)
-            return found, limits
-
-        found, limits = self._db.run(load)
-        remote = self.remote_copies([r.id for r in found]) if self.remote_copies and found else set()
         try:
             disk: DiskStatus | None = self._disk.status()
         except OSError:
             log.warning("cannot measure the recordings disk", exc_info=True)
             disk = None
+        days = self._settings.retention_days
+        created_before = now - timedelta(days=days) if days else None
+        pressure = disk is not None and disk.alert and self.remote_copies is not None
+
+        def load(session: Session) -> tuple[list[Recording], dict[str, WatcherLimits]]:
+            limits = {w.key: WatcherLimits(w.key, w.max_recordings, w.max_bytes, w.retention_days)
+                      for w in WatcherRepository(session).with_retention_limits()}
+            found = RecordingRepository(session).retention_candidates(
+                created_before=created_before, watcher_keys=list(limits), everything=pressure)
+            return found, limits
+
+        found, limits = self._db.run(load)
+        remote = self.remote_copies([r.id for r in found]) if self.remote_copies and found else set()
         candidates = [Candidate(r, r.id in remote) for r in found]
-        decisions = plan(candidates, now=now, global_days=self._settings.retention_days, watchers=limits, disk=disk)
+        decisions = plan(candidates, now=now, global_days=days, watchers=limits, disk=disk)
         return RetentionPlan(decisions=decisions, disk=disk, considered=len(found))
 
     def run(self, *, dry_run: bool = False, now: datetime | None = None) -> RetentionReport:
