@@ -150,7 +150,9 @@ def test_one_worker_process_holds_twenty_recordings_at_once(
     with processes(tmp_path) as start, api_client(settings) as api:
         worker = start("worker", ["worker", "-c", "24", "-n", "w1@%h"], env_for())
         worker.wait_for_log(READY)
-        ids = [post_recording(api, streams[i % 4].playlist_url("hi"), duration=6)["recording_id"]
+        # Five recordings per stream: a query parameter of their own makes each URL a source of its own (one
+        # source, one recording; the test server ignores the parameter).
+        ids = [post_recording(api, f"{streams[i % 4].playlist_url('hi')}?copy={i}", duration=6)["recording_id"]
                for i in range(20)]
         bodies = [wait_finished(api, rid, timeout=120) for rid in ids]
 
