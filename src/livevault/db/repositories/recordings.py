@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories import ledger as ledger_rows
@@ -15,7 +15,7 @@ from livevault.db.repositories._mapping import (
     recording_values,
     to_recording,
 )
-from livevault.db.tables import RecordingRow, utcnow
+from livevault.db.tables import CAPTURING_WHERE, RecordingRow, utcnow
 from livevault.domain.capture import GapRecord
 from livevault.domain.recording import (
     ACTIVE_RECORDING_STATUSES,
@@ -92,9 +92,11 @@ class RecordingRepository:
         return to_recording(row)
 
     def capturing(self, source_key: str) -> Recording | None:
-        """The pending or recording recording of this source, if any (there is at most one)."""
-        statuses = sorted(s.value for s in CAPTURING_RECORDING_STATUSES)
-        query = select(RecordingRow).where(RecordingRow.source_key == source_key, RecordingRow.status.in_(statuses))
+        """The pending or recording recording of this source, if any (there is at most one).
+
+        The status condition is the partial index's own predicate as literal SQL (no bound parameters), so
+        both databases answer from `uq_recordings_capturing_source`."""
+        query = select(RecordingRow).where(RecordingRow.source_key == source_key, text(CAPTURING_WHERE))
         row = self._session.scalars(query.limit(1)).first()
         return None if row is None else to_recording(row)
 
