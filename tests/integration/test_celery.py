@@ -193,7 +193,8 @@ def test_a_redis_restart_mid_recording_loses_no_job_and_watchers_resume(
             broker.kill()  # everything Redis held is gone: queues, unacked messages, results, beat's ticks
             second: dict[str, Any] = {}
             posting = threading.Thread(
-                target=lambda: second.update(post_recording(api, stream.playlist_url("hi"), duration=4)))
+                # (another URL of the same stream: the first recording still holds `hi`)
+                target=lambda: second.update(post_recording(api, stream.playlist_url("hi") + "?copy=2", duration=4)))
             posting.start()  # publishing waits for the broker instead of failing
             time.sleep(3.0)
             assert posting.is_alive(), "the job was published (or failed) while Redis was down"
