@@ -34,12 +34,13 @@ from livevault.domain.templates import validate_template
 from livevault.errors import AlreadyRecording, Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
     from livevault.runners.base import JobRunner
+    from livevault.services.delivery import StorageService
     from livevault.services.retention.disk import DiskWatch
     from livevault.services.uow import Database
 
@@ -80,21 +81,28 @@ class RecordingPage:
 class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
-        *, files_changed: Callable[[], None] | None = None, disk: DiskWatch | None = None,
+        *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
+        disk: DiskWatch | None = None,
     ) -> None:
         self._settings = settings
+        self._storage = storage  # deletes a recording's files wherever they are
         self._db = db
         self._runner = runner
         self._active = active
         self._swept: dict[str, float] = {}
+        # Recordings made by another system (LiveKit Egress): stopped through it, never captured here.
+        self.external_stoppers: dict[str, Callable[[Recording], Awaitable[Recording]]] = {}
         self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
         self._disk = disk  # below its watermark no new recording starts (DISK_FULL)
 
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
-    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
-        """Persist a pending recording and its job, then hand the job to the runner.
+    def create(
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+    ) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start).
 
         Raises AlreadyRecording (409) when the source already has a pending or recording recording — checked
         by a unique index, so it holds across processes — and DiskFull when free space is below
@@ -109,7 +117,7 @@ class RecordingService:
         source_key = recording_source_key(request.source_kind, request.source)
         for _attempt in range(3):
             try:
-                return self._insert(request, source_key)
+                return self._insert(request, source_key, announce)
             except AlreadyRecording as exc:
                 if exc.details.get("recording_id"):
                     raise
@@ -119,7 +127,9 @@ class RecordingService:
                     raise already_recording(active) from exc
         raise AlreadyRecording("this source is already being recorded", details={"source_key": source_key})
 
-    def _insert(self, request: RecordingRequest, source_key: str) -> tuple[Recording, Job]:
+    def _insert(
+        self, request: RecordingRequest, source_key: str, announce: Callable[[Any, Recording], None] | None
+    ) -> tuple[Recording, Job]:
         now = utcnow()
         recording = Recording(
             id=str(uuid.uuid4()),
@@ -152,6 +162,8 @@ class RecordingService:
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
             JobRepository(session).add(job)
+            if announce is not None:
+                announce(session, recording)
 
         self._db.run(work)
         self._runner.submit(RECORD_JOB, job.id, recording_id=recording.id, correlation_id=request.correlation_id)
@@ -207,12 +219,23 @@ class RecordingService:
         """Pin (retention never deletes it) or unpin a recording."""
         return self._db.run(lambda s: RecordingRepository(s).update(recording_id, pinned=pinned))
 
+    async def stop_any(self, recording_id: str) -> Recording:
+        """Stop a recording whatever made it: livevault's capture, or an external recorder (LiveKit Egress)."""
+        recording = await asyncio.to_thread(self.get, recording_id)
+        stopper = self.external_stoppers.get(recording.source_kind)
+        if stopper is not None:
+            return await stopper(recording)
+        return await asyncio.to_thread(self.stop, recording_id)
+
     def delete(self, recording_id: str) -> None:
         recording = self.get(recording_id)
         if recording.status in ACTIVE_RECORDING_STATUSES:
             raise Conflict("recording is still active; stop it first", details={"status": recording.status.value})
-        for path in self.files_of(recording):
-            path.unlink(missing_ok=True)
+        if self._storage is not None:
+            self._storage.delete_files(recording)  # S3 objects, local files, their rows; raises if some remain
+        else:
+            for path in self.files_of(recording):
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
         self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
         if self._files_changed is not None:
@@ -254,6 +277,8 @@ class RecordingService:
             return found
 
         for recording in self._db.run(work):
+            if recording.source_kind in self.external_stoppers:
+                continue  # followed by its own service, not by a capture job
             job_id = recording.job_id or str(uuid.uuid4())
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
             log.info("recovering recording %s (%s)", recording.id, recording.status.value)
@@ -272,7 +297,8 @@ class RecordingService:
         clock = time.monotonic()
         resend_after = max(pending_grace, 2 * self._settings.lease_ttl)
         self._swept = {rid: at for rid, at in self._swept.items() if clock - at < resend_after}
-        found = [r for r in found if r.id not in self._swept]  # queued already: don't flood a backlogged queue
+        found = [r for r in found if r.id not in self._swept  # queued already: don't flood a backlogged queue
+                 and r.source_kind not in self.external_stoppers]
         for recording in found:
             self._swept[recording.id] = clock
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB

@@ -22,6 +22,7 @@ from livevault.observability import configure_logging
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
 RETENTION_TASK = "livevault.retention.sweep"
+STORAGE_SWEEP_TASK = "livevault.storage.sweep"
 TICK_INTERVAL = 1.0
 SWEEP_INTERVAL = 2.0
 DEFAULT_CONCURRENCY = 100
@@ -68,6 +69,9 @@ app.conf.update(
         # The cleanup job (services.retention), every LIVEVAULT_RETENTION_INTERVAL seconds.
         "retention-sweep": {"task": RETENTION_TASK, "schedule": settings.retention_interval,
                             "options": {"expires": settings.retention_interval}},
+        # The storage retry schedule: uploads waiting for S3 to come back, lapsed uploaders, unfinished deletes.
+        "storage-sweep": {"task": STORAGE_SWEEP_TASK, "schedule": settings.storage_sweep_interval,
+                          "options": {"expires": max(10.0, 2 * settings.storage_sweep_interval)}},
     },
     beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     include=["livevault.worker.tasks"],

@@ -57,8 +57,9 @@ class RetentionReport:
 class RetentionService:
     """One policy over every copy of a recording.
 
-    `remote_copies(ids) -> ids` says which recordings have a verified remote copy (none by default: the storage
-    layer supplies it), and `drop_local(id)` removes only the local copy of such a recording; without it,
+    `remote_copies(ids) -> ids` says which recordings have a verified remote copy and still a local one (none
+    by default; bootstrap passes `StorageService.verified_remote` when S3 is configured), and `drop_local(id)`
+    removes only the local copy of such a recording (`StorageService.drop_local_copies`); without it,
     `drop_local` decisions are listed but skipped.
     """
 
@@ -71,7 +72,7 @@ class RetentionService:
         metrics: Metrics | None = None,
         *,
         remote_copies: Callable[[Sequence[str]], set[str]] | None = None,
-        drop_local: Callable[[str], None] | None = None,
+        drop_local: Callable[[str], object] | None = None,
     ) -> None:
         self._settings = settings
         self._db = db

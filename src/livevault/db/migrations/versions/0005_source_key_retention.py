@@ -5,8 +5,8 @@ Existing recordings get their source key computed by `domain.source_key.recordin
 capturing recordings of one source exist already, only the oldest gets the key (a NULL key never conflicts),
 so the upgrade cannot fail on old data.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -22,8 +22,8 @@ from livevault.domain.source_key import recording_source_key
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-revision: str = "0004"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
