@@ -5,7 +5,6 @@ The only module that names concrete adapter classes.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -41,6 +40,8 @@ from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
+from livevault.services.retention.disk import DiskWatch
+from livevault.services.retention.service import RetentionLoop, RetentionService
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
 from livevault.services.viewing import LivePlaylists, Overview, SessionService
@@ -147,6 +148,8 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    disk: DiskWatch
+    retention: RetentionService
     storage: StorageService
     notifier: Notifier
     dispatcher: Dispatcher
@@ -159,6 +162,7 @@ class Container:
     notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    retention_loop: RetentionLoop = field(init=False)
     sessions: SessionService = field(init=False)
     live: LivePlaylists = field(init=False)
     overview: Overview = field(init=False)
@@ -175,7 +179,8 @@ class Container:
         self.targets = TargetResolver(self.sources, self.validate_url, self.push)
         if self.segments is not None and self.settings.push_source == "bucket":
             self.bucket_poller = BucketPoller(self.settings, self.push, self.segments)
-        self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
+        self.readiness = Readiness(self.settings, self.database_ok, self.disk.status, self.shared_store)
+        self.retention_loop = RetentionLoop(self.retention, self.settings.retention_interval)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
@@ -192,15 +197,16 @@ class Container:
         return check(self.engine)
 
     def disk_free(self) -> int:
-        self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(self.settings.recordings_dir).free
+        return self.disk.status().free_bytes
 
     async def start(self, *, scheduler: bool | None = None) -> None:
+        """`scheduler`: run the watcher scheduler and the cleanup job in this process (embedded mode)."""
         await self.runner.start()
         await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
         await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+            await self.retention_loop.start()
         if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
             await self.storage.start()
             if self.bucket_poller is not None:  # distributed: Celery beat runs `livevault.bucket.poll`
@@ -209,6 +215,7 @@ class Container:
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.retention_loop.stop()
         await self.storage.stop()
         if self.bucket_poller is not None:
             await self.bucket_poller.stop()
@@ -339,7 +346,15 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
+    disk = DiskWatch(settings, metrics)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage,
+                                  disk=disk)
+    # Under disk pressure, local copies with a verified S3 copy go first (only when S3 is configured).
+    retention = RetentionService(
+        settings, db, recordings, disk, metrics,
+        remote_copies=storage.verified_remote if storage.remote is not None else None,
+        drop_local=storage.drop_local_copies,
+    )
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
     rooms = build_rooms(settings, db, metrics, http, notifier, storage)
@@ -366,6 +381,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         dispatcher=dispatcher,
         rooms=rooms,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        disk=disk,
+        retention=retention,
         storage=storage,
         active=active,
         shared_store=store,

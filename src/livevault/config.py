@@ -331,6 +331,23 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, validation_alias=_env("LIVEKIT_RECONCILE_INTERVAL", "livekit_reconcile_interval")
     )
 
+    # Retention and disk (docs/retention.md)
+    retention_days: float | None = Field(
+        None, ge=0, validation_alias=_env("LIVEVAULT_RETENTION_DAYS", "retention_days"),
+        description="Delete finished, unpinned recordings older than this many days (unset or 0: keep)",
+    )
+    min_free_bytes: int = Field(
+        100 * 1024 * 1024, ge=0, validation_alias=_env("LIVEVAULT_MIN_FREE_BYTES", "min_free_bytes"),
+        description="Below this many free bytes no new recording starts (DISK_FULL); running ones go on",
+    )
+    disk_alert_percent: float = Field(
+        80.0, gt=0, le=100, validation_alias=_env("LIVEVAULT_DISK_ALERT_PERCENT", "disk_alert_percent"),
+        description="Disk use (percent) from which /ready, the metrics and the logs raise an alert",
+    )
+    retention_interval: float = Field(
+        600.0, ge=1, validation_alias=_env("LIVEVAULT_RETENTION_INTERVAL", "retention_interval"),
+        description="Seconds between two runs of the cleanup job",
+    )
     # Web pages (`/`): the secret that signs and encrypts session cookies (generated into the data dir when unset)
     session_secret: str | None = Field(
         None, min_length=16, repr=False, validation_alias=_env("LIVEVAULT_SESSION_SECRET", "session_secret"))

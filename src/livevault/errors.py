@@ -17,6 +17,7 @@ The tree::
     ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
     ├── NotFound                         NOT_FOUND   NOT_FOUND
     ├── Conflict                         CONFLICT    CONFLICT
+    │   └── AlreadyRecording             CONFLICT    ALREADY_RECORDING (one capturing recording per source)
     ├── SourceError                      UNAVAILABLE SOURCE_ERROR
     │   ├── LiveOffline                  UNAVAILABLE LIVE_OFFLINE
     │   ├── StreamEnded                  UNAVAILABLE STREAM_ENDED
@@ -145,6 +146,12 @@ class NotFound(LivevaultError):
 class Conflict(LivevaultError):
     code = "CONFLICT"
     kind = ErrorKind.CONFLICT
+
+
+class AlreadyRecording(Conflict):
+    """The source already has a capturing recording; `details` names it (`recording_id`, `task_id`)."""
+
+    code = "ALREADY_RECORDING"
 
 
 class SourceError(LivevaultError):

@@ -119,3 +119,15 @@ class Metrics:
         self.download_retries = Counter(
             "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r
         )
+        # Retention and disk (services.retention)
+        self.disk_used_percent = Gauge("disk_used_percent", "Used percent of the fullest recordings disk",
+                                       registry=r)
+        self.disk_low = Gauge("disk_low", "1 while free space is below LIVEVAULT_MIN_FREE_BYTES (new "
+                              "recordings refused with DISK_FULL)", registry=r)
+        self.disk_alert = Gauge("disk_alert", "1 while disk use is at or above LIVEVAULT_DISK_ALERT_PERCENT",
+                                registry=r)
+        self.recordings_refused = Counter("recordings_refused", "Recordings refused before they started",
+                                          ["reason"], registry=r)
+        self.retention_actions = Counter("retention_actions", "Recordings removed by the cleanup job",
+                                         ["action"], registry=r)
+        self.retention_freed = Counter("retention_freed_bytes", "Bytes freed by the cleanup job", registry=r)

@@ -1,10 +1,11 @@
-"""`livevault serve | worker | scheduler | record | watch | testsrc | db | doctor`."""
+"""`livevault serve | worker | scheduler | record | watch | retention | testsrc | db | doctor`."""
 
 from __future__ import annotations
 
 import typer
 
 from livevault.cli import record as record_cmd
+from livevault.cli import retention as retention_cmd
 from livevault.cli import watch as watch_cmd
 from livevault.cli import worker as worker_cmd
 from livevault.config import Settings
@@ -18,6 +19,7 @@ app.add_typer(watch_cmd.app, name="watch")
 app.command("record")(record_cmd.record)
 app.command("worker")(worker_cmd.worker)
 app.command("scheduler")(worker_cmd.scheduler)
+app.command("retention")(retention_cmd.retention)
 
 
 def _settings(**overrides: object) -> Settings:

@@ -54,6 +54,12 @@ def add(
     proxy: str | None = typer.Option(None, "--proxy", help="http(s):// or socks5:// proxy"),
     cookies: str | None = typer.Option(None, "--cookies", help="cookies file under LIVEVAULT_SECRETS_DIR"),
     max_duration: int | None = typer.Option(None, "--max-duration", help="Stop each recording after N seconds"),
+    max_recordings: int | None = typer.Option(
+        None, "--max-recordings", min=1, help="Retention: keep this watcher's newest N finished recordings"),
+    max_bytes: int | None = typer.Option(
+        None, "--max-bytes", min=1, help="Retention: keep at most this many bytes of its recordings"),
+    retention_days: float | None = typer.Option(
+        None, "--retention-days", min=0, help="Retention: delete its recordings older than this many days"),
 ) -> None:
     """Watch TARGET: record it whenever it is live."""
     fields: dict[str, str] = {}
@@ -64,7 +70,8 @@ def add(
     else:
         fields["url"] = target
     body = WatcherCreate(poll_interval=interval, options=WatcherOptions(
-        quality=quality, proxy=proxy, cookies=cookies, max_duration=max_duration), **fields)
+        quality=quality, proxy=proxy, cookies=cookies, max_duration=max_duration), max_recordings=max_recordings,
+        max_bytes=max_bytes, retention_days=retention_days, **fields)
 
     async def work(container: Container) -> tuple[str, str]:
         request = await build_watch_request(container, body)

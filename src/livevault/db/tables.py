@@ -44,6 +44,7 @@ ID_LENGTH = 64
 NAME_LENGTH = 255
 CODE_LENGTH = 64
 STATUS_LENGTH = 16
+CAPTURING_WHERE = "status IN ('pending', 'recording')"  # domain.recording.CAPTURING_RECORDING_STATUSES
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -122,6 +123,9 @@ class RecordingRow(Base):
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
+    # One source, one recording: `domain.source_key`; unique among capturing recordings (index below).
+    source_key: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on
@@ -134,6 +138,15 @@ class RecordingRow(Base):
             "id",
             sqlite_where=text("file_path IS NOT NULL"),
             postgresql_where=text("file_path IS NOT NULL"),
+        ),
+        # At most one pending or recording recording per source (CAPTURING_RECORDING_STATUSES), across every
+        # API process and worker; a NULL key (rows from before the key existed) never conflicts.
+        Index(
+            "uq_recordings_capturing_source",
+            "source_key",
+            unique=True,
+            sqlite_where=text(CAPTURING_WHERE),
+            postgresql_where=text(CAPTURING_WHERE),
         ),
     )
 
@@ -238,6 +251,10 @@ class WatcherRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # Retention of this watcher's recordings (None: no limit).
+    max_recordings: Mapped[int | None] = mapped_column(Integer)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    retention_days: Mapped[float | None] = mapped_column(Float)
 
 
 class DownloadRow(Base):

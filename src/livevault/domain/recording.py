@@ -23,6 +23,11 @@ class RecordingStatus(StrEnum):
 ACTIVE_RECORDING_STATUSES = frozenset(
     {RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING}
 )
+# Statuses in which a recording reads its source: at most one recording per source key is in one of them (a
+# partial unique index, `uq_recordings_capturing_source`). A recording that is `processing` no longer reads the
+# source, so a stream that starts again while the last one is being finalized gets a recording of its own.
+CAPTURING_RECORDING_STATUSES = frozenset({RecordingStatus.PENDING, RecordingStatus.RECORDING})
+FINISHED_RECORDING_STATUSES = frozenset({RecordingStatus.COMPLETED, RecordingStatus.FAILED})
 
 _RECORDING_TRANSITIONS: dict[RecordingStatus, frozenset[RecordingStatus]] = {
     RecordingStatus.PENDING: frozenset(
@@ -112,6 +117,8 @@ class Recording:
     bytes_captured: int = 0
     parts_count: int = 0
     watcher_key: str | None = None
+    source_key: str | None = None  # domain.source_key.recording_source_key; set by RecordingService.create
+    pinned: bool = False  # retention never deletes a pinned recording
 
 
 @dataclass(frozen=True, slots=True)

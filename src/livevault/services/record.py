@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
+from livevault.db.repositories.recordings import already_recording
 from livevault.domain.capture import (
     GapRecord,
     IntegrityReport,
@@ -28,8 +29,9 @@ from livevault.domain.recording import (
     RecordingRequest,
     RecordingStatus,
 )
+from livevault.domain.source_key import recording_source_key
 from livevault.domain.templates import validate_template
-from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.errors import AlreadyRecording, Conflict, InvalidInput, NotFound
 from livevault.services.pieces import Piece, PieceBook, split_rule
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.runners.base import JobRunner
     from livevault.services.delivery import StorageService
+    from livevault.services.retention.disk import DiskWatch
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
         *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
+        disk: DiskWatch | None = None,
     ) -> None:
         self._settings = settings
         self._storage = storage  # deletes a recording's files wherever they are
@@ -90,6 +94,7 @@ class RecordingService:
         # Recordings made by another system (LiveKit Egress): stopped through it, never captured here.
         self.external_stoppers: dict[str, Callable[[Recording], Awaitable[Recording]]] = {}
         self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
+        self._disk = disk  # below its watermark no new recording starts (DISK_FULL)
 
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
@@ -98,11 +103,34 @@ class RecordingService:
         self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
     ) -> tuple[Recording, Job]:
         """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
-        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start)."""
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start).
+
+        Raises AlreadyRecording (409) when the source already has a pending or recording recording — checked
+        by a unique index, so it holds across processes — and DiskFull when free space is below
+        LIVEVAULT_MIN_FREE_BYTES.
+        """
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
             validate_template(request.output_template)
+        if self._disk is not None:
+            self._disk.ensure_room()
+        source_key = recording_source_key(request.source_kind, request.source)
+        for _attempt in range(3):
+            try:
+                return self._insert(request, source_key, announce)
+            except AlreadyRecording as exc:
+                if exc.details.get("recording_id"):
+                    raise
+                # Another process inserted it at the same moment: name it, unless it has already ended.
+                active = self._db.run(lambda s: RecordingRepository(s).capturing(source_key))
+                if active is not None:
+                    raise already_recording(active) from exc
+        raise AlreadyRecording("this source is already being recorded", details={"source_key": source_key})
+
+    def _insert(
+        self, request: RecordingRequest, source_key: str, announce: Callable[[Any, Recording], None] | None
+    ) -> tuple[Recording, Job]:
         now = utcnow()
         recording = Recording(
             id=str(uuid.uuid4()),
@@ -121,6 +149,7 @@ class RecordingService:
             job_id=str(uuid.uuid4()),
             correlation_id=request.correlation_id,
             watcher_key=request.watcher_key,
+            source_key=source_key,
         )
         job = Job(
             id=recording.job_id or "",
@@ -192,6 +221,10 @@ class RecordingService:
         updated = self._db.run(lambda s: RecordingRepository(s).update(recording_id, stop_requested=True))
         self._active.signal_stop(recording_id)
         return updated
+
+    def set_pinned(self, recording_id: str, pinned: bool) -> Recording:
+        """Pin (retention never deletes it) or unpin a recording."""
+        return self._db.run(lambda s: RecordingRepository(s).update(recording_id, pinned=pinned))
 
     async def stop_any(self, recording_id: str) -> Recording:
         """Stop a recording whatever made it: livevault's capture, or an external recorder (LiveKit Egress)."""

@@ -37,7 +37,7 @@ from livevault.domain.recording import (
 )
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
-from livevault.errors import LivevaultError
+from livevault.errors import AlreadyRecording, LivevaultError
 from livevault.services.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
@@ -267,6 +267,9 @@ class WatchScheduler:
                 recording, _job = await asyncio.to_thread(
                     self._recordings.create, _recording_request(watcher), announce=self._announcer(watcher)
                 )
+            except AlreadyRecording as exc:  # another request or watcher records this source: leave it be
+                log.info("watcher %s: source already recorded by %s", watcher.key, exc.details.get("recording_id"))
+                continue
             except LivevaultError as exc:
                 log.warning("watcher %s could not start a recording: %s", watcher.key, exc.message)
                 continue

@@ -21,6 +21,7 @@ from livevault.observability import configure_logging
 
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
+RETENTION_TASK = "livevault.retention.sweep"
 STORAGE_SWEEP_TASK = "livevault.storage.sweep"
 BUCKET_POLL_TASK = "livevault.bucket.poll"
 TICK_INTERVAL = 1.0
@@ -66,6 +67,9 @@ app.conf.update(
     beat_schedule={
         "watchers-tick": {"task": TICK_TASK, "schedule": TICK_INTERVAL, "options": {"expires": 10}},
         "leases-sweep": {"task": SWEEP_TASK, "schedule": SWEEP_INTERVAL, "options": {"expires": 20}},
+        # The cleanup job (services.retention), every LIVEVAULT_RETENTION_INTERVAL seconds.
+        "retention-sweep": {"task": RETENTION_TASK, "schedule": settings.retention_interval,
+                            "options": {"expires": settings.retention_interval}},
         # The storage retry schedule: uploads waiting for S3 to come back, lapsed uploaders, unfinished deletes.
         "storage-sweep": {"task": STORAGE_SWEEP_TASK, "schedule": settings.storage_sweep_interval,
                           "options": {"expires": max(10.0, 2 * settings.storage_sweep_interval)}},

@@ -15,6 +15,7 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.watchers.tick  -                                      60 s
     livevault.bucket.poll    -                                      60 s
     livevault.leases.sweep   -                                      (synchronous, short)
+    livevault.retention.sweep -                                     (synchronous; the cleanup job)
 
 Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
 exponential backoff and jitter, at most 5 times; its job row shows RETRY with the error until it runs
@@ -36,7 +37,15 @@ from livevault.errors import LivevaultError, NotFound
 from livevault.services.delivery import UPLOAD_JOB
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
-from livevault.worker.celery_app import BUCKET_POLL_TASK, STORAGE_SWEEP_TASK, SWEEP_TASK, TICK_TASK, app, settings
+from livevault.worker.celery_app import (
+    BUCKET_POLL_TASK,
+    RETENTION_TASK,
+    STORAGE_SWEEP_TASK,
+    SWEEP_TASK,
+    TICK_TASK,
+    app,
+    settings,
+)
 from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -134,6 +143,12 @@ def _leases_sweep() -> int:
     return len(container.recordings.sweep_lapsed()) + len(container.downloads.sweep_idle())
 
 
+def _retention_sweep() -> int:
+    """The cleanup job (`services.retention`): delete what the retention policy says; returns how many."""
+    container = runtime().start()
+    return len(container.retention.run().done)
+
+
 record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)
 finalize = app.task(_finalize, name=FINALIZE_JOB, bind=True, max_retries=MAX_RETRIES)
 download = app.task(_download, name=DOWNLOAD_JOB, bind=True, max_retries=MAX_RETRIES)
@@ -142,6 +157,7 @@ storage_sweep = app.task(_storage_sweep, name=STORAGE_SWEEP_TASK, ignore_result=
 watchers_tick = app.task(_watchers_tick, name=TICK_TASK, ignore_result=True)
 bucket_poll = app.task(_bucket_poll, name=BUCKET_POLL_TASK, ignore_result=True)
 leases_sweep = app.task(_leases_sweep, name=SWEEP_TASK, ignore_result=True)
+retention_sweep = app.task(_retention_sweep, name=RETENTION_TASK, ignore_result=True)
 
 
 # -- worker process lifecycle -------------------------------------------------------------------------

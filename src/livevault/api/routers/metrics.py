@@ -15,9 +15,11 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", response_class=Response)
 async def metrics(container: ContainerDep, _key: SessionOrKeyDep) -> Response:
-    """Counters and gauges: http_requests_total, recordings_total, disk_free_bytes, …"""
+    """Counters and gauges: http_requests_total, recordings_total, disk_free_bytes, disk_used_percent,
+    disk_low (1 below LIVEVAULT_MIN_FREE_BYTES), disk_alert (1 at LIVEVAULT_DISK_ALERT_PERCENT),
+    retention_actions_total, …"""
     try:
-        free = await asyncio.to_thread(container.disk_free)
+        free = await asyncio.to_thread(container.disk_free)  # also sets disk_used_percent, disk_low, disk_alert
         container.metrics.disk_free.set(free)
         container.metrics.disk_bytes_free.set(free)
     except OSError:

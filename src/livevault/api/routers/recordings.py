@@ -34,6 +34,7 @@ from livevault.api.schemas.recordings import (
     RecordingEnvelope,
     RecordingList,
     RecordingOut,
+    RecordingUpdate,
     SegmentOut,
     StoredFileOut,
 )
@@ -44,6 +45,7 @@ from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
+from livevault.services.access import Scope
 from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
@@ -112,7 +114,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
-        options=rec.options, integrity=integrity_out(report, with_gaps=full),
+        options=rec.options, integrity=integrity_out(report, with_gaps=full), pinned=rec.pinned,
         location=video_location(files), files=[stored_file_out(f) for f in files],
         pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
@@ -147,9 +149,17 @@ async def resolve_target(
                                    stream_key=stream_key)
 
 
-@router.post("/recordings", status_code=202, response_model=RecordingAccepted)
+@router.post("/recordings", status_code=202, response_model=RecordingAccepted, responses={
+    409: {"model": ErrorBody, "description": "ALREADY_RECORDING: this source is being recorded; `details` has "
+                                             "that recording's `recording_id` and `task_id`"},
+    503: {"model": ErrorBody, "description": "DISK_FULL: free space is below LIVEVAULT_MIN_FREE_BYTES"},
+})
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
     """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+
+    One source, one recording: while a recording of the same source (the same normalized URL, TikTok room or
+    user, or push stream key) is pending or recording, another request answers 409 `ALREADY_RECORDING` with
+    that recording's id. Below the free-space watermark no recording starts (503 `DISK_FULL`).
 
     `{"source": "livekit", "room": ...}` asks LiveKit Egress to record a room into the S3 bucket instead."""
     if body.source == LIVEKIT_SOURCE:
@@ -205,6 +215,18 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
     rec = await container.recordings.stop_any(recording_id)
+    return recording_out(container, rec, full=False)
+
+
+@router.patch("/recordings/{recording_id}", response_model=RecordingOut, responses=NOT_FOUND)
+async def update_recording(
+    recording_id: str, body: RecordingUpdate, container: ContainerDep, principal: RecordScopeDep
+) -> RecordingOut:
+    """Pin a recording (`{"pinned": true}`, record scope): retention never deletes it. Unpinning
+    (`{"pinned": false}`) lets retention delete it again and needs the admin scope."""
+    if not body.pinned:
+        principal.require(Scope.ADMIN)
+    rec = await asyncio.to_thread(container.recordings.set_pinned, recording_id, body.pinned)
     return recording_out(container, rec, full=False)
 
 

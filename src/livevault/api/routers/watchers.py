@@ -27,6 +27,7 @@ router = APIRouter(tags=["watchers"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such watcher"}}
 _ROOM_ID = re.compile(r"^\d{1,20}$")
 _USER = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
+RETENTION_FIELDS = {"max_recordings", "max_bytes", "retention_days"}
 
 
 def watcher_out(watcher: Watcher) -> WatcherOut:
@@ -38,6 +39,7 @@ def watcher_out(watcher: Watcher) -> WatcherOut:
         error_code=watcher.error_code, error_message=watcher.error_message, failures=watcher.failures,
         checks=watcher.checks, recordings_count=watcher.recordings_count, recording_id=watcher.recording_id,
         last_live_at=watcher.last_live_at, next_check_at=watcher.next_check_at,
+        max_recordings=watcher.max_recordings, max_bytes=watcher.max_bytes, retention_days=watcher.retention_days,
     )
 
 
@@ -61,7 +63,8 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
     return WatchRequest(
         key=key, source_kind=kind, target=target, poll_interval=body.poll_interval, room_id=body.room_id,
         url=body.url and target, user=user, options=body.options.model_dump(exclude_none=True),
-        correlation_id=current_correlation_id(),
+        correlation_id=current_correlation_id(), max_recordings=body.max_recordings, max_bytes=body.max_bytes,
+        retention_days=body.retention_days,
     )
 
 
@@ -96,14 +99,17 @@ async def get_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> Wat
 
 @router.patch("/watchers/{key:path}", response_model=WatcherOut, responses=NOT_FOUND)
 async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep, _key: RecordScopeDep) -> WatcherOut:
-    """Pause or resume a watcher, change its interval or the options of its future recordings.
+    """Pause or resume a watcher, change its interval, the options of its future recordings or its retention
+    limits (`max_recordings`, `max_bytes`, `retention_days`; null removes one).
 
     Pausing stops the checks; a recording already running goes on until the live ends or it is stopped."""
     status = WatcherStatus(body.status) if body.status else None
     options = body.options.model_dump(exclude_none=True) if body.options is not None else None
     if body.options is not None:
         container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
-    updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options)
+    retention = body.model_dump(include=RETENTION_FIELDS, exclude_unset=True)
+    updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options,
+                                        retention=retention)
     return watcher_out(updated)
 
 

@@ -200,6 +200,16 @@ class RecordingOut(BaseModel):
         description="split recordings: the finished pieces in order, growing while the stream goes on "
         "(`[]` for a recording that is not split; left out of list pages)",
     )
+    pinned: bool = Field(default=False, description="A pinned recording is never deleted by retention")
+
+
+class RecordingUpdate(BaseModel):
+    """`PATCH /recordings/{id}`: pin a recording so retention never deletes it, or unpin it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pinned: bool = Field(
+        strict=True, description="true: never deleted by retention (record scope); false: unpin (admin scope)")
 
 
 class RecordingList(BaseModel):

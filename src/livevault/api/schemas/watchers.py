@@ -35,7 +35,18 @@ class WatcherOptions(BaseModel):
     )
 
 
-class WatcherCreate(BaseModel):
+class WatcherRetention(BaseModel):
+    """Retention of the recordings this watcher starts (unset: no limit). Pinned and unfinished recordings are
+    never deleted; the newest recordings are kept."""
+
+    max_recordings: int | None = Field(default=None, ge=1, description="Keep at most this many finished recordings")
+    max_bytes: int | None = Field(default=None, ge=1, description="Keep at most this many bytes of recordings")
+    retention_days: float | None = Field(
+        default=None, ge=0, description="Delete recordings older than this (overrides LIVEVAULT_RETENTION_DAYS; "
+                                        "0 keeps them forever)")
+
+
+class WatcherCreate(WatcherRetention):
     """Give `room_id`, `url` or `user`; the watcher's key is that value (`@user` for users)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -54,7 +65,9 @@ class WatcherAccepted(BaseModel):
     key: str
 
 
-class WatcherUpdate(BaseModel):
+class WatcherUpdate(WatcherRetention):
+    """Only the fields given change; a retention limit given as null is removed."""
+
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["active", "paused"] | None = None
@@ -86,6 +99,9 @@ class WatcherOut(BaseModel):
     recording_id: str | None = Field(description="the recording this watcher started last")
     last_live_at: datetime | None
     next_check_at: datetime
+    max_recordings: int | None = Field(default=None, description="retention: newest finished recordings kept")
+    max_bytes: int | None = Field(default=None, description="retention: bytes of recordings kept")
+    retention_days: float | None = Field(default=None, description="retention: days a recording is kept")
 
 
 class WatcherList(BaseModel):
