@@ -115,7 +115,8 @@ class _HlsRun:
         self._stopper: asyncio.Task[None] | None = None
         records = spool.segments()
         self._resume_after = records[-1] if records else None
-        self._spool_writer = HlsSpoolWriter(spool, control, PartReason.RESUME if spool.parts() else PartReason.START)
+        resumed = PartReason.RECONNECT if control.resume_cause else PartReason.RESUME
+        self._spool_writer = HlsSpoolWriter(spool, control, resumed if spool.parts() else PartReason.START)
         self._spill_dir = spool.directory / ".hls-tmp"
 
     # ---- supervision -------------------------------------------------------------------------------
@@ -148,7 +149,8 @@ class _HlsRun:
             log.exception("HLS capture failed")
             return CaptureOutcome(EndReason.ERROR, LivevaultError.code, f"{type(exc).__name__}: {exc}")
         reason, error = self._end or (EndReason.STOPPED, None)
-        return CaptureOutcome(reason, error.code if error else None, error.message if error else None)
+        return CaptureOutcome(reason, error.code if error else None, error.message if error else None,
+                              explicit_end=reason is EndReason.END_OF_STREAM and self._ended)
 
     async def _stop_gracefully(self, producer: asyncio.Task[None], writer: asyncio.Task[None]) -> None:
         """Give in-flight segments a moment, write the ones that arrived, abandon the rest."""
@@ -280,6 +282,11 @@ class _HlsRun:
         self._ended = playlist.endlist
         if verdict is Verdict.RESET:
             log.warning("HLS media sequence reset: %d after %d", playlist.media_sequence, window.next_seq - 1)
+            if self._outage:  # it came back renumbered: the outage is a gap of unknown sequences
+                now = time.time()
+                self._add(_Item(gap=PendingGap(GapCause.PLAYLIST_UNREACHABLE, window.applied_wall, now,
+                                               duration=max(0.0, now - window.applied_wall)),
+                                epoch=window.epoch))
             tolerance = max(2.0, playlist.target_duration)
             fresh = [s for s in playlist.segments if not window.same(s, tolerance)]
             window.start_over()
@@ -303,12 +310,15 @@ class _HlsRun:
             return False
 
         def fresh_start() -> int:
-            return 0 if self._saw_empty else start_index(playlist, self._options.start_from)
+            return 0 if self._saw_empty else start_index(playlist, self._control.start or self._options.start_from)
 
         if self._resume_after is None:
             index = fresh_start()
+            if index < len(playlist.segments) - 1 and not playlist.endlist:  # back-fill: not counted as duration
+                self._control.allow_backfill(sum(seg.duration for seg in playlist.segments[index:-1]))
         else:
-            index, gap = resume_point(self._resume_after, playlist, fresh_start, time.time())
+            index, gap = resume_point(self._resume_after, playlist, fresh_start, time.time(),
+                                      self._control.resume_cause)
             if gap is not None:
                 log.warning("HLS resumed after a restart; lost %s since the last recorded sequence %d",
                             f"sequences {gap.from_seq}-{gap.to_seq}" if gap.missing else "an unknown stretch",

@@ -341,18 +341,12 @@ _MEDIA_TAGS: dict[str, Callable[[_MediaParser, str], None]] = {
 def start_index(playlist: MediaPlaylist, start_from: str = LIVE_EDGE) -> int:
     """Index of the first segment to record from a first look at a live playlist.
 
-    `live_edge` starts where a player would (RFC 8216 §6.3.3): the latest segment that begins at least
-    three target durations before the end. `window_start`, or a playlist with EXT-X-ENDLIST, starts at
-    the oldest segment.
+    `live_edge` starts at the newest segment (the media a `duration` counts begins now, give or take one
+    segment); `window_start`, or a playlist with EXT-X-ENDLIST, starts at the oldest segment (back-fill).
     """
     segments = playlist.segments
     if start_from == WINDOW_START or playlist.endlist or not segments:
         return 0
     if start_from != LIVE_EDGE:
         raise InvalidInput(f"unknown start position {start_from!r}; use live_edge or window_start")
-    index = len(segments) - 1
-    covered = segments[index].duration
-    while index > 0 and covered < 3 * playlist.target_duration:
-        index -= 1
-        covered += segments[index].duration
-    return index
+    return len(segments) - 1

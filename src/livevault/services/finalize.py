@@ -13,7 +13,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
-from livevault.errors import InternalError, LivevaultError, NothingRecorded
+from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -187,6 +187,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            "error_details": exc.details,
         }
         JobRepository(session).update(
             job_id, status=JobStatus.FAILURE, result=result, ended_at=now,
@@ -198,9 +199,14 @@ class Finalizer:
 
 
 def _nothing(outcome: CaptureOutcome) -> LivevaultError:
-    """Why a recording has no media: the capture's own error (LIVE_OFFLINE, ...) when it had one."""
+    """Why a recording has no media: the capture's own error class (STREAM_STALLED, NETWORK_TIMEOUT,
+    SOURCE_BLOCKED, LOGIN_REQUIRED, LIVE_OFFLINE, ...) when it ended with one, NOTHING_RECORDED otherwise;
+    either way `details.nothing_recorded` is true, so "no file" is visible under any code."""
+    details: dict[str, object] = {"nothing_recorded": True, "end_reason": outcome.reason.value}
+    cls = error_class(outcome.error_code)
+    if cls is not None and cls is not LivevaultError:
+        return cls(f"nothing was recorded: {outcome.error_message or cls.code}", details=details)
     if outcome.error_code:
-        err = NothingRecorded(outcome.error_message or "nothing was recorded")
-        err.__dict__["code"] = outcome.error_code  # report the capture's code, not the generic one
-        return err
-    return NothingRecorded("the source produced no media before the recording ended")
+        details["cause_code"] = outcome.error_code
+    return NothingRecorded(outcome.error_message or "the source produced no media before the recording ended",
+                           details=details)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.errors import NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.errors import LiveOffline, NetworkTimeout, SourceBlocked, SourceUnreachable
 from livevault.sources.urls import check_url_syntax
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ class DirectSource:
         try:
             fmt = await self._sniff(url, request)
         except _Gone as exc:
-            return LiveStatus(LiveState.OFFLINE, error_code="LIVE_OFFLINE", error_message=str(exc))
+            # a URL has no status of its own: 404 may be the end, or a CDN blip (a recording keeps trying)
+            return LiveStatus(LiveState.OFFLINE, error_code=LiveOffline.code, error_message=str(exc), inferred=True)
         except (SourceUnreachable, NetworkTimeout, SourceBlocked) as exc:
             return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
         fmt = fmt or format_from_path(url)

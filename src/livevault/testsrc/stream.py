@@ -247,11 +247,19 @@ class LiveStream:
         self._call_in_loop(lambda: [abort() for abort in aborts])
         self._notify()
 
-    def offline(self, seconds: float) -> None:
-        """For ``seconds``, playlists and progressive endpoints answer 404; open bodies end."""
+    def offline(self, seconds: float, *, reset: bool = False) -> None:
+        """For ``seconds``, playlists and progressive endpoints answer 404; open bodies end.
+
+        ``reset``: the stream comes back with its media sequence reset (an encoder restart two seconds
+        before the outage ends); else the sequence simply continued.
+        """
         with self._lock:
             self._offline_until = max(self._offline_until, time.monotonic() + seconds)
-            self._fault("offline", None, seconds=seconds)
+            self._fault("offline", None, seconds=seconds, reset=reset)
+        if reset:  # the encoder restarts shortly before the stream is back, so it comes back numbered from 0
+            timer = threading.Timer(max(0.0, seconds - min(2.0, seconds / 2)), self.sequence_reset)
+            timer.daemon = True
+            timer.start()
         self._notify()
 
     def end(self) -> None:
