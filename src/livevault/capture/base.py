@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from livevault.domain.stream import StreamInfo
 
 
+_EPSILON = 1e-6  # segment durations add up in floating point
 _MEDIA_POLL = 0.05
 """With a media limit, a wait never sleeps less than this (media may lag the wall clock)."""
 
@@ -91,7 +92,7 @@ class CaptureControl:
 
     def expired(self) -> bool:
         remaining = self.remaining()
-        return remaining is not None and remaining <= 0
+        return remaining is not None and remaining <= _EPSILON
 
     def should_stop(self) -> bool:
         return self.stop.is_set() or self.expired()

@@ -396,6 +396,9 @@ class _HlsRun:
             if item.task is not None:
                 self._active -= 1
                 self._pump()
+            if item.segment is not None and self._control.max_media is not None and self._control.expired():
+                self._finish(EndReason.DURATION)  # the media limit: stop right after the segment reaching it
+                return
 
     def _write_item(self, item: _Item, fetched: Fetched | None) -> None:
         self._spool_writer.write(item.segment, item.gap, fetched, reset=item.reset)
