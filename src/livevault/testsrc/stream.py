@@ -50,6 +50,8 @@ class LiveStream:
         self._timeline = Timeline(config.rendition("hi").segment_ticks)
         self._end_count: int | None = None
         self._stall_until = 0.0
+        self._forbidden_until = 0.0
+        self._login_until = 0.0
         self._offline_until = 0.0
         self._error_p = 0.0
         self._rng = random.Random(0)
@@ -220,6 +222,28 @@ class LiveStream:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
             self._fault("stall", None, seconds=seconds)
         self._notify()
+
+    def forbidden(self, seconds: float) -> None:
+        """For ``seconds``, every request to this stream answers 403 (a CDN block or an expired signature)."""
+        with self._lock:
+            self._forbidden_until = max(self._forbidden_until, time.monotonic() + seconds)
+            self._fault("forbidden", None, seconds=seconds)
+
+    def login_wall(self, seconds: float) -> None:
+        """For ``seconds``, every request to this stream is redirected (302) to the server's ``/login`` page."""
+        with self._lock:
+            self._login_until = max(self._login_until, time.monotonic() + seconds)
+            self._fault("login_wall", None, seconds=seconds)
+
+    def gate(self, now: float | None = None) -> str | None:
+        """What a request meets before the stream: "forbidden", "login" or None."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now < self._forbidden_until:
+                return "forbidden"
+            if now < self._login_until:
+                return "login"
+        return None
 
     def sequence_reset(self) -> None:
         """Encoder restart: media sequence from 0, timestamps restart, old segments leave the window."""
