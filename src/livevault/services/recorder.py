@@ -81,13 +81,6 @@ def _gap_cause(stream: StreamInfo, outcome: CaptureOutcome) -> GapCause:
     return GapCause.CONNECTION_DROPPED
 
 
-def _ended(outcome: CaptureOutcome, spool: Spool) -> CaptureOutcome:
-    """The outcome of a recording that ended after captures: media captured means it simply ended."""
-    if spool.segment_count:
-        return CaptureOutcome(EndReason.END_OF_STREAM, explicit_end=True)
-    return outcome
-
-
 class UnsupportedEngine(InvalidInput):
     code = "UNSUPPORTED_ENGINE"
 
@@ -239,7 +232,10 @@ class Recorder:
                 return CaptureOutcome(EndReason.ERROR, code, status.error_message or "the source is not live")
             elif status.state is LiveState.OFFLINE and not status.inferred:
                 log.info("the source says it is offline; finishing", extra={"recording_id": recording.id})
-                return _ended(outcome, spool)
+                if not spool.segment_count:
+                    return CaptureOutcome(EndReason.ERROR, status.error_code or LiveOffline.code,
+                                          status.error_message or "the source is not live", explicit_end=True)
+                return CaptureOutcome(EndReason.END_OF_STREAM, explicit_end=True)
             else:
                 log.info("the source may still be live (%s); retrying", status.error_code or status.state.value,
                          extra={"recording_id": recording.id})
@@ -254,7 +250,7 @@ class Recorder:
             if quiet >= window:
                 log.info("no media for %.0f s (reconnect window %.0f s); finishing", quiet, window,
                          extra={"recording_id": recording.id})
-                return _ended(outcome, spool)
+                return outcome
             log.info("capture ended while the source may still be live; re-resolving",
                      extra={"recording_id": recording.id, "reason": outcome.reason.value})
             if delay and await control.wait(min(delay, max(0.0, window - quiet))):

@@ -252,4 +252,5 @@ class PushService:
             quality=self._settings.default_quality,
             options={"webhook": webhook},
             correlation_id=current_correlation_id(),
+            recording_now=True,  # seed 002: `recording` from the moment `stream.started` is answered
         )
