@@ -42,7 +42,7 @@ from livevault.capture.m3u8 import (
     start_index,
 )
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, PartReason
-from livevault.errors import LivevaultError
+from livevault.errors import LivevaultError, StreamStalled
 
 if TYPE_CHECKING:
     import aiohttp
@@ -101,6 +101,7 @@ class _HlsRun:
         self._last_text = ""
         self._parsed = ReloadCache()
         self._last_ok = time.monotonic()
+        self._last_new = self._last_ok
         self._outage = False
         self._ended = False
         self._saw_empty = False
@@ -216,6 +217,12 @@ class _HlsRun:
                 return False
             started = time.monotonic()
             changed = await self._reload()
+            if changed:
+                self._last_new = started
+            elif started - self._last_new > self._options.playlist_grace and not self._outage:
+                raise StreamStalled(
+                    f"the playlist brought no new segment for {self._options.playlist_grace:g} s "
+                    f"(LIVEVAULT_PLAYLIST_GRACE) while it still answered: the stream stalled")
         return True
 
     async def _pause(self, seconds: float) -> bool:

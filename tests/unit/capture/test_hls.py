@@ -287,6 +287,16 @@ async def test_an_outage_then_skipped_sequences_blames_the_playlist(origin: Orig
     assert (gap.cause, gap.from_sequence, gap.to_sequence) == (GapCause.PLAYLIST_UNREACHABLE, 4, 7)
 
 
+async def test_a_playlist_that_stops_advancing_is_a_stall(origin: Origin, tmp_path: Path) -> None:
+    data = serve_segments(origin, range(4))
+    origin.script("live.m3u8", media(0, 4))  # answered on every reload, never a new segment
+    started = time.monotonic()
+    outcome, spool = await record(origin.url("live.m3u8"), tmp_path)
+    assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "STREAM_STALLED")
+    assert FAST.playlist_grace <= time.monotonic() - started < FAST.playlist_grace + 2
+    assert part_bytes(spool) == [joined(data, range(1, 4))], "what came before the stall is kept"
+
+
 async def test_first_playlist_errors(origin: Origin, tmp_path: Path) -> None:
     origin.script("blocked.m3u8", 403)
     origin.script("html.m3u8", "<html>hi</html>")
