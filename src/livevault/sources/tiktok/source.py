@@ -74,8 +74,6 @@ class TikTokSource:
     """TikTok LIVE by room id, `@user`, LIVE / profile / share URL or short link."""
 
     name: ClassVar[str] = "tiktok"
-    reprobe_after_end: ClassVar[bool] = True
-    """The API says whether a LIVE is still on: a capture that ends while it is, is a blip (services.recorder)."""
 
     def __init__(self, http: aiohttp.ClientSession, config: TikTokConfig | None = None,
                  *, clock: Callable[[], float] = time.monotonic) -> None:
