@@ -92,10 +92,21 @@ def test_a_tiktok_room_that_stays_live_while_its_pull_urls_answer_404_is_one_rec
     assert 11 * FPS <= len(frames) <= 13.5 * FPS, "duration counts media seconds, not the outage"
 
 
-@pytest.mark.parametrize("comes_back", ["continued", "reset"])
+@pytest.mark.parametrize(("comes_back", "grace"), [
+    ("continued", 8.0),  # the capture gives up after the grace; the recorder re-resolves and goes on
+    ("reset", 8.0),
+    ("continued", 30.0),  # the default grace outlasts the outage: the capture itself carries on
+])
 def test_an_hls_playlist_that_answers_404_for_20_s_continues_in_a_second_part(
-    client: TestClient, settings: Settings, stream_server: StreamServer, comes_back: str
+    tmp_path: Any, stream_server: StreamServer, comes_back: str, grace: float
 ) -> None:
+    settings = make_settings(tmp_path / "data", playlist_grace=grace)
+    with TestClient(create_app(settings)) as client:
+        client.headers.update(HEADERS)
+        check_hls_outage(client, settings, stream_server, comes_back)
+
+
+def check_hls_outage(client: TestClient, settings: Settings, stream_server: StreamServer, comes_back: str) -> None:
     name = f"blip{uuid.uuid4().hex[:8]}"
     stream = stream_server.stream(name, segment_duration=0.5, window=6)
     stream.wait_for_segments(6)
