@@ -1,8 +1,11 @@
 """HLS live capture (RFC 8216 §6.3): a playlist worker, bounded parallel segment fetchers, an in-order writer.
 
-Start position: `CaptureOptions.start_from`. The default `live_edge` starts where a player would, at the
-latest segment beginning at least three target durations before the end of the first playlist seen
-(what the user saw when pressing record); `window_start` takes the whole window. A playlist that has
+Start position: `CaptureControl.start`, else `CaptureOptions.start_from`. The default `live_edge` starts at
+the newest segment of the first playlist seen, so a media limit (`duration`) counts from now;
+`window_start` takes the whole window (the back-fill does not count against the limit); `player` starts
+where a player would (three target durations before the end). A media limit stops right after the segment
+that reaches it. A playlist that still answers but brings nothing new for `playlist_grace` is
+STREAM_STALLED; an unreachable playlist that comes back opens a new part after the gap. A playlist that has
 EXT-X-ENDLIST is recorded whole, and so is a stream whose first playlist was still empty. After a crash,
 a spool that already holds segments continues right after its last sequence while that is in the window;
 otherwise the pause is a PROCESS_RESTART gap (`hls_window.resume_point`).

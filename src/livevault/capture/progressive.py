@@ -2,13 +2,15 @@
 
 The index gets a pseudo-segment about every `progressive_index_interval` seconds (sequence = running
 counter, duration = wall time covered). A stall (`stall_timeout` without a byte), a dropped connection or
-a clean end of the body while the capture should go on leads to reconnects with backoff for up to
-`reconnect_window` seconds. Each connection that delivers bytes gets its own part (a complete FLV/TS file
-with its own header), and the outage between two of them is a gap. A capture that starts on a spool that
-already holds segments (livevault was restarted) opens a RESUME part, and the time from the last indexed
-segment to its first new byte is a PROCESS_RESTART gap. 404/410 on a reconnect ends the
-capture as END_OF_STREAM; an exhausted window ends it as UNREACHABLE. A failed first connection is an
-ERROR with the mapped code.
+a clean end of the body while the capture should go on leads to reconnects with backoff for up to the
+reconnect window (`CaptureControl.reconnect_window`, else `CaptureOptions.reconnect_window`) seconds; a
+stall is reported as STREAM_STALLED. Each connection that delivers bytes gets its own part (a complete
+FLV/TS file with its own header), and the outage between two of them is a gap. A capture that starts on a
+spool that already holds segments (livevault was restarted) opens a RESUME part, and the time from the
+last indexed segment to its first new byte is a PROCESS_RESTART gap (or `CaptureControl.resume_cause`, with
+a RECONNECT part, when the recorder captures again after a blip). 404/410 on a reconnect ends the capture
+as END_OF_STREAM (the recorder decides whether the source really ended); an exhausted window ends it as
+UNREACHABLE. A failed first connection is an ERROR with the mapped code.
 """
 
 from __future__ import annotations
