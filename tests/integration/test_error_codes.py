@@ -66,7 +66,8 @@ def test_a_tiktok_recording_with_nothing_recorded_ends_with_the_code_of_its_caus
 
 
 @pytest.mark.parametrize(("fault", "code"), [
-    ("stall", "NETWORK_TIMEOUT"),
+    ("freeze", "STREAM_STALLED"),
+    ("timeout", "NETWORK_TIMEOUT"),
     ("forbidden", "SOURCE_BLOCKED"),
     ("login_wall", "LOGIN_REQUIRED"),
     ("offline", "LIVE_OFFLINE"),
@@ -75,8 +76,10 @@ def test_an_hls_url_with_nothing_recorded_ends_with_the_code_of_its_cause(
     client: TestClient, stream_server: StreamServer, fault: str, code: str
 ) -> None:
     stream = stream_server.stream(f"ec{uuid.uuid4().hex[:8]}", segment_duration=0.5, window=6)
+    if fault == "freeze":
+        stream.freeze(120)  # before its first segment: the playlist answers, empty, and never advances
     stream.wait_for_segments(2)
-    {"stall": lambda: stream.stall(120), "forbidden": lambda: stream.forbidden(120),
+    {"freeze": lambda: None, "timeout": lambda: stream.stall(120), "forbidden": lambda: stream.forbidden(120),
      "login_wall": lambda: stream.login_wall(120), "offline": lambda: stream.offline(120)}[fault]()
     accepted = client.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 30,
                                                 "options": {"reconnect_window": 4}}).json()

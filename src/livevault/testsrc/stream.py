@@ -51,6 +51,7 @@ class LiveStream:
         self._end_count: int | None = None
         self._stall_until = 0.0
         self._forbidden_until = 0.0
+        self._frozen: tuple[float, float] = (0.0, 0.0)
         self._login_until = 0.0
         self._offline_until = 0.0
         self._error_p = 0.0
@@ -135,6 +136,9 @@ class LiveStream:
     def window(self, now: float | None = None) -> Window:
         with self._lock:
             now = time.monotonic() if now is None else now
+            frozen_at, frozen_until = self._frozen
+            if frozen_at <= now < frozen_until:  # a frozen playlist: what it was when it froze
+                now = frozen_at
             count = self._count(now)
             final = self._final()
             group = self._timeline.group_start(count - 1) if count else 0
@@ -222,6 +226,13 @@ class LiveStream:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
             self._fault("stall", None, seconds=seconds)
         self._notify()
+
+    def freeze(self, seconds: float) -> None:
+        """For ``seconds``, playlists keep answering but stop advancing (an encoder that stalled)."""
+        with self._lock:
+            now = time.monotonic()
+            self._frozen = (now, now + seconds)
+            self._fault("freeze", None, seconds=seconds)
 
     def forbidden(self, seconds: float) -> None:
         """For ``seconds``, every request to this stream answers 403 (a CDN block or an expired signature)."""
