@@ -11,6 +11,7 @@ from livevault.capture.m3u8 import LIVE_EDGE, WINDOW_START
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause
+from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
     from livevault.services.finalize import Finalizer
+    from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
     from livevault.sources.registry import SourceRegistry
 
@@ -99,7 +101,9 @@ class Recorder:
         metrics: Metrics,
         named_engines: Mapping[str, CaptureEngine] | None = None,
         leases: LeaseKeeper | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self.leases = leases or LeaseKeeper(db, ttl=settings.lease_ttl)
         self._named_engines = dict(named_engines or {})
         self._settings = settings
@@ -163,7 +167,12 @@ class Recorder:
             jobs.update(job_id, status=JobStatus.STARTED, started_at=job.started_at or now,
                         attempts=job.attempts + 1)
         fields: dict[str, Any] = {"started_at": recording.started_at or now}
-        return recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields), lease
+        updated = recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields)
+        # the first start, not a takeover (a pushed recording is created `recording`, started_at already set)
+        first = recording.started_at is None or (job is not None and job.attempts == 0)
+        if first and self._notifier is not None:
+            self._notifier.recording_event(session, EventType.RECORDING_STARTED, updated)
+        return updated, lease
 
     def _control_for(self, recording: Recording, spool: Spool) -> CaptureControl:
         """`duration` limits seconds of media (what is already in the spool counts, after a restart);

@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 class RecordingOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    upload_s3: bool = False
+    upload_s3: bool | None = Field(
+        default=None, description="upload the finished files to S3/MinIO/R2 (default: S3_UPLOAD_DEFAULT)"
+    )
+    keep_local: bool | None = Field(
+        default=None, description="keep the local copy after a verified upload (default: S3_KEEP_LOCAL)"
+    )
     proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for this recording")
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     engine: Literal["native", "ffmpeg", "command"] | None = Field(
@@ -23,6 +28,11 @@ class RecordingOptions(BaseModel):
         default=None, ge=0, le=3600,
         description="seconds to keep re-resolving after the stream goes away while the source may still be "
         "live (default LIVEVAULT_RECONNECT_WINDOW); the media after it goes into a new part",
+    )
+    notify_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
+        "a source URL",
     )
 
 
@@ -64,6 +74,18 @@ class RecordingCreate(BaseModel):
     )
     title: str | None = Field(default=None, max_length=200)
     options: RecordingOptions = Field(default_factory=RecordingOptions)
+    room: str | None = Field(
+        default=None, max_length=128,
+        description="LiveKit room name, with `source: livekit`: LiveKit Egress records the room into the bucket",
+        examples=[None],
+    )
+    layout: Literal["speaker", "grid", "single-speaker"] = Field(
+        default="speaker", description="LiveKit room composite layout (`source: livekit`)"
+    )
+    file_format: Literal["mp4", "webm"] = Field(
+        default="mp4", description="`source: livekit`: mp4 (room composite egress has no WebM: webm is refused)"
+    )
+    audio_only: bool = Field(default=False, description="`source: livekit`: record the room's audio only")
 
 
 class RecordingAccepted(BaseModel):
@@ -96,6 +118,30 @@ class IntegrityOut(BaseModel):
     discontinuities: int
     sequence_resets: int
     gaps: list[GapOut] | None = None
+
+
+class StoredFileOut(BaseModel):
+    """One finished file and where it is: `local` (RECORDINGS_DIR), `s3` (the bucket), or `both`."""
+
+    kind: str = Field(examples=["video"])
+    piece: int
+    path: str
+    size: int
+    location: str = Field(examples=["both"])
+    state: str = Field(description="local, pending, uploading, uploaded, failed (retried), deleting")
+    bucket: str | None
+    key: str | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class LinkOut(BaseModel):
+    """A URL that downloads the file without an API key."""
+
+    url: str
+    expires_at: datetime | None = Field(description="None for a public URL (S3_PUBLIC_BASE_URL)")
+    location: str
+    kind: str = Field(description="signed (local file via this API), presigned (S3) or public (S3)")
 
 
 class RecordingOut(BaseModel):
@@ -134,6 +180,8 @@ class RecordingOut(BaseModel):
     stop_requested: bool
     options: dict[str, Any]
     integrity: IntegrityOut
+    location: str | None = Field(default=None, description="where the video is: local, s3 or both")
+    files: list[StoredFileOut] = Field(default_factory=list)
 
 
 class RecordingList(BaseModel):
