@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
@@ -29,16 +30,19 @@ from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
 from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
@@ -50,12 +54,15 @@ from livevault.storage.local import LocalStore
 from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
     from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
@@ -129,9 +136,18 @@ class Container:
     notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    sessions: SessionService = field(init=False)
+    live: LivePlaylists = field(init=False)
+    overview: Overview = field(init=False)
+    targets: TargetResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.sessions = SessionService.from_settings(self.settings)
+        self.live = LivePlaylists(self.recordings)
+        self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
+                                 upload_backlog_of=lambda: self.storage.backlog()[0])
+        self.targets = TargetResolver(self.sources, self.validate_url)
         self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
@@ -225,6 +241,10 @@ def build_rooms(
                                 files=storage, notifier=notifier)
 
 
+def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
+    return storage.claim_output(recording, piece=index)
+
+
 def notify_targets(settings: Settings) -> list[str]:
     """LIVEVAULT_WEBHOOK_URLS, each through the source URL guard: a refused target stops start-up."""
     targets = []
@@ -271,6 +291,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                              object_store(settings), files_changed=files.invalidate, notifier=notifier)
     runner.register(UPLOAD_JOB, storage.run_upload)
     finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
+    # Split recordings: each piece's name is claimed from storage, and each finished piece is handed to it
+    # (registered and uploaded while the stream goes on) and announced.
+    finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
+                                on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(

@@ -269,6 +269,14 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, validation_alias=_env("LIVEKIT_RECONCILE_INTERVAL", "livekit_reconcile_interval")
     )
 
+    # Web pages (`/`): the secret that signs and encrypts session cookies (generated into the data dir when unset)
+    session_secret: str | None = Field(
+        None, min_length=16, repr=False, validation_alias=_env("LIVEVAULT_SESSION_SECRET", "session_secret"))
+    session_max_age: int = Field(
+        7 * 24 * 3600, ge=60, validation_alias=_env("LIVEVAULT_SESSION_MAX_AGE", "session_max_age"))
+    session_cookie_secure: bool = Field(
+        False, validation_alias=_env("LIVEVAULT_SESSION_COOKIE_SECURE", "session_cookie_secure"))
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from livevault.observability import Metrics
     from livevault.services.delivery import StorageService
     from livevault.services.notify.emit import Notifier
+    from livevault.services.pieces import Splitter
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,14 @@ class Finalizer:
         # CPU-heavy steps (remux, decode verify) get their own few threads so they never crowd out the
         # short database and fsync work that live captures hand to the default pool.
         self._pool = ThreadPoolExecutor(max_workers=settings.finalize_workers, thread_name_prefix="finalize")
+        self.pieces: Splitter | None = None  # split recordings (options.split_every / split_bytes): set by bootstrap
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def offload(self, func: Callable[..., T], *args: Any) -> T:
+        """Run CPU-heavy work (a remux, a decode) on the finalize threads."""
+        return await self._off_loop(func, *args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -72,19 +78,26 @@ class Finalizer:
             lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
         )
         spool = Spool(self._settings.spool_dir / recording_id)
+        listing: dict[str, Any] | None = None
         try:
-            fields, files = await self._produce(recording, spool, outcome)
+            if self.pieces is not None and self.pieces.applies(recording):
+                fields, listing = await self.pieces.finish(recording, spool.directory)
+                files: list[FinalizedFile] = []  # pieces were handed to storage one by one as they finished
+            else:
+                fields, files = await self._produce(recording, spool, outcome)
         except Exception as exc:
             error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
             log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
                         exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
             return
-        await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))
-        try:
-            await self._storage.store_finalized(recording_id, files)
-        except LivevaultError as exc:  # the recording is complete; the retry schedule registers a claimed file
-            log.warning("finished files not handed over: %s", exc.message, extra={"recording_id": recording_id})
+        await self._db.run_async(
+            lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome, listing))
+        if files:
+            try:
+                await self._storage.store_finalized(recording_id, files)
+            except LivevaultError as exc:  # the recording is complete; the retry schedule registers a claimed file
+                log.warning("finished files not handed over: %s", exc.message, extra={"recording_id": recording_id})
         if self._files_changed is not None:
             await asyncio.to_thread(self._files_changed)
         if not self._settings.keep_parts:
@@ -141,7 +154,7 @@ class Finalizer:
         }
 
     def _complete(self, session: Any, job_id: str, recording_id: str, spool: Spool,
-                  fields: dict[str, Any], outcome: CaptureOutcome) -> None:
+                  fields: dict[str, Any], outcome: CaptureOutcome, listing: dict[str, Any] | None = None) -> None:
         now = utcnow()
         counters = self._save_ledger(session, recording_id, spool)
         recording = RecordingRepository(session).set_status(
@@ -156,6 +169,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            **(listing or {}),  # split recordings: every piece in order, and `pieces`
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
         if self._notifier is not None and not self._storage.upload_wanted(recording):
@@ -174,9 +188,10 @@ class Finalizer:
             recording_id, RecordingStatus.FAILED, completed_at=now,
             error_code=exc.code, error_message=exc.message, **counters,
         )
+        pieces = self.pieces.finished_pieces(spool.directory) if self.pieces is not None else []
         result = {
             "returncode": 1,
-            "files": [],
+            "files": [p.file_path for p in pieces],  # pieces of a split recording finished before the failure
             "parts": [info.path for info, _ in spool.part_paths()],
             "s3": [],
             "started_at": isoformat(recording.started_at),
@@ -185,6 +200,8 @@ class Finalizer:
             "recording_id": recording_id,
             "error_details": exc.details,
         }
+        if pieces:
+            result["pieces"] = [p.public() for p in pieces]
         JobRepository(session).update(
             job_id, status=JobStatus.FAILURE, result=result, ended_at=now,
             error_code=exc.code, error_message=exc.message,

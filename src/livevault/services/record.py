@@ -30,6 +30,7 @@ from livevault.domain.recording import (
 )
 from livevault.domain.templates import validate_template
 from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.services.pieces import Piece, PieceBook, split_rule
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -156,6 +157,9 @@ class RecordingService:
         room_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        watcher_key: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
     ) -> RecordingPage:
         def work(session: Any) -> tuple[list[Recording], int]:
             return RecordingRepository(session).list(
@@ -165,6 +169,9 @@ class RecordingService:
                 room_id=room_id,
                 limit=page_size,
                 offset=(page - 1) * page_size,
+                watcher_key=watcher_key,
+                created_from=created_from,
+                created_to=created_to,
             )
 
         items, total = self._db.run(work)
@@ -211,7 +218,23 @@ class RecordingService:
 
     def files_of(self, recording: Recording) -> list[Path]:
         root = self._settings.recordings_dir
-        return [root / rel for rel in (recording.file_path, recording.thumbnail_path) if rel]
+        named = [recording.file_path, recording.thumbnail_path]
+        for piece in self.pieces(recording):
+            named += [piece.file_path, piece.thumbnail_path]
+        return [root / rel for rel in dict.fromkeys(named) if rel]
+
+    def pieces(self, recording: Recording) -> list[Piece]:
+        """A split recording's finished pieces, in order: live from the spool's piece ledger while it is
+        recorded (and when finalize failed), from its job's result once completed."""
+        book = PieceBook(self.spool_dir(recording.id))
+        if book.exists:
+            return book.pieces()
+        if not recording.job_id or split_rule(recording) == (None, None):
+            return []
+        job_id = recording.job_id
+        job = self._db.run(lambda s: JobRepository(s).get(job_id))
+        rows = (job.result or {}).get("pieces") if job is not None else None
+        return [Piece.from_public(row) for row in rows or []]
 
     def ledger(self, recording: Recording) -> Ledger:
         """Parts, segment index and gaps: live from the spool while recording, from the database afterwards."""

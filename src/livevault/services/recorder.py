@@ -197,6 +197,8 @@ class Recorder:
         self._active.controls[recording.id] = control
         self._metrics.recordings_active.inc()
         self.progress.add(recording.id, spool, control)
+        if self._finalizer.pieces is not None:  # split recordings: pieces are finalized while capturing
+            self._finalizer.pieces.watch(recording, spool)
         before = (spool.segment_count, spool.bytes_total, len(spool.gaps()))
         try:
             return await self._resolve_and_capture(recording, spool, control)
@@ -204,6 +206,8 @@ class Recorder:
             return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
         finally:
             spool.close()
+            if self._finalizer.pieces is not None:
+                await self._finalizer.pieces.unwatch(recording.id)
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
             self._count(spool, before)

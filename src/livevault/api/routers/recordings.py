@@ -9,10 +9,17 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
+from livevault.api.deps import (
+    AdminScopeDep,
+    ApiKeyDep,
+    ContainerDep,
+    KeyOrSignedLinkDep,
+    RecordScopeDep,
+    SessionOrKeyDep,
+)
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -22,6 +29,7 @@ from livevault.api.schemas.recordings import (
     PartLedgerOut,
     PartList,
     PartOut,
+    PieceOut,
     RecordingAccepted,
     RecordingCreate,
     RecordingEnvelope,
@@ -35,7 +43,7 @@ from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import SEED_STATUS, Recording, RecordingRequest, RecordingStatus
-from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized, UnsupportedSource
+from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.livekit.rooms import RoomRequest
 
@@ -109,6 +117,7 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
         options=rec.options, integrity=integrity_out(report, with_gaps=full),
         location=video_location(files), files=[stored_file_out(f) for f in files],
+        pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
 
 
@@ -135,22 +144,7 @@ async def resolve_target(
     container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
 ) -> tuple[str, str]:
     """(source kind, target) for what the user gave; URLs pass the one validation function."""
-    if url:
-        target = await asyncio.to_thread(container.validate_url, url)
-    elif room_id:
-        target = room_id
-    else:
-        target = "@" + (user or "").lstrip("@")
-    if source:
-        resolver = container.sources.get(source)
-        accepts = getattr(resolver, "accepts", resolver.matches)  # a named source may take more than it routes
-        if not accepts(target):
-            raise UnsupportedSource(f"the {source} source cannot record this target",
-                                    details={"source": source, "target": target[:200]})
-        return resolver.name, target
-    if url:
-        return container.sources.match(target).name, target
-    return container.sources.get("tiktok").name, target
+    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source)
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
@@ -304,7 +298,7 @@ async def list_parts(recording_id: str, request: Request, container: ContainerDe
 
 
 @router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
-async def download_part(recording_id: str, index: int, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
     rec = container.recordings.get(recording_id)
     for idx, path in container.recordings.parts_of(rec):
@@ -312,6 +306,15 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
             return FileResponse(path, media_type=media, filename=path.name)
     raise NotFound("no such part", details={"index": index})
+
+
+@router.get("/recordings/{recording_id}/pieces/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_piece(
+    recording_id: str, index: Annotated[int, Path(ge=1, le=100_000)], container: ContainerDep, key: ApiKeyDep,
+) -> Response:
+    """One finished piece of a split recording (already while the stream goes on), with HTTP Range support;
+    the same as `/download?piece={index}`."""
+    return await _serve(container, recording_id, FileKind.VIDEO, index, "video/mp4", key, None, None)
 
 
 @router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)

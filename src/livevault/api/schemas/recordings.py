@@ -34,6 +34,15 @@ class RecordingOptions(BaseModel):
         description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
         "a source URL",
     )
+    split_every: int | None = Field(
+        default=None, ge=5, le=86400,
+        description="Split into pieces of about this many seconds (cut at the first keyframe past it); each "
+        "piece is finalized as its own MP4 while the stream goes on",
+    )
+    split_bytes: int | None = Field(
+        default=None, ge=64 * 1024,
+        description="Split into pieces of about this many bytes (cut at the first keyframe past it)",
+    )
 
 
 class RecordingCreate(BaseModel):
@@ -142,6 +151,17 @@ class LinkOut(BaseModel):
     expires_at: datetime | None = Field(description="None for a public URL (S3_PUBLIC_BASE_URL)")
     location: str
     kind: str = Field(description="signed (local file via this API), presigned (S3) or public (S3)")
+class PieceOut(BaseModel):
+    """One piece of a split recording (`options.split_every` / `split_bytes`), in order."""
+
+    index: int = Field(description="1-based, in recording order")
+    file_path: str = Field(description="relative to RECORDINGS_DIR")
+    name: str
+    size: int
+    duration: float = Field(description="seconds")
+    start_time: float = Field(description="media seconds from the start of the recording where the piece begins")
+    end_time: float = Field(description="media seconds from the start of the recording where the piece ends")
+    thumbnail_path: str | None = None
 
 
 class RecordingOut(BaseModel):
@@ -182,6 +202,11 @@ class RecordingOut(BaseModel):
     integrity: IntegrityOut
     location: str | None = Field(default=None, description="where the video is: local, s3 or both")
     files: list[StoredFileOut] = Field(default_factory=list)
+    pieces: list[PieceOut] | None = Field(
+        default=None,
+        description="split recordings: the finished pieces in order, growing while the stream goes on "
+        "(`[]` for a recording that is not split; left out of list pages)",
+    )
 
 
 class RecordingList(BaseModel):

@@ -27,7 +27,10 @@ class WatcherOptions(BaseModel):
         default=None, ge=0, le=3600, description="seconds to keep trying after a stream goes away")
     split_every: int | None = Field(
         default=None, ge=60, le=86400,
-        description="Accepted and stored; splitting a live recording into several files is not implemented yet",
+        description="Split each recording into pieces of about this many seconds, finalized while it goes on",
+    )
+    split_bytes: int | None = Field(
+        default=None, ge=1024 * 1024, description="Split each recording into pieces of about this many bytes",
     )
     engine: Literal["native", "ffmpeg", "command"] | None = None
     notify_url: str | None = Field(

@@ -166,6 +166,13 @@ class StorageService:
         wanted = (recording.options or {}).get("upload_s3")
         return bool(self._settings.s3_upload_default if wanted is None else wanted)
 
+    async def store_piece(self, recording_id: str, index: int, video: Path, thumbnail: Path | None) -> None:
+        """A finished piece of a split recording: registered, and uploaded while the stream goes on."""
+        files = [FinalizedFile(video, FileKind.VIDEO, index)]
+        if thumbnail is not None:
+            files.append(FinalizedFile(thumbnail, FileKind.THUMBNAIL, index))
+        await self.store_finalized(recording_id, files)
+
     def keep_local(self, recording: Recording) -> bool:
         keep = (recording.options or {}).get("keep_local")
         return bool(self._settings.s3_keep_local if keep is None else keep)
@@ -295,10 +302,13 @@ class StorageService:
         raise NotFound("the file is not available", details={"path": file.local_path})
 
     def _file(self, recording: Recording, kind: FileKind, piece: int) -> StoredFile:
-        for file in self.files_of(recording.id):
-            if file.kind is kind and file.piece == piece and file.state not in (FileState.CLAIMED,
-                                                                                  FileState.DELETING):
+        usable = [f for f in self.files_of(recording.id)
+                  if f.kind is kind and f.state not in (FileState.CLAIMED, FileState.DELETING)]
+        for file in usable:
+            if file.piece == piece:
                 return file
+        if piece == 0 and usable:  # a split recording has no whole file: its first piece stands for it
+            return min(usable, key=lambda f: f.piece)
         legacy = recording.file_path if kind is FileKind.VIDEO else recording.thumbnail_path
         if legacy and piece == 0:  # finished before files were catalogued
             return StoredFile(id="", recording_id=recording.id, kind=kind, piece=0, local_path=legacy,
