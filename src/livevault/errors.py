@@ -22,6 +22,7 @@ The tree::
     │   ├── LiveOffline                  UNAVAILABLE LIVE_OFFLINE
     │   ├── StreamEnded                  UNAVAILABLE STREAM_ENDED
     │   ├── NetworkTimeout               UNAVAILABLE NETWORK_TIMEOUT (retryable)
+    │   ├── StreamStalled                UNAVAILABLE STREAM_STALLED (retryable; connected, no media came)
     │   ├── SourceUnreachable            UNAVAILABLE SOURCE_UNREACHABLE (retryable)
     │   ├── SourceBlocked                UNAVAILABLE SOURCE_BLOCKED
     │   ├── LoginRequired                UNAVAILABLE LOGIN_REQUIRED
@@ -172,6 +173,13 @@ class NetworkTimeout(SourceError):
     retryable = True
 
 
+class StreamStalled(SourceError):
+    """The media URL answered, then sent no media for LIVEVAULT_STALL_TIMEOUT seconds."""
+
+    code = "STREAM_STALLED"
+    retryable = True
+
+
 class SourceUnreachable(SourceError):
     code = "SOURCE_UNREACHABLE"
     retryable = True
@@ -313,3 +321,21 @@ class InternalError(LivevaultError):
     """A bug: reported with the correlation id so it can be found in the logs."""
 
     code = "INTERNAL_ERROR"
+
+
+def error_class(code: str | None) -> type[LivevaultError] | None:
+    """The class that reports `code` (the most general one when several share it), or None when unknown.
+
+    Used where an error is known only by its stored code (a capture outcome) and must be raised again as
+    its own class, e.g. "nothing was recorded because the stream stalled" ends as STREAM_STALLED.
+    """
+    if not code:
+        return None
+    found: type[LivevaultError] | None = None
+    pending: list[type[LivevaultError]] = [LivevaultError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.code == code and found is None:
+            found = cls
+        pending.extend(cls.__subclasses__())
+    return found

@@ -211,6 +211,8 @@ class Spool:
         """Append media with O_DIRECT (`capture.appenders`) where the filesystem allows it."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
+        self.media_seconds = sum(s.duration for p in self._parts for s in self._segments_of(p))
+        """Seconds of media indexed so far (what a `duration` limit counts)."""
 
     @staticmethod
     def _part_from_row(row: dict[str, Any]) -> PartInfo:
@@ -311,6 +313,7 @@ class Spool:
         """Keep running totals (for progress) after a writer committed a segment."""
         self.segment_count += 1
         self.bytes_total += record.bytes
+        self.media_seconds += record.duration
 
     def parts(self) -> list[PartInfo]:
         return list(self._parts)

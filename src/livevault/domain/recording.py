@@ -20,6 +20,12 @@ class RecordingStatus(StrEnum):
     FAILED = "failed"
 
 
+SEED_STATUS = {RecordingStatus.PENDING: RecordingStatus.RECORDING}
+"""livevault's statuses as seed 002's four (recording, processing, completed, failed)."""
+
+START_POSITIONS = ("live_edge", "window")
+"""Where a recording starts in a live window: the newest segment, or the whole window still offered."""
+
 ACTIVE_RECORDING_STATUSES = frozenset(
     {RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING}
 )
@@ -78,6 +84,9 @@ class RecordingRequest:
     stream_id: str | None = None
     correlation_id: str | None = None
     watcher_key: str | None = None
+    recording_now: bool = False
+    """Created `recording` (started now) instead of `pending`: a pushed stream is already live when its
+    `stream.started` is answered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.files import FileKind
 from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
-from livevault.errors import InternalError, LivevaultError, NothingRecorded
+from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -198,6 +198,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            "error_details": exc.details,
         }
         if pieces:
             result["pieces"] = [p.public() for p in pieces]
@@ -214,9 +215,14 @@ class Finalizer:
 
 
 def _nothing(outcome: CaptureOutcome) -> LivevaultError:
-    """Why a recording has no media: the capture's own error (LIVE_OFFLINE, ...) when it had one."""
+    """Why a recording has no media: the capture's own error class (STREAM_STALLED, NETWORK_TIMEOUT,
+    SOURCE_BLOCKED, LOGIN_REQUIRED, LIVE_OFFLINE, ...) when it ended with one, NOTHING_RECORDED otherwise;
+    either way `details.nothing_recorded` is true, so "no file" is visible under any code."""
+    details: dict[str, object] = {"nothing_recorded": True, "end_reason": outcome.reason.value}
+    cls = error_class(outcome.error_code)
+    if cls is not None and cls is not LivevaultError:
+        return cls(f"nothing was recorded: {outcome.error_message or cls.code}", details=details)
     if outcome.error_code:
-        err = NothingRecorded(outcome.error_message or "nothing was recorded")
-        err.__dict__["code"] = outcome.error_code  # report the capture's code, not the generic one
-        return err
-    return NothingRecorded("the source produced no media before the recording ended")
+        details["cause_code"] = outcome.error_code
+    return NothingRecorded(outcome.error_message or "the source produced no media before the recording ended",
+                           details=details)

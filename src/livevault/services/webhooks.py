@@ -350,4 +350,5 @@ class PushService:
             output_template=self._settings.push_output_template,
             options={"webhook": webhook},
             correlation_id=current_correlation_id(),
+            recording_now=True,  # seed 002: `recording` from the moment `stream.started` is answered
         )

@@ -15,7 +15,15 @@ from urllib.parse import quote
 import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.errors import ErrorKind, InvalidInput, LivevaultError, NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.errors import (
+    ErrorKind,
+    InvalidInput,
+    LiveOffline,
+    LivevaultError,
+    NetworkTimeout,
+    SourceBlocked,
+    SourceUnreachable,
+)
 from livevault.sources.direct import sniff_format
 from livevault.sources.urls import check_url_syntax
 
@@ -143,7 +151,7 @@ class PushSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return LiveStatus(
-                        LiveState.OFFLINE, error_code="LIVE_OFFLINE",
+                        LiveState.OFFLINE, error_code=LiveOffline.code, inferred=True,
                         error_message=f"the origin playlist of {key!r} did not answer within "
                                       f"{self._publish_wait:g}s: {exc.message}",
                     )

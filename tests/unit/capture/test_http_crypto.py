@@ -26,6 +26,7 @@ from livevault.capture.http import (
 from livevault.errors import (
     DecryptionFailed,
     InvalidInput,
+    LoginRequired,
     NetworkTimeout,
     SourceBlocked,
     SourceUnreachable,
@@ -37,7 +38,7 @@ from tests.unit.capture.origin import Origin, media, seg_bytes
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(401, SourceBlocked), (403, SourceBlocked), (404, StreamEnded), (410, StreamEnded),
+    [(401, LoginRequired), (403, SourceBlocked), (404, StreamEnded), (410, StreamEnded),
      (429, SourceUnreachable), (500, SourceUnreachable), (503, SourceUnreachable)],
 )
 def test_status_errors(status: int, kind: type) -> None:

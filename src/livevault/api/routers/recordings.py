@@ -6,6 +6,7 @@ import asyncio
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -42,7 +43,7 @@ from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.livekit import LIVEKIT_SOURCE
-from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
+from livevault.domain.recording import SEED_STATUS, Recording, RecordingRequest, RecordingStatus
 from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.access import Scope
@@ -101,13 +102,15 @@ def video_location(files: list[StoredFile]) -> str | None:
 
 
 def recording_out(container: Container, rec: Recording, *, full: bool,
-                  files: list[StoredFile] | None = None) -> RecordingOut:
+                  files: list[StoredFile] | None = None, seed: bool = False) -> RecordingOut:
+    """`seed`: the status as one of seed 002's four (`pending` reads `recording`)."""
     report = container.recordings.report(rec) if full else summary_report(rec)
+    status = SEED_STATUS.get(rec.status, rec.status) if seed else rec.status
     if files is None:
         files = container.storage.files_of(rec.id)
     return RecordingOut(
         id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
-        duration=round(rec.duration), file_size=rec.file_size, status=rec.status.value,
+        duration=round(rec.duration), file_size=rec.file_size, status=status.value, state=rec.status.value,
         started_at=rec.started_at, completed_at=rec.completed_at, created_at=rec.created_at,
         task_id=rec.job_id, source_kind=rec.source_kind, source=rec.source, url=rec.url,
         room_id=rec.room_id, title=rec.title, quality=rec.quality, duration_limit=rec.duration_limit,
@@ -135,7 +138,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
         duration=body.duration, output_template=body.output_template,
         quality=body.quality or container.settings.default_quality,
-        options=body.options.model_dump(exclude_none=True), title=body.title,
+        options={**body.options.model_dump(exclude_none=True), "start": body.start}, title=body.title,
         correlation_id=current_correlation_id(),
     )
 
@@ -191,7 +194,8 @@ async def list_recordings(
     )
     files = await asyncio.to_thread(container.storage.files_for, [r.id for r in result.items])
     return RecordingList(
-        recordings=[recording_out(container, r, full=False, files=files.get(r.id, [])) for r in result.items],
+        recordings=[recording_out(container, r, full=False, files=files.get(r.id, []), seed=True)
+                    for r in result.items],
         total=result.total, page=page, page_size=page_size,
     )
 
@@ -207,7 +211,8 @@ async def get_recording(recording_id: str, container: ContainerDep, _key: ApiKey
 async def get_recording_seed(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingEnvelope:
     """Seed 002's shape: `{"recording": {...}}`; 404 `{"error": "Recording not found", ...}`."""
     rec = container.recordings.get(recording_id)
-    return RecordingEnvelope(recording=await asyncio.to_thread(recording_out, container, rec, full=True))
+    out = await asyncio.to_thread(partial(recording_out, container, rec, full=True, seed=True))
+    return RecordingEnvelope(recording=out)
 
 
 @router.post("/recordings/{recording_id}/stop", status_code=202, response_model=RecordingOut,

@@ -24,6 +24,11 @@ class RecordingOptions(BaseModel):
         description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
         "command (an external recorder CLI, e.g. tiktok-live-recorder)",
     )
+    reconnect_window: float | None = Field(
+        default=None, ge=0, le=3600,
+        description="seconds to keep re-resolving after the stream goes away while the source may still be "
+        "live (default LIVEVAULT_RECONNECT_WINDOW); the media after it goes into a new part",
+    )
     notify_url: str | None = Field(
         default=None, max_length=2048,
         description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
@@ -65,7 +70,13 @@ class RecordingCreate(BaseModel):
         default=None, max_length=4096, examples=["http://127.0.0.1:8080/live/demo/master.m3u8"]
     )
     duration: int | None = Field(
-        default=None, ge=1, le=86400, description="Stop after this many seconds (max 24 h)", examples=[20]
+        default=None, ge=1, le=86400,
+        description="Seconds of media to record (max 24 h), ± one segment; outages do not count", examples=[20],
+    )
+    start: Literal["live_edge", "window"] = Field(
+        default="live_edge",
+        description="live_edge: begin at the newest segment; window: also take the whole window the server "
+        "still offers (back-fill), which does not count against `duration`",
     )
     output_template: str | None = Field(
         default=None,
@@ -169,7 +180,10 @@ class RecordingOut(BaseModel):
     file_path: str | None
     duration: int
     file_size: int
-    status: str
+    status: str = Field(description="On `/recording/{id}` and the `/recordings` list one of seed 002's four: "
+                        "recording, processing, completed, failed (a recording not yet picked up is "
+                        "`recording`); on `/recordings/{id}` livevault's own, which adds `pending`")
+    state: str = Field(description="livevault's own status: pending, recording, processing, completed, failed")
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime

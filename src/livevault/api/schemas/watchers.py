@@ -19,7 +19,12 @@ class WatcherOptions(BaseModel):
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
     output_template: str | None = Field(default=None, max_length=512)
-    max_duration: int | None = Field(default=None, ge=1, le=86400, description="Stop each recording after this")
+    max_duration: int | None = Field(default=None, ge=1, le=86400,
+                                     description="Stop each recording after this many seconds of media")
+    start: Literal["live_edge", "window"] | None = Field(
+        default=None, description="where each recording starts: live_edge (default) or window (back-fill)")
+    reconnect_window: float | None = Field(
+        default=None, ge=0, le=3600, description="seconds to keep trying after a stream goes away")
     split_every: int | None = Field(
         default=None, ge=60, le=86400,
         description="Split each recording into pieces of about this many seconds, finalized while it goes on",

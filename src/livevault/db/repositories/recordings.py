@@ -231,8 +231,10 @@ class RecordingRepository:
         lapsed_lease = and_(RecordingRow.lease_expires_at.is_not(None), RecordingRow.lease_expires_at < now,
                             RecordingRow.status.in_([RecordingStatus.RECORDING.value,
                                                      RecordingStatus.PROCESSING.value]))
-        stale_pending = and_(RecordingRow.status == RecordingStatus.PENDING.value,
-                             RecordingRow.lease_owner.is_(None), RecordingRow.created_at < pending_before)
+        stale_pending = and_(  # pushed recordings start `recording` before any worker holds them
+            RecordingRow.status.in_([RecordingStatus.PENDING.value, RecordingStatus.RECORDING.value]),
+            RecordingRow.lease_owner.is_(None), RecordingRow.lease_expires_at.is_(None),
+            RecordingRow.created_at < pending_before)
         query = select(RecordingRow).where(or_(lapsed_lease, stale_pending)).order_by(RecordingRow.created_at)
         return [to_recording(row) for row in self._session.scalars(query.limit(limit))]
 
