@@ -11,7 +11,8 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.finalize       2 h                                    2.5 h
     livevault.download       6 h                                    6.5 h
     livevault.watchers.tick  -                                      60 s
-    livevault.leases.sweep   -                                      (synchronous, short)
+    livevault.leases.sweep   -                                      (synchronous, short; every worker also
+                                                                    sweeps on its own every 2 s)
 
 Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
 exponential backoff and jitter, at most 5 times; its job row shows RETRY with the error until it runs
@@ -103,8 +104,7 @@ def _watchers_tick() -> int | None:
 def _leases_sweep() -> int:
     """Resubmit recordings and download batches nobody works on (a lapsed lease or heartbeat, or a job that
     waited too long: its message was lost); returns how many."""
-    container = runtime().start()
-    return len(container.recordings.sweep_lapsed()) + len(container.downloads.sweep_idle())
+    return runtime().sweep() or 0
 
 
 record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)
@@ -124,10 +124,12 @@ def _start_runtime(sender: Any = None, **_: Any) -> None:
     pool = get_implementation(getattr(sender, "pool_cls", "threads"))
     if "prefork" not in pool.__module__:
         runtime().start()
+        runtime().start_sweeper()
 
 
 def _start_runtime_in_child(**_: Any) -> None:
     runtime().start()
+    runtime().start_sweeper()
 
 
 def _stop_captures(**_: Any) -> None:
