@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 
 # `make run` is the laptop quick start: it binds 127.0.0.1 and lets loopback/LAN sources through so
 # `livevault testsrc` can be recorded. `livevault serve` alone refuses private sources (safe default).
+# It also allows 600 requests a minute per key (a browser page plus a poller of /jobs every second);
+# the production default stays RATE_LIMIT_PER_MIN=60.
 ALLOW_PRIVATE ?= true
+RUN_RATE_LIMIT ?= 600
 
 run: $(STAMP)
-	LIVEVAULT_ALLOW_PRIVATE_SOURCES=$${LIVEVAULT_ALLOW_PRIVATE_SOURCES:-$(ALLOW_PRIVATE)} $(VENV)/bin/livevault serve
+	LIVEVAULT_ALLOW_PRIVATE_SOURCES=$${LIVEVAULT_ALLOW_PRIVATE_SOURCES:-$(ALLOW_PRIVATE)} \
+	RATE_LIMIT_PER_MIN=$${RATE_LIMIT_PER_MIN:-$(RUN_RATE_LIMIT)} $(VENV)/bin/livevault serve
 
 testsrc: $(STAMP)
 	$(VENV)/bin/livevault testsrc

@@ -9,8 +9,9 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from livevault.cache.memory import MemoryCache, MemoryRateLimiter
-from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
+from livevault.cache.limiter import LimitsRateLimiter
+from livevault.cache.memory import MemoryCache
+from livevault.cache.redis_store import RedisCache, RedisStore
 from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
@@ -27,6 +28,7 @@ from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.keys import KeyService
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -100,9 +102,11 @@ class Container:
     push: PushService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    keys: KeyService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.access = AccessService(self.settings.api_keys)
+        self.keys = KeyService(self.db, touch_interval=self.settings.key_touch_interval)
+        self.access = AccessService(self.settings.api_keys, self.keys)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
@@ -162,10 +166,10 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     """Rate-limit windows and caches: in this process's memory (embedded), or in Redis shared by every replica."""
     url = settings.shared_redis_url
     if url is None:
-        return None, MemoryRateLimiter(), MemoryCache()
+        return None, LimitsRateLimiter.in_memory(), MemoryCache()
     store = RedisStore.from_url(url)
     namespace = settings.redis_namespace
-    return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
+    return store, LimitsRateLimiter.on_redis(store, f"{namespace}:ratelimit"), RedisCache(store, f"{namespace}:")
 
 
 def prepare_storage(settings: Settings) -> None:
@@ -227,7 +231,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         scheduler=scheduler,
         jobs=jobs,
         downloads=downloads,
-        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, LimitsRateLimiter.in_memory() if store else None,
+                                 auth_failures_per_minute=settings.auth_failures_per_min),
         active=active,
         shared_store=store,
     )

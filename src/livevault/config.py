@@ -191,6 +191,14 @@ class Settings(BaseSettings):
     )
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
 
+    # Access: managed keys, key guessing, metrics
+    auth_failures_per_min: int = Field(
+        20, ge=0, validation_alias=_env("LIVEVAULT_AUTH_FAILURES_PER_MIN", "auth_failures_per_min")
+    )
+    key_touch_interval: float = Field(
+        60.0, ge=0, le=86400, validation_alias=_env("LIVEVAULT_KEY_TOUCH_INTERVAL", "key_touch_interval")
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

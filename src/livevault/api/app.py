@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from livevault import __version__
 from livevault.api.errors import error_body, install_error_handlers
-from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
+from livevault.api.routers import downloads, files, health, jobs, keys, metrics, recordings, watchers, webhooks
 from livevault.bootstrap import build_container
 from livevault.config import Settings
 from livevault.observability import correlation_id_var, new_correlation_id
@@ -92,6 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics):
+    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics, keys):
         app.include_router(module.router)
     return app

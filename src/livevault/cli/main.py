@@ -1,9 +1,10 @@
-"""`livevault serve | worker | scheduler | record | watch | testsrc | db | doctor`."""
+"""`livevault serve | worker | scheduler | record | watch | keys | testsrc | db | doctor`."""
 
 from __future__ import annotations
 
 import typer
 
+from livevault.cli import keys as keys_cmd
 from livevault.cli import record as record_cmd
 from livevault.cli import watch as watch_cmd
 from livevault.cli import worker as worker_cmd
@@ -15,6 +16,7 @@ app = typer.Typer(help="livevault: record live streams into playable MP4s.", no_
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(watch_cmd.app, name="watch")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("record")(record_cmd.record)
 app.command("worker")(worker_cmd.worker)
 app.command("scheduler")(worker_cmd.scheduler)

@@ -121,6 +121,7 @@ class RecordingRow(Base):
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on
@@ -237,6 +238,7 @@ class WatcherRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
 
 
 class DownloadRow(Base):
@@ -264,6 +266,23 @@ class DownloadRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class ApiKeyRow(Base):
+    """An API key managed in the database (`livevault keys create`); only the key's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    scope: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    max_recordings: Mapped[int | None] = mapped_column(Integer)
+    max_watchers: Mapped[int | None] = mapped_column(Integer)
 
 
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)

@@ -30,6 +30,7 @@ from livevault.domain.recording import (
 )
 from livevault.domain.templates import validate_template
 from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.services.keys import claim_recording
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
+    from livevault.domain.keys import KeyQuota
     from livevault.runners.base import JobRunner
     from livevault.services.uow import Database
 
@@ -89,8 +91,12 @@ class RecordingService:
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
-    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
-        """Persist a pending recording and its job, then hand the job to the runner."""
+    def create(self, request: RecordingRequest, *, quota: KeyQuota | None = None) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner.
+
+        Raises:
+            QuotaExceeded: `quota`'s key already holds its maximum of active recordings.
+        """
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
@@ -125,6 +131,7 @@ class RecordingService:
 
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
+            claim_recording(session, quota, recording.id)
             JobRepository(session).add(job)
 
         self._db.run(work)

@@ -129,10 +129,11 @@ async def resolve_target(
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
-async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+async def create_recording(body: RecordingCreate, container: ContainerDep, key: RecordScopeDep) -> RecordingAccepted:
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`. A managed key with a
+    recordings quota gets 403 QUOTA_EXCEEDED while it holds that many active recordings."""
     request = await build_request(container, body)
-    recording, job = await asyncio.to_thread(container.recordings.create, request)
+    recording, job = await asyncio.to_thread(container.recordings.create, request, quota=key.quota)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
 
 

@@ -2,7 +2,8 @@
 
 from livevault.db.repositories.downloads import DownloadRepository
 from livevault.db.repositories.jobs import JobRepository
+from livevault.db.repositories.keys import ApiKeyRepository
 from livevault.db.repositories.recordings import RecordingRepository
 from livevault.db.repositories.watchers import WatcherRepository
 
-__all__ = ["DownloadRepository", "JobRepository", "RecordingRepository", "WatcherRepository"]
+__all__ = ["ApiKeyRepository", "DownloadRepository", "JobRepository", "RecordingRepository", "WatcherRepository"]
