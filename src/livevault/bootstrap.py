@@ -33,6 +33,7 @@ from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
+from livevault.services.telemetry import TelemetryService
 from livevault.services.uow import Database
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
@@ -103,8 +104,10 @@ class Container:
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
     keys: KeyService = field(init=False)
+    telemetry: TelemetryService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.telemetry = TelemetryService(self.db, self.metrics, self.disk_free)
         self.keys = KeyService(self.db, touch_interval=self.settings.key_touch_interval)
         self.access = AccessService(self.settings.api_keys, self.keys)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)

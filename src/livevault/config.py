@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     key_touch_interval: float = Field(
         60.0, ge=0, le=86400, validation_alias=_env("LIVEVAULT_KEY_TOUCH_INTERVAL", "key_touch_interval")
     )
+    metrics_dir: Path | None = Field(
+        None, validation_alias=_env("PROMETHEUS_MULTIPROC_DIR", "LIVEVAULT_METRICS_DIR", "metrics_dir")
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -49,6 +49,7 @@ class CaptureControl:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     on_progress: Callable[[CaptureProgress], None] | None = None
     started: float = field(default_factory=time.monotonic)
+    live_edge: int | None = None  # the newest media sequence the source announced (HLS), for the lag metric
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

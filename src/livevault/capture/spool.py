@@ -209,6 +209,7 @@ class Spool:
         """Append media with O_DIRECT (`capture.appenders`) where the filesystem allows it."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
+        self.last_sequence: int | None = None  # of the newest segment appended by this process
 
     @staticmethod
     def _part_from_row(row: dict[str, Any]) -> PartInfo:
@@ -309,6 +310,7 @@ class Spool:
         """Keep running totals (for progress) after a writer committed a segment."""
         self.segment_count += 1
         self.bytes_total += record.bytes
+        self.last_sequence = record.sequence
 
     def parts(self) -> list[PartInfo]:
         return list(self._parts)

@@ -122,6 +122,7 @@ class RecordingRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
     api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
+    health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.progress)
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on

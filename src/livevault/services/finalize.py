@@ -167,7 +167,6 @@ class Finalizer:
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
         self._metrics.recordings.labels(status="completed").inc()
-        self._metrics.recordings_success.inc()
         self._metrics.celery_tasks.labels(status="SUCCESS").inc()
 
     def _fail(self, session: Any, job_id: str, recording_id: str, spool: Spool,
@@ -193,7 +192,6 @@ class Finalizer:
             error_code=exc.code, error_message=exc.message,
         )
         self._metrics.recordings.labels(status="failed").inc()
-        self._metrics.recordings_failed.inc()
         self._metrics.celery_tasks.labels(status="FAILURE").inc()
 
 

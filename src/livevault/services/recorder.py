@@ -134,7 +134,6 @@ class Recorder:
             spool.close()
             return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
         self._active.controls[recording.id] = control
-        self._metrics.recordings_active.inc()
         self.progress.add(recording.id, spool, control)
         before = (spool.segment_count, spool.bytes_total, len(spool.gaps()))
         try:
@@ -144,7 +143,6 @@ class Recorder:
         finally:
             spool.close()
             self._active.controls.pop(recording.id, None)
-            self._metrics.recordings_active.dec()
             self._count(spool, before)
             await self.progress.remove(recording.id, write=not lease.lost)
 

@@ -31,6 +31,7 @@ from celery.worker import state as worker_state  # type: ignore[import-untyped]
 
 from livevault.config import MAX_DURATION_SECONDS
 from livevault.errors import LivevaultError, NotFound
+from livevault.observability import mark_this_process_dead
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
 from livevault.worker.celery_app import SWEEP_TASK, TICK_TASK, app, settings
@@ -139,6 +140,7 @@ def _stop_captures(**_: Any) -> None:
 
 def _close_runtime(**_: Any) -> None:
     runtime().close()
+    mark_this_process_dead()
 
 
 signals.worker_init.connect(_start_runtime)

@@ -1,5 +1,5 @@
-"""API keys managed in the database (hashed, scoped, revocable, with quotas) and which key made a recording or
-a watcher (for the quotas).
+"""API keys managed in the database (hashed, scoped, revocable, with quotas), which key made a recording or
+a watcher (for the quotas), and a running recording's health (for the metrics).
 
 Revision ID: 0005
 Revises: 0002
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,6 +26,7 @@ ID = sa.String(64)
 NAME = sa.String(255)
 CODE = sa.String(64)
 STATUS = sa.String(16)
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def _when() -> sa.DateTime:
@@ -51,9 +53,13 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("api_key_id", ID, nullable=True))
             batch.create_index(f"ix_{table}_api_key_id", ["api_key_id"])
+    with op.batch_alter_table("recordings") as batch:
+        batch.add_column(sa.Column("health", JSON, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("recordings") as batch:
+        batch.drop_column("health")
     for table in ("watchers", "recordings"):
         with op.batch_alter_table(table) as batch:
             batch.drop_index(f"ix_{table}_api_key_id")
