@@ -47,7 +47,8 @@ SWEEP_EVERY = 2.0  # seconds between lease sweeps of one worker process (± 25 %
 def backoff(retries: int, rng: random.Random | None = None) -> float:
     """Seconds before retry number `retries + 1`: exponential, capped, with ±20 % jitter."""
     delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
-    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
+    # bandit B311: pseudo-random is fine here (retry jitter)
+    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)  # nosec B311
     return delay * jitter
 
 
@@ -114,7 +115,8 @@ class WorkerRuntime:
 
     def _sweep_forever(self, every: float) -> None:
         while self._sweeping.is_set() and not self.closing:
-            time.sleep(every * random.uniform(0.75, 1.25))  # nosec B311 - jitter, not a secret
+            # bandit B311: pseudo-random is fine here (jitter, not a secret)
+            time.sleep(every * random.uniform(0.75, 1.25))  # nosec B311
             if not self._sweeping.is_set() or self.closing or self._container is None:
                 continue
             try:
