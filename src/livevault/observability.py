@@ -9,10 +9,12 @@ import os
 import socket
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,7 +35,10 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
+CORRELATION_HEADER = "livevault_correlation_id"  # the Celery message header that carries it to workers
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+log_context_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_context", default=None)
+"""Fields every log line of the current job carries (recording_id, task_id, source): `log_context()` sets them."""
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")
 
 
@@ -43,6 +48,32 @@ def new_correlation_id() -> str:
 
 def current_correlation_id() -> str | None:
     return correlation_id_var.get()
+
+
+def safe_source(value: str | None) -> str | None:
+    """A source for logs: a URL without user info, query or fragment (where tokens live); other values as is."""
+    if not value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@contextmanager
+def log_context(*, correlation_id: str | None = None, **fields: Any) -> Iterator[None]:
+    """Every log line inside carries `fields` (None values are left out) and, when given, `correlation_id`.
+    Nests: inner fields are added to the outer ones. asyncio tasks started inside inherit them."""
+    merged = {**(log_context_var.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+    token = log_context_var.set(merged)
+    cid_token = correlation_id_var.set(correlation_id) if correlation_id else None
+    try:
+        yield
+    finally:
+        if cid_token is not None:
+            correlation_id_var.reset(cid_token)
+        log_context_var.reset(token)
 
 
 def redact(value: Any) -> Any:
@@ -70,6 +101,8 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": getattr(record, "correlation_id", None) or current_correlation_id(),
             "message": record.getMessage(),
         }
+        for key, val in (log_context_var.get() or {}).items():
+            payload.setdefault(key, val)
         for key, val in record.__dict__.items():
             if key not in self._STANDARD and not key.startswith("_") and key not in payload:
                 payload[key] = val
@@ -78,12 +111,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact(payload), default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, with the job's context (recording_id, task_id, ...) appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = dict(log_context_var.get() or {})
+        cid = current_correlation_id()
+        if cid:
+            context.setdefault("correlation_id", cid)
+        if not context:
+            return line
+        return line + " [" + " ".join(f"{k}={v}" for k, v in redact(context).items()) + "]"
+
+
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

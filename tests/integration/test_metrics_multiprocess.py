@@ -94,8 +94,10 @@ def test_two_worker_processes_are_summed_in_the_api_metrics(
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=HEADERS, timeout=10) as api:
             wait_until(lambda: _answers(api), timeout=60, interval=0.2)
             ids = []
-            for stream in streams:
-                accepted = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 14})
+            cids = [f"cid-{uuid.uuid4().hex}" for _ in streams]
+            for stream, cid in zip(streams, cids, strict=True):
+                accepted = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 14},
+                                    headers={"X-Correlation-ID": cid})
                 assert accepted.status_code == 202, accepted.text
                 ids.append(accepted.json()["recording_id"])
 
@@ -121,8 +123,13 @@ def test_two_worker_processes_are_summed_in_the_api_metrics(
                 time.sleep(0.5)
             bodies = [api.get(f"/recordings/{rid}").json() for rid in ids]
             text = api.get("/metrics").text
+        logs = "".join(w.log() for w in workers)
 
     assert [b["status"] for b in bodies] == ["completed", "completed"], bodies
+    # the request's correlation id reached the worker's log lines of that recording (through Celery)
+    for rid, cid in zip(ids, cids, strict=True):
+        assert any(f"recording_id={rid}" in line and f"correlation_id={cid}" in line and "recording ended" in line
+                   for line in logs.splitlines()), logs[-3000:]
     # Each worker recorded one of them, and the API's answer is the sum of both processes
     per_worker = [own_counter(metrics_dir, w.proc.pid, "livevault_capture_segments_total") for w in workers]
     assert all(n > 0 for n in per_worker), per_worker

@@ -108,7 +108,7 @@ class HlsSpoolWriter:
         self._part_disc, self._part_init, self._reset_pending = seg.discontinuity_sequence, init, False
         if reason is None and current is not None:
             return current, None
-        log.info("HLS part opened (%s, %s)", reason, container.value)
+        log.debug("HLS part opened (%s, %s)", reason, container.value)  # logged with its size when it closes
         return self._spool.open_part(container, reason or PartReason.START), reason
 
     def add_gap(self, gap: PendingGap) -> None:

@@ -189,6 +189,10 @@ class PartWriter:
         if self._index is not None:
             self._index.close()
             self._index = None
+        log.info("part closed", extra={"part": self.info.index, "reason": self.info.reason.value,
+                                       "container": self.info.container.value, "size": self.bytes_written,
+                                       "segments": self.segments,
+                                       "duration": round(time.time() - self.info.started_at, 3)})
 
     def segment_records(self) -> list[SegmentRecord]:
         return [SegmentRecord(**row) for row in _read_lines(self._index_path)]
@@ -287,6 +291,8 @@ class Spool:
                                offset=0, fetched_at=time.time())
         _append_line(self.directory / (target.stem + ".idx.jsonl"), asdict(record))
         self.note_segment(record)
+        log.info("part adopted", extra={"part": index, "reason": reason.value, "container": container.value,
+                                        "size": size, "duration": round(max(0.0, duration), 3)})
         return info
 
     def ensure_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
@@ -305,6 +311,9 @@ class Spool:
             self.fence()
         _append_line(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
         self._gaps.append(gap)
+        log.warning("gap recorded", extra={"cause": gap.cause.value, "duration": round(gap.duration, 3),
+                                           "missing_segments": gap.missing_segments, "from_sequence": gap.from_sequence,
+                                           "to_sequence": gap.to_sequence})
 
     def note_segment(self, record: SegmentRecord) -> None:
         """Keep running totals (for progress) after a writer committed a segment."""

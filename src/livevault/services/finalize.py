@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -88,15 +89,26 @@ class Finalizer:
             lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
         )
         spool = Spool(self._settings.spool_dir / recording_id)
+        began = time.monotonic()
         try:
             fields = await self._produce(recording, spool, outcome)
         except Exception as exc:
             error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
-            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
+            log.warning("finalize failed: %s", error.message,
+                        extra={"recording_id": recording_id, "returncode": 1, "error_code": error.code,
+                               "duration": round(time.monotonic() - began, 3), "parts": len(spool.parts())},
                         exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
+            log.info("recording ended", extra={"status": "failed", "returncode": 1, "error_code": error.code,
+                                               "size": spool.bytes_total, "end_reason": outcome.reason.value})
             return
+        log.info("finalized", extra={"duration": round(time.monotonic() - began, 3), "size": fields["file_size"],
+                                     "media_duration": round(fields["duration"] or 0.0, 3),
+                                     "file": fields["file_path"], "parts": len(spool.parts())})
         await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))
+        log.info("recording ended", extra={"status": "completed", "returncode": 0, "size": fields["file_size"],
+                                           "duration": round(fields["duration"] or 0.0, 3),
+                                           "end_reason": outcome.reason.value})
         if self._files_changed is not None:
             await asyncio.to_thread(self._files_changed)
         if not self._settings.keep_parts:

@@ -31,7 +31,7 @@ from celery.worker import state as worker_state  # type: ignore[import-untyped]
 
 from livevault.config import MAX_DURATION_SECONDS
 from livevault.errors import LivevaultError, NotFound
-from livevault.observability import mark_this_process_dead
+from livevault.observability import CORRELATION_HEADER, mark_this_process_dead
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
 from livevault.worker.celery_app import SWEEP_TASK, TICK_TASK, app, settings
@@ -64,6 +64,9 @@ def _revoked(task_id: str) -> bool:
 def _execute(task: Task, name: str, job_id: str, kwargs: dict[str, Any], limits: Limits,
              on_soft: Any = None) -> None:
     rt = runtime()
+    header = getattr(task.request, CORRELATION_HEADER, None)  # sent by CeleryRunner.submit
+    if header and not kwargs.get("correlation_id"):
+        kwargs = {**kwargs, "correlation_id": str(header)}
     if rt.closing:  # warm shutdown: leave the job to another worker (or this one after its restart)
         raise Reject("the worker is shutting down", requeue=True)
 
