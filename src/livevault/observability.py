@@ -272,14 +272,18 @@ class Metrics:
             "livevault_watcher_check_lateness_seconds", "How late a watcher check ran after it was due",
             buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0), registry=r,
         )
-        self.s3_uploads = Counter("livevault_s3_uploads", "S3 uploads by status", ["status"], registry=r)
-        self.upload_backlog = Gauge(
-            "livevault_upload_backlog_files", "Finished files waiting for their upload (set by the storage code)",
-            registry=r, multiprocess_mode="livesum",
+        self.s3_uploads = Counter("livevault_s3_uploads", "S3 upload attempts by outcome", ["status"], registry=r)
+        self.s3_upload_parts = Counter("livevault_s3_upload_parts", "Requests that sent media to S3 (parts)",
+                                       registry=r)
+        # Set from the database at scrape time (StorageService.backlog): every API replica sets the same value,
+        # so the most recent one is the answer, not their sum.
+        self.s3_backlog_files = Gauge(
+            "livevault_s3_upload_backlog_files", "Finished files waiting for their upload", registry=r,
+            multiprocess_mode="livemostrecent",
         )
-        self.upload_backlog_bytes = Gauge(
-            "livevault_upload_backlog_bytes", "Bytes of finished files waiting for their upload",
-            registry=r, multiprocess_mode="livesum",
+        self.s3_backlog_bytes = Gauge(
+            "livevault_s3_upload_backlog_bytes", "Bytes of finished files waiting for their upload", registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self.segments = Counter("livevault_capture_segments", "Segments appended", registry=r)
         self.capture_bytes = Counter("livevault_capture_bytes", "Media bytes appended", registry=r)
@@ -291,6 +295,10 @@ class Metrics:
             "livevault_download_seconds", "Time to resolve and fetch one video", ["strategy"],
             buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0), registry=r,
         )
+        self.notifications = Counter(
+            "livevault_notifications", "Outbound notification attempts by outcome (delivered, retry, failed)",
+            ["status"], registry=r,
+        )
         self.download_retries = Counter(
             "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r
         )
@@ -301,7 +309,10 @@ class Metrics:
         `rate()` sees the first increment)."""
         for status in ("completed", "failed"):
             self.recordings.labels(status=status)
+        for status in ("success", "retry", "failed"):
             self.s3_uploads.labels(status=status)
+        for status in ("delivered", "retry", "failed"):
+            self.notifications.labels(status=status)
         for status in ("SUCCESS", "FAILURE"):
             self.celery_tasks.labels(status=status)
         for cause in GapCause:

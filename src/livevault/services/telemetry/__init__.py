@@ -37,10 +37,12 @@ class Snapshot:
 
 
 class TelemetryService:
-    def __init__(self, db: Database, metrics: Metrics, disk_free: Callable[[], int]) -> None:
+    def __init__(self, db: Database, metrics: Metrics, disk_free: Callable[[], int],
+                 *, refresh: list[Callable[[], object]] | None = None) -> None:
         self._db = db
         self._metrics = metrics
         self._disk_free = disk_free
+        self._refresh = refresh or []  # gauges other services set at scrape time (the upload backlog)
 
     def snapshot(self) -> Snapshot:
         def work(session: Any) -> Snapshot:
@@ -77,4 +79,6 @@ class TelemetryService:
 
     def render(self) -> bytes:
         """The Prometheus text exposition for `/metrics`."""
+        for refresh in self._refresh:
+            refresh()
         return self._metrics.exposition(StaticCollector(self.families(self.snapshot())))
