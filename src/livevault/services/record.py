@@ -105,7 +105,8 @@ class RecordingService:
 
         Raises:
             QuotaExceeded: `quota`'s key already holds its maximum of active recordings.
-        """        if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
+        """
+        if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
             validate_template(request.output_template)
