@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from livevault.cache.memory import MemoryCache, MemoryRateLimiter
-from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
+from livevault.cache.limiter import LimitsRateLimiter
+from livevault.cache.memory import MemoryCache
+from livevault.cache.redis_store import RedisCache, RedisStore
 from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
@@ -32,6 +33,7 @@ from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
+from livevault.services.keys import KeyService
 from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
@@ -43,6 +45,7 @@ from livevault.services.recorder import Recorder
 from livevault.services.retention.disk import DiskWatch
 from livevault.services.retention.service import RetentionLoop, RetentionService
 from livevault.services.scheduler import WatchScheduler
+from livevault.services.telemetry import TelemetryService
 from livevault.services.uow import Database
 from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
@@ -167,9 +170,13 @@ class Container:
     live: LivePlaylists = field(init=False)
     overview: Overview = field(init=False)
     targets: TargetResolver = field(init=False)
+    keys: KeyService = field(init=False)
+    telemetry: TelemetryService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.access = AccessService(self.settings.api_keys)
+        self.telemetry = TelemetryService(self.db, self.metrics, self.disk_free, refresh=[self.storage.backlog])
+        self.keys = KeyService(self.db, touch_interval=self.settings.key_touch_interval)
+        self.access = AccessService(self.settings.api_keys, self.keys)
         self.sessions = SessionService.from_settings(self.settings)
         self.live = LivePlaylists(self.recordings)
         self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
@@ -253,10 +260,10 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     """Rate-limit windows and caches: in this process's memory (embedded), or in Redis shared by every replica."""
     url = settings.shared_redis_url
     if url is None:
-        return None, MemoryRateLimiter(), MemoryCache()
+        return None, LimitsRateLimiter.in_memory(), MemoryCache()
     store = RedisStore.from_url(url)
     namespace = settings.redis_namespace
-    return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
+    return store, LimitsRateLimiter.on_redis(store, f"{namespace}:ratelimit"), RedisCache(store, f"{namespace}:")
 
 
 def build_rooms(
@@ -380,7 +387,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         notifier=notifier,
         dispatcher=dispatcher,
         rooms=rooms,
-        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, LimitsRateLimiter.in_memory() if store else None,
+                                 auth_failures_per_minute=settings.auth_failures_per_min),
         disk=disk,
         retention=retention,
         storage=storage,

@@ -356,6 +356,17 @@ class Settings(BaseSettings):
     session_cookie_secure: bool = Field(
         False, validation_alias=_env("LIVEVAULT_SESSION_COOKIE_SECURE", "session_cookie_secure"))
 
+    # Access: managed keys, key guessing, metrics
+    auth_failures_per_min: int = Field(
+        20, ge=0, validation_alias=_env("LIVEVAULT_AUTH_FAILURES_PER_MIN", "auth_failures_per_min")
+    )
+    key_touch_interval: float = Field(
+        60.0, ge=0, le=86400, validation_alias=_env("LIVEVAULT_KEY_TOUCH_INTERVAL", "key_touch_interval")
+    )
+    metrics_dir: Path | None = Field(
+        None, validation_alias=_env("PROMETHEUS_MULTIPROC_DIR", "LIVEVAULT_METRICS_DIR", "metrics_dir")
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

@@ -13,8 +13,10 @@ The tree::
     ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
     │   └── InvalidSignature             UNAUTHORIZED INVALID_SIGNATURE (webhooks)
     ├── Forbidden                        FORBIDDEN   FORBIDDEN
-    │   └── CrossSiteRequest             FORBIDDEN   CROSS_SITE_REQUEST (a web form without its CSRF token)
+    │   ├── CrossSiteRequest             FORBIDDEN   CROSS_SITE_REQUEST (a web form without its CSRF token)
+    │   └── QuotaExceeded                FORBIDDEN   QUOTA_EXCEEDED (an API key's recordings / watchers quota)
     ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
+    │   └── TooManyAuthFailures          RATE_LIMITED TOO_MANY_AUTH_FAILURES (bad keys from one address)
     ├── NotFound                         NOT_FOUND   NOT_FOUND
     ├── Conflict                         CONFLICT    CONFLICT
     │   └── AlreadyRecording             CONFLICT    ALREADY_RECORDING (one capturing recording per source)
@@ -137,6 +139,18 @@ class RateLimited(LivevaultError):
     code = "RATE_LIMITED"
     kind = ErrorKind.RATE_LIMITED
     retryable = True
+
+
+class QuotaExceeded(Forbidden):
+    """An API key already holds as many active recordings (or watchers) as its quota allows."""
+
+    code = "QUOTA_EXCEEDED"
+
+
+class TooManyAuthFailures(RateLimited):
+    """Too many invalid API keys from one client address in the last minute."""
+
+    code = "TOO_MANY_AUTH_FAILURES"
 
 
 class NotFound(LivevaultError):

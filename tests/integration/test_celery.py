@@ -50,7 +50,9 @@ _counter = itertools.count()
 def session_prefix() -> Iterator[str]:
     url = redis_url()
     if not redis_ok(url):
-        pytest.skip(f"Redis not reachable at {url} (set REDIS_URL)")
+        if os.environ.get("LIVEVAULT_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis not reachable at {url}; LIVEVAULT_REQUIRE_REDIS=1 requires it", pytrace=False)
+        pytest.skip(f"Redis not reachable at {url} (set REDIS_URL, or LIVEVAULT_REQUIRE_REDIS=1 to fail instead)")
     prefix = f"lvtest-{os.getpid()}-{secrets.token_hex(3)}-"
     yield prefix
     delete_prefixed(url, prefix)

@@ -158,7 +158,7 @@ def test_retention_deletes_only_unpinned_finished_recordings_past_the_policy(
     assert container_of(client).retention.run().done == [pinned.id]
     assert container_of(client).retention.run().done == []
     metrics = client.get("/metrics").text
-    assert 'retention_actions_total{action="delete"} 7.0' in metrics
+    assert 'livevault_retention_actions_total{action="delete"} 7.0' in metrics
 
 
 def test_a_changed_watcher_limit_applies_at_the_next_run(client: TestClient) -> None:
@@ -216,8 +216,8 @@ def test_below_the_watermark_new_recordings_fail_and_a_running_one_finishes(
         assert disk["accepting_recordings"] is False
         assert "LIVEVAULT_MIN_FREE_BYTES" in disk["error"]
         metrics = client.get("/metrics").text
-        assert "disk_low 1.0" in metrics
-        assert 'recordings_refused_total{reason="disk_full"} 1.0' in metrics
+        assert "livevault_disk_low 1.0" in metrics
+        assert 'livevault_recordings_refused_total{reason="disk_full"} 1.0' in metrics
 
         finished = wait_finished(client, rid, timeout=90)
         assert finished["status"] == "completed", finished
@@ -226,7 +226,7 @@ def test_below_the_watermark_new_recordings_fail_and_a_running_one_finishes(
 
         settings.min_free_bytes = 0
         assert client.get("/ready").status_code == 200
-        assert "disk_low 0.0" in client.get("/metrics").text
+        assert "livevault_disk_low 0.0" in client.get("/metrics").text
         again = client.post("/recordings", json={"url": other.master_url, "duration": 2})
         assert again.status_code == 202, again.text
         wait_finished(client, again.json()["recording_id"], timeout=90)

@@ -71,6 +71,7 @@ class CaptureControl:
     backfill: float = 0.0
     reconnect_window: float | None = None
     """This recording's reconnect window (seconds); None: the engine's `CaptureOptions.reconnect_window`."""
+    live_edge: int | None = None  # the newest media sequence the source announced (HLS), for the lag metric
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

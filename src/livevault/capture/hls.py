@@ -307,6 +307,7 @@ class _HlsRun:
             return True
         self._note_skipped(playlist)
         window.remember(playlist)
+        self._control.live_edge = playlist.last_sequence
         fresh = [s for s in playlist.segments if s.sequence >= window.next_seq]
         window.next_seq = max(window.next_seq, playlist.last_sequence + 1)
         self._enqueue(fresh)
@@ -335,6 +336,7 @@ class _HlsRun:
                             self._resume_after.sequence)
                 self._add(_Item(gap=gap, epoch=self._window.epoch))
         self._window.remember(playlist)
+        self._control.live_edge = playlist.last_sequence
         self._enqueue(list(playlist.segments[index:]))
         self._window.next_seq = playlist.last_sequence + 1
         self._ended = playlist.endlist

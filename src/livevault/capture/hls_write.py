@@ -112,7 +112,7 @@ class HlsSpoolWriter:
         self._reconnect_pending = False
         if reason is None and current is not None:
             return current, None
-        log.info("HLS part opened (%s, %s)", reason, container.value)
+        log.debug("HLS part opened (%s, %s)", reason, container.value)  # logged with its size when it closes
         return self._spool.open_part(container, reason or PartReason.START), reason
 
     def add_gap(self, gap: PendingGap) -> None:

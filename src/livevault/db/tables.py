@@ -126,6 +126,8 @@ class RecordingRow(Base):
     # One source, one recording: `domain.source_key`; unique among capturing recordings (index below).
     source_key: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
+    health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.progress)
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on
@@ -255,6 +257,7 @@ class WatcherRow(Base):
     max_recordings: Mapped[int | None] = mapped_column(Integer)
     max_bytes: Mapped[int | None] = mapped_column(BigInteger)
     retention_days: Mapped[float | None] = mapped_column(Float)
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
 
 
 class DownloadRow(Base):
@@ -323,6 +326,8 @@ class RecordingFileRow(Base):
     uploaded_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("bucket", "key", name="uq_recording_files_bucket_key"),)
+
+
 class NotificationRow(Base):
     """One outbound event to one target (a durable queue; see `livevault.services.notify`)."""
 
@@ -350,6 +355,23 @@ class NotificationRow(Base):
         Index("ix_notifications_stream_target_seq", "stream", "target", "seq"),
         Index("uq_notifications_event_target", "event_id", "target", unique=True),
     )
+
+
+class ApiKeyRow(Base):
+    """An API key managed in the database (`livevault keys create`); only the key's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    scope: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    max_recordings: Mapped[int | None] = mapped_column(Integer)
+    max_watchers: Mapped[int | None] = mapped_column(Integer)
 
 
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)

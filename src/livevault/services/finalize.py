@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -78,6 +79,7 @@ class Finalizer:
             lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
         )
         spool = Spool(self._settings.spool_dir / recording_id)
+        began = time.monotonic()
         listing: dict[str, Any] | None = None
         try:
             if self.pieces is not None and self.pieces.applies(recording):
@@ -87,12 +89,22 @@ class Finalizer:
                 fields, files = await self._produce(recording, spool, outcome)
         except Exception as exc:
             error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
-            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
+            log.warning("finalize failed: %s", error.message,
+                        extra={"recording_id": recording_id, "returncode": 1, "error_code": error.code,
+                               "duration": round(time.monotonic() - began, 3), "parts": len(spool.parts())},
                         exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
+            log.info("recording ended", extra={"status": "failed", "returncode": 1, "error_code": error.code,
+                                               "size": spool.bytes_total, "end_reason": outcome.reason.value})
             return
+        size, media = fields.get("file_size") or 0, round(fields.get("duration") or 0.0, 3)
+        log.info("finalized", extra={"duration": round(time.monotonic() - began, 3), "size": size,
+                                     "media_duration": media, "file": fields.get("file_path"),
+                                     "parts": len(spool.parts())})
         await self._db.run_async(
             lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome, listing))
+        log.info("recording ended", extra={"status": "completed", "returncode": 0, "size": size, "duration": media,
+                                           "end_reason": outcome.reason.value})
         if files:
             try:
                 await self._storage.store_finalized(recording_id, files)
@@ -177,7 +189,6 @@ class Finalizer:
             self._notifier.recording_event(session, EventType.RECORDING_COMPLETED, recording, once="final",
                                            files=result["files"], s3=result["s3"], end_reason=outcome.reason.value)
         self._metrics.recordings.labels(status="completed").inc()
-        self._metrics.recordings_success.inc()
         self._metrics.celery_tasks.labels(status="SUCCESS").inc()
 
     def _fail(self, session: Any, job_id: str, recording_id: str, spool: Spool,
@@ -210,7 +221,6 @@ class Finalizer:
             self._notifier.recording_event(session, EventType.RECORDING_FAILED, recording,
                                            end_reason=outcome.reason.value, parts=result["parts"])
         self._metrics.recordings.labels(status="failed").inc()
-        self._metrics.recordings_failed.inc()
         self._metrics.celery_tasks.labels(status="FAILURE").inc()
 
 

@@ -32,6 +32,7 @@ from livevault.domain.recording import (
 from livevault.domain.source_key import recording_source_key
 from livevault.domain.templates import validate_template
 from livevault.errors import AlreadyRecording, Conflict, InvalidInput, NotFound
+from livevault.services.keys import claim_recording
 from livevault.services.pieces import Piece, PieceBook, split_rule
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
+    from livevault.domain.keys import KeyQuota
     from livevault.runners.base import JobRunner
     from livevault.services.delivery import StorageService
     from livevault.services.retention.disk import DiskWatch
@@ -100,14 +102,17 @@ class RecordingService:
         return self._settings.spool_dir / recording_id
 
     def create(
-        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None,
+        quota: KeyQuota | None = None,
     ) -> tuple[Recording, Job]:
         """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
         transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start).
 
-        Raises AlreadyRecording (409) when the source already has a pending or recording recording — checked
-        by a unique index, so it holds across processes — and DiskFull when free space is below
-        LIVEVAULT_MIN_FREE_BYTES.
+        Raises:
+            AlreadyRecording: the source already has a pending or recording recording (a unique index, so it
+                holds across processes).
+            DiskFull: free space is below LIVEVAULT_MIN_FREE_BYTES.
+            QuotaExceeded: `quota`'s key already holds its maximum of active recordings.
         """
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
@@ -118,7 +123,7 @@ class RecordingService:
         source_key = recording_source_key(request.source_kind, request.source)
         for _attempt in range(3):
             try:
-                return self._insert(request, source_key, announce)
+                return self._insert(request, source_key, announce, quota)
             except AlreadyRecording as exc:
                 if exc.details.get("recording_id"):
                     raise
@@ -129,7 +134,8 @@ class RecordingService:
         raise AlreadyRecording("this source is already being recorded", details={"source_key": source_key})
 
     def _insert(
-        self, request: RecordingRequest, source_key: str, announce: Callable[[Any, Recording], None] | None
+        self, request: RecordingRequest, source_key: str, announce: Callable[[Any, Recording], None] | None,
+        quota: KeyQuota | None,
     ) -> tuple[Recording, Job]:
         now = utcnow()
         recording = Recording(
@@ -163,6 +169,7 @@ class RecordingService:
 
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
+            claim_recording(session, quota, recording.id)
             JobRepository(session).add(job)
             if announce is not None:
                 announce(session, recording)

@@ -24,6 +24,7 @@ from livevault.errors import (
     StreamEnded,
     StreamStalled,
 )
+from livevault.observability import log_context, safe_source
 from livevault.services.lease import Lease, LeaseKeeper, LeaseLost
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
@@ -117,13 +118,22 @@ class Recorder:
 
     async def run(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
         """The `livevault.record` job: claim the lease, capture, finalize; a job that finds the recording
-        owned by a live lease elsewhere exits at once (another process is recording it)."""
-        del correlation_id
-        started = await self._db.run_async(lambda s: self._start(s, job_id, recording_id))
-        if started is None:
-            return
-        recording, lease = started
+        owned by a live lease elsewhere exits at once (another process is recording it). Every log line of
+        the job carries recording_id, task_id, source and correlation_id."""
+        with log_context(recording_id=recording_id, task_id=job_id, correlation_id=correlation_id):
+            started = await self._db.run_async(lambda s: self._start(s, job_id, recording_id))
+            if started is None:
+                return
+            recording, lease = started
+            with log_context(**source_fields(recording)):
+                await self._record(job_id, recording, lease)
+
+    async def _record(self, job_id: str, recording: Recording, lease: Lease) -> None:
+        recording_id = recording.id
         spool = Spool(self._settings.spool_dir / recording_id)
+        began, size_before = time.monotonic(), spool.bytes_total
+        log.info("recording started", extra={"resume": bool(spool.parts()), "parts": len(spool.parts()),
+                                             "duration_limit": recording.duration_limit})
         spool.fence = lease.check
         spool.direct_io = self._settings.spool_direct_io
         try:
@@ -134,6 +144,10 @@ class Recorder:
             except Exception as exc:  # a bug must not leave the recording "recording" forever
                 log.exception("capture crashed", extra={"recording_id": recording_id})
                 outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
+            log.info("capture ended", extra={
+                "duration": round(time.monotonic() - began, 3), "size": spool.bytes_total - size_before,
+                "end_reason": outcome.reason.value, "error_code": outcome.error_code,
+                "segments": spool.segment_count, "gaps": len(spool.gaps())})
             if lease.lost:
                 log.warning("recording %s was taken over by another worker; leaving it to them", recording_id)
                 return
@@ -143,6 +157,10 @@ class Recorder:
 
     async def finalize_job(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
         """The `livevault.finalize` job (a recording left `processing`), under the recording's lease."""
+        with log_context(recording_id=recording_id, task_id=job_id, correlation_id=correlation_id):
+            await self._finalize_job(job_id, recording_id, correlation_id)
+
+    async def _finalize_job(self, job_id: str, recording_id: str, correlation_id: str | None) -> None:
         lease = await self._db.run_async(lambda s: self.leases.claim_in(s, recording_id))
         if lease is None:
             return
@@ -195,7 +213,6 @@ class Recorder:
             spool.close()
             return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
         self._active.controls[recording.id] = control
-        self._metrics.recordings_active.inc()
         self.progress.add(recording.id, spool, control)
         if self._finalizer.pieces is not None:  # split recordings: pieces are finalized while capturing
             self._finalizer.pieces.watch(recording, spool)
@@ -209,7 +226,6 @@ class Recorder:
             if self._finalizer.pieces is not None:
                 await self._finalizer.pieces.unwatch(recording.id)
             self._active.controls.pop(recording.id, None)
-            self._metrics.recordings_active.dec()
             self._count(spool, before)
             await self.progress.remove(recording.id, write=not lease.lost)
 
@@ -296,6 +312,13 @@ class Recorder:
         self._metrics.capture_bytes.inc(spool.bytes_total - before[1])
         for gap in spool.gaps()[before[2]:]:
             self._metrics.gaps.labels(cause=gap.cause.value).inc()
+
+
+def source_fields(recording: Recording) -> dict[str, str | None]:
+    """What a log line names the source by: the room id, or the URL without user info, query or fragment."""
+    if recording.room_id:
+        return {"room_id": recording.room_id, "source_kind": recording.source_kind}
+    return {"url": safe_source(recording.url or recording.source), "source_kind": recording.source_kind}
 
 
 def progress_line(progress: CaptureProgress) -> str:

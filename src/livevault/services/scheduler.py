@@ -94,7 +94,8 @@ class WatchScheduler:
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
-        self._rng = random.Random()
+        # bandit B311: pseudo-random is fine here (watcher jitter, not a secret)
+        self._rng = random.Random()  # nosec B311
         self._recorded_ok: set[str] = set()
         self.passes = 0
 

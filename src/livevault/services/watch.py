@@ -11,12 +11,14 @@ from livevault.db.repositories import JobRepository, RecordingRepository, Watche
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Job, JobStatus
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.services.keys import claim_watcher
 from livevault.services.record import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from livevault.config import Settings
+    from livevault.domain.keys import KeyQuota
     from livevault.services.record import RecordingService
     from livevault.services.uow import Database
 
@@ -73,8 +75,12 @@ class WatcherService:
             )
         return float(poll_interval)
 
-    def create(self, request: WatchRequest) -> tuple[Watcher, Job]:
-        """Persist the watcher (or revive a deleted one with the same key) and its job; the first check is due now."""
+    def create(self, request: WatchRequest, *, quota: KeyQuota | None = None) -> tuple[Watcher, Job]:
+        """Persist the watcher (or revive a deleted one with the same key) and its job; the first check is due now.
+
+        Raises:
+            QuotaExceeded: `quota`'s key already holds its maximum of watchers.
+        """
         interval = self.check_interval(request.poll_interval)
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), kind=WATCH_JOB_KIND, status=JobStatus.PENDING, created_at=now,
@@ -92,11 +98,14 @@ class WatcherService:
             JobRepository(session).add(job)
             existing = watchers.get(request.key, include_deleted=True)
             if existing is None:
-                return watchers.add(watcher)
-            if existing.status is not WatcherStatus.DELETED:
+                made = watchers.add(watcher)
+            elif existing.status is not WatcherStatus.DELETED:
                 raise Conflict("this source is already watched", details={"key": request.key,
                                                                           "task_id": existing.job_id})
-            return _revive(watchers, request.key, watcher)
+            else:
+                made = _revive(watchers, request.key, watcher)
+            claim_watcher(session, quota, made.id)
+            return made
 
         created = self._db.run(work)
         self._on_due()

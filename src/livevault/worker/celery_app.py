@@ -17,7 +17,7 @@ from celery import signals  # type: ignore[import-untyped]
 
 from livevault.bootstrap import celery_app
 from livevault.config import Settings
-from livevault.observability import configure_logging
+from livevault.observability import configure_logging, setup_multiprocess_metrics
 
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
@@ -29,6 +29,8 @@ SWEEP_INTERVAL = 2.0
 DEFAULT_CONCURRENCY = 100
 
 settings = Settings()
+# Counters of this worker go to PROMETHEUS_MULTIPROC_DIR, shared with the API, whose /metrics sums them.
+setup_multiprocess_metrics(settings.metrics_dir)
 app = celery_app(settings, set_as_current=True)
 app.conf.update(
     # Ack a job's message only after the job has finished: a worker that dies mid-recording leaves the

@@ -157,8 +157,9 @@ async def resolve_target(
                                              "that recording's `recording_id` and `task_id`"},
     503: {"model": ErrorBody, "description": "DISK_FULL: free space is below LIVEVAULT_MIN_FREE_BYTES"},
 })
-async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+async def create_recording(body: RecordingCreate, container: ContainerDep, key: RecordScopeDep) -> RecordingAccepted:
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`. A managed key with a
+    recordings quota gets 403 QUOTA_EXCEEDED while it holds that many active recordings (not for LiveKit rooms).
 
     One source, one recording: while a recording of the same source (the same normalized URL, TikTok room or
     user, or push stream key) is pending or recording, another request answers 409 `ALREADY_RECORDING` with
@@ -172,7 +173,7 @@ async def create_recording(body: RecordingCreate, container: ContainerDep, _key:
         ))
         return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
     request = await build_request(container, body)
-    recording, job = await asyncio.to_thread(container.recordings.create, request)
+    recording, job = await asyncio.to_thread(container.recordings.create, request, quota=key.quota)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
 
 

@@ -70,10 +70,11 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
 
 @router.post("/watchers", status_code=202, response_model=WatcherAccepted,
              responses={409: {"model": ErrorBody, "description": "This source is already watched"}})
-async def create_watcher(body: WatcherCreate, container: ContainerDep, _key: RecordScopeDep) -> WatcherAccepted:
-    """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live."""
+async def create_watcher(body: WatcherCreate, container: ContainerDep, key: RecordScopeDep) -> WatcherAccepted:
+    """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live. A
+    managed key with a watchers quota gets 403 QUOTA_EXCEEDED while it holds that many watchers."""
     request = await build_watch_request(container, body)
-    watcher, job = container.watchers.create(request)
+    watcher, job = container.watchers.create(request, quota=key.quota)
     return WatcherAccepted(task_id=job.id, status=job.status.value, key=watcher.key)
 
 

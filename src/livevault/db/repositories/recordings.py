@@ -133,7 +133,8 @@ class RecordingRepository:
     def save_progress(self, counters: list[dict[str, Any]]) -> None:
         """Running counters of many recordings in one executemany UPDATE.
 
-        Each item: `id`, `segments_captured`, `segments_missing`, `bytes_captured`, `parts_count`.
+        Each item: `id`, `segments_captured`, `segments_missing`, `bytes_captured`, `parts_count`, and
+        optionally `health` (a running capture's health for the metrics; every item or none).
         """
         if not counters:
             return
@@ -146,6 +147,7 @@ class RecordingRepository:
                 bytes_captured=bindparam("bytes_captured"),
                 parts_count=bindparam("parts_count"),
                 updated_at=utcnow(),
+                **({"health": bindparam("health")} if "health" in counters[0] else {}),
             )
         )
         rows = [{**{k: v for k, v in c.items() if k != "id"}, "rid": c["id"]} for c in counters]
