@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     )
     keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
     thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
+    verify: Literal["sampled", "full", "off"] = Field(
+        "sampled", validation_alias=_env("LIVEVAULT_VERIFY", "verify")
+    )  # sampled: every sample's structure + a few GOPs decoded; full: every frame decoded; off: none
 
     # S3 (used by a later issue; names from the seeds)
     s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "s3_bucket"))

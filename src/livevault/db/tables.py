@@ -121,6 +121,7 @@ class RecordingRow(Base):
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
+    verify_mode: Mapped[str | None] = mapped_column(String(CODE_LENGTH))  # sampled | full | off
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on

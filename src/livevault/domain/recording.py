@@ -112,6 +112,7 @@ class Recording:
     bytes_captured: int = 0
     parts_count: int = 0
     watcher_key: str | None = None
+    verify_mode: str | None = None  # how the finished file was verified: sampled, full or off
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,8 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
-        options=rec.options, integrity=integrity_out(report, with_gaps=full),
+        options=rec.options,
+        integrity=integrity_out(report, with_gaps=full).model_copy(update={"verify": rec.verify_mode}),
     )
 
 
