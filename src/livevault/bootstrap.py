@@ -5,9 +5,11 @@ The only module that names concrete adapter classes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import shutil
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
 from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
@@ -39,7 +41,13 @@ from livevault.sources.http_api import ResolverClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+    from types import ModuleType
+
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
@@ -49,6 +57,40 @@ if TYPE_CHECKING:
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
+
+
+def _uvloop() -> ModuleType | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop
+
+
+def event_loop_name(settings: Settings) -> str:
+    """The event loop `LIVEVAULT_EVENT_LOOP` asks for and this install has: "uvloop" or "asyncio"."""
+    if settings.event_loop == "asyncio":
+        return "asyncio"
+    if _uvloop() is None:
+        if settings.event_loop == "uvloop":
+            log.warning("LIVEVAULT_EVENT_LOOP=uvloop, but uvloop is not installed: using asyncio's loop")
+        return "asyncio"
+    return "uvloop"
+
+
+def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """A new event loop of the configured kind (uvloop's costs less CPU per request and socket read)."""
+    module = _uvloop() if event_loop_name(settings) == "uvloop" else None
+    if module is None:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = module.new_event_loop()
+    return loop
+
+
+def run_async(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on the configured event loop (the CLI's one-shot commands)."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
+        return runner.run(main)
 
 
 def capture_options(settings: Settings) -> CaptureOptions:

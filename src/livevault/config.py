@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     verify: Literal["sampled", "full", "off"] = Field(
         "sampled", validation_alias=_env("LIVEVAULT_VERIFY", "verify")
     )  # sampled: every sample's structure + a few GOPs decoded; full: every frame decoded; off: none
+    # auto: uvloop where it is installed (the `uvloop` extra), else asyncio's own loop
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", validation_alias=_env("LIVEVAULT_EVENT_LOOP", "event_loop")
+    )
 
     # S3 (used by a later issue; names from the seeds)
     s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "s3_bucket"))

@@ -255,7 +255,10 @@ class HttpClient:
 
 
 async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
-    """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk)."""
+    """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk).
+
+    The body is wanted whole, so this task sleeps until all of it is buffered (one wake-up per body, not one
+    per socket read: over a real network a segment arrives in dozens of reads), then takes the chunks."""
     parts: list[bytes] = []
     size = 0
     content = resp.content
@@ -264,6 +267,8 @@ async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
     lift: Callable[[int], None] | None = getattr(content, "set_read_chunk_size", None)
     if lift is not None:
         lift(sys.maxsize)
+        if content.exception() is None:  # a failure already recorded would never end the wait: read to raise it
+            await content.wait_eof()  # raises what ends the body early (connection lost, sock_read timeout)
     while True:
         chunk, end_of_http_chunk = await content.readchunk()
         if chunk:
