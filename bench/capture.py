@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sides", choices=["both", "livevault", "ffmpeg"], default="both",
                         help="which half to run (both for the comparison)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, files)")
+    parser.add_argument("--verify", choices=["sampled", "full", "off"], default=None,
+                        help="LIVEVAULT_VERIFY for the service (default: its own default, sampled)")
+    parser.add_argument("--event-loop", choices=["auto", "uvloop", "asyncio"], default=None,
+                        help="LIVEVAULT_EVENT_LOOP for the service (default: auto, uvloop where installed)")
     parser.add_argument("--serve-launcher", type=Path, metavar="FILE",
                         help="experiments only: a Python file to run instead of `livevault serve` "
                              "(same environment); the result says so")
@@ -507,6 +511,9 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    for name, value in (("LIVEVAULT_VERIFY", args.verify), ("LIVEVAULT_EVENT_LOOP", args.event_loop)):
+        if value is not None:
+            os.environ[name] = value  # the service inherits the environment
     started = datetime.now(UTC)
     root = Path(tempfile.mkdtemp(prefix="livevault-bench-"))
     result: dict[str, Any] = {
@@ -514,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {"streams": args.streams, "seconds": args.seconds, "bitrate": args.bitrate,
-                   "segment": args.segment, "window": WINDOW, "sides": args.sides},
+                   "segment": args.segment, "window": WINDOW, "sides": args.sides,
+                   "verify": os.environ.get("LIVEVAULT_VERIFY", "sampled"),
+                   "event_loop": os.environ.get("LIVEVAULT_EVENT_LOOP", "auto")},
         "machine": machine(),
         "notes": [],
     }

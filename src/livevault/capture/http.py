@@ -257,8 +257,9 @@ class HttpClient:
 async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
     """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk).
 
-    The body is wanted whole, so this task sleeps until all of it is buffered (one wake-up per body, not one
-    per socket read: over a real network a segment arrives in dozens of reads), then takes the chunks."""
+    Chunks are taken as they come: waiting for the end of the body first (`wait_eof`) would save wake-ups,
+    but aiohttp may have paused the connection before the buffer limit is lifted here, and only reading
+    resumes it (measured: every second request on a kept-alive connection hung under uvloop)."""
     parts: list[bytes] = []
     size = 0
     content = resp.content
@@ -267,8 +268,6 @@ async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
     lift: Callable[[int], None] | None = getattr(content, "set_read_chunk_size", None)
     if lift is not None:
         lift(sys.maxsize)
-        if content.exception() is None:  # a failure already recorded would never end the wait: read to raise it
-            await content.wait_eof()  # raises what ends the body early (connection lost, sock_read timeout)
     while True:
         chunk, end_of_http_chunk = await content.readchunk()
         if chunk:
