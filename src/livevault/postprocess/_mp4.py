@@ -12,17 +12,17 @@ packet by packet.
 
 from __future__ import annotations
 
-import itertools
 import mmap
-import operator
 import struct
-import sys
-from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from numpy.typing import NDArray
 
 INTERLEAVE_LIMIT = 10.0  # seconds
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
@@ -40,40 +40,45 @@ class TrackTables:
     codec: str  # sample entry fourcc: avc1, hvc1, mp4a, ...
     timescale: int
     nal_size: int | None  # bytes per NAL length prefix (avcC/hvcC), None for other codecs
-    sizes: array[int]
-    chunk_offsets: list[int]
-    stsc: list[tuple[int, int]]  # (first chunk, samples per chunk)
-    stts: list[tuple[int, int]]  # (count, delta as signed 32-bit)
-    sync: array[int] | None  # 1-based sample numbers of keyframes; None: every sample is one
+    sizes: NDArray[np.int64]
+    chunk_offsets: NDArray[np.int64]
+    stsc: NDArray[np.int64]  # rows (first chunk, samples per chunk)
+    stts: NDArray[np.int64]  # rows (count, delta as signed 32-bit)
+    sync: NDArray[np.int64] | None  # 1-based sample numbers of keyframes; None: every sample is one
 
-    def per_chunk(self) -> list[int]:
+    def per_chunk(self) -> NDArray[np.int64]:
         """Samples in each chunk (``stsc`` expanded)."""
-        runs = [*self.stsc, (len(self.chunk_offsets) + 1, 0)]
-        return list(itertools.chain.from_iterable(
-            itertools.repeat(per, max(0, min(nxt, len(self.chunk_offsets) + 1) - first))
-            for (first, per), (nxt, _) in itertools.pairwise(runs)))
+        chunks = len(self.chunk_offsets)
+        if not len(self.stsc):
+            return np.zeros(chunks, np.int64)
+        firsts = np.clip(self.stsc[:, 0], 1, chunks + 1)
+        runs = np.diff(np.append(firsts, chunks + 1)).clip(0)
+        return np.repeat(self.stsc[:, 1], runs)
 
-    def layout(self) -> tuple[list[int], list[int]]:
-        """(file offset of every sample, index of each chunk's first sample)."""
+    def layout(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """(file offset of every sample placed by the chunk tables, index of each chunk's first sample)."""
         per = self.per_chunk()
-        if all(n == 1 for n in per):  # one sample per chunk: what an interleaving muxer mostly writes
-            count = min(len(per), len(self.sizes))
-            return self.chunk_offsets[:count], list(range(count))
-        offsets: list[int] = []
-        firsts: list[int] = []
-        sizes, n = self.sizes, 0
-        for pos, count in zip(self.chunk_offsets, per, strict=True):
-            firsts.append(n)
-            for size in sizes[n:n + count]:
-                offsets.append(pos)
-                pos += size
-            n += count
-        return offsets, firsts
+        firsts = np.cumsum(per) - per
+        placed = int(per.sum())
+        if placed > len(self.sizes):
+            raise Malformed(f"{self.kind} track: the chunk tables place {placed} of {len(self.sizes)} samples")
+        if placed and bool((per == 1).all()):
+            return self.chunk_offsets[:placed].copy(), firsts
+        chunk_of = np.repeat(np.arange(len(per)), per)
+        sizes = self.sizes[:placed]
+        before = np.cumsum(sizes) - sizes  # bytes of the samples before each one, over the whole track
+        return self.chunk_offsets[chunk_of] + before - before[firsts[chunk_of]], firsts
 
-    def dts(self) -> list[int]:
+    def deltas(self) -> NDArray[np.int64]:
+        return np.repeat(self.stts[:, 1], self.stts[:, 0]) if len(self.stts) else np.zeros(0, np.int64)
+
+    def dts(self) -> NDArray[np.int64]:
         """Every sample's DTS in timescale units (the first is 0)."""
-        deltas = itertools.chain.from_iterable(itertools.repeat(d, c) for c, d in self.stts)
-        return [0, *itertools.accumulate(itertools.islice(deltas, max(0, len(self.sizes) - 1)))]
+        count = len(self.sizes)
+        deltas = self.deltas()[:max(0, count - 1)]
+        out = np.zeros(count, np.int64)
+        out[1:1 + len(deltas)] = np.cumsum(deltas)
+        return out
 
 
 @dataclass(slots=True)
@@ -112,13 +117,10 @@ def _child(data: mmap.mmap, start: int, end: int, kind: bytes) -> tuple[int, int
     return None
 
 
-def _u32s(data: mmap.mmap, start: int, count: int, end: int) -> array[int]:
+def _u32s(data: mmap.mmap, start: int, count: int, end: int) -> NDArray[np.int64]:
     if start + 4 * count > end:
         raise Malformed("a sample table is shorter than its entry count")
-    values = array("I", data[start:start + 4 * count])
-    if sys.byteorder == "little":
-        values.byteswap()
-    return values
+    return np.frombuffer(data, ">u4", count, start).astype(np.int64)
 
 
 def _full_box_count(data: mmap.mmap, box: tuple[int, int]) -> tuple[int, int]:
@@ -166,23 +168,22 @@ def _track(data: mmap.mmap, start: int, end: int) -> TrackTables | None:
     stsz = boxes[b"stsz"]
     fixed = _U32.unpack_from(data, stsz[0] + 4)[0]
     count = _U32.unpack_from(data, stsz[0] + 8)[0]
-    sizes = array("I", [fixed]) * count if fixed else _u32s(data, stsz[0] + 12, count, stsz[1])
+    sizes = np.full(count, fixed, np.int64) if fixed else _u32s(data, stsz[0] + 12, count, stsz[1])
     if b"stco" in boxes:
         n, at = _full_box_count(data, boxes[b"stco"])
-        chunks = list(_u32s(data, at, n, boxes[b"stco"][1]))
+        chunks = _u32s(data, at, n, boxes[b"stco"][1])
     elif b"co64" in boxes:
         n, at = _full_box_count(data, boxes[b"co64"])
         if at + 8 * n > boxes[b"co64"][1]:
             raise Malformed("co64 is shorter than its entry count")
-        chunks = list(struct.unpack_from(f">{n}Q", data, at))
+        chunks = np.frombuffer(data, ">u8", n, at).astype(np.int64)
     else:
         raise Malformed("a track has no chunk offsets")
     n, at = _full_box_count(data, boxes[b"stsc"])
-    raw = _u32s(data, at, 3 * n, boxes[b"stsc"][1])
-    stsc = [(raw[i], raw[i + 1]) for i in range(0, len(raw), 3)]
+    stsc = _u32s(data, at, 3 * n, boxes[b"stsc"][1]).reshape(n, 3)[:, :2]
     n, at = _full_box_count(data, boxes[b"stts"])
-    raw = _u32s(data, at, 2 * n, boxes[b"stts"][1])
-    stts = [(raw[i], raw[i + 1] - (1 << 32) if raw[i + 1] >= 1 << 31 else raw[i + 1]) for i in range(0, len(raw), 2)]
+    stts = _u32s(data, at, 2 * n, boxes[b"stts"][1]).reshape(n, 2)
+    stts[:, 1] = np.where(stts[:, 1] >= 1 << 31, stts[:, 1] - (1 << 32), stts[:, 1])  # signed deltas
     sync = None
     if b"stss" in boxes:
         n, at = _full_box_count(data, boxes[b"stss"])
@@ -213,97 +214,90 @@ def read_tables(data: mmap.mmap) -> list[TrackTables] | None:
 class _Checker:
     def __init__(self, data: mmap.mmap, name: str) -> None:
         self.data = data
+        self.bytes = np.frombuffer(data, np.uint8)
         self.name = name
         self.errors: list[str] = []
         self.damaged = 0
 
-    def fail(self, message: str) -> None:
-        self.damaged += 1
+    def release(self) -> None:
+        """Drop the array over the mapping, so that the mapping can be closed."""
+        self.bytes = np.zeros(0, np.uint8)
+
+    def fail(self, message: str, count: int = 1) -> None:
+        self.damaged += count
         if len(self.errors) < _KEPT:
             self.errors.append(message)
 
-    def samples(self, track: TrackTables, offsets: list[int]) -> None:
+    def samples(self, track: TrackTables, offsets: NDArray[np.int64]) -> None:
         if len(offsets) != len(track.sizes):
             raise Malformed(f"{track.kind} track: the chunk tables place {len(offsets)} of "
                             f"{len(track.sizes)} samples")
         sizes, size_of_file = track.sizes, len(self.data)
-        if 0 in sizes:
-            for index in (i for i, size in enumerate(sizes) if size == 0):
-                self.fail(f"{track.kind} sample {index} is empty")
-        ends = list(map(operator.add, offsets, sizes))
-        if ends and max(ends) > size_of_file:
-            for index in (i for i, end in enumerate(ends) if end > size_of_file):
-                self.fail(f"{track.kind} sample {index} is cut off (ends {ends[index] - size_of_file} bytes "
-                          "past the end of the file)")
+        for index in np.flatnonzero(sizes == 0)[:_KEPT]:
+            self.fail(f"{track.kind} sample {index} is empty")
+        ends = offsets + sizes
+        cut = np.flatnonzero(ends > size_of_file)
+        if len(cut):
+            self.fail(f"{track.kind} sample {cut[0]} is cut off (ends {ends[cut[0]] - size_of_file} bytes past "
+                      "the end of the file)", len(cut))
             return
         if track.nal_size:
-            framing, nal = self.framing, track.nal_size
-            for index, (pos, end) in enumerate(zip(offsets, ends, strict=True)):
-                if pos < end and not framing(pos, end, nal):
-                    self.fail(f"{track.kind} sample {index} is not well-formed length-prefixed NAL units")
+            bad = self.framing(offsets[sizes > 0], ends[sizes > 0], track.nal_size)
+            if len(bad):
+                index = int(np.flatnonzero(sizes > 0)[bad[0]])
+                self.fail(f"{track.kind} sample {index} is not well-formed length-prefixed NAL units", len(bad))
 
-    def framing(self, pos: int, end: int, size: int) -> bool:
-        data = self.data
-        if size == 4:
-            unpack = _U32.unpack_from
-            while pos < end:
-                if pos + 4 >= end:
-                    return False
-                length = unpack(data, pos)[0]
-                if length == 0 or data[pos + 4] & 0x80:
-                    return False
-                pos += 4 + length
-            return pos == end
-        while pos < end:
-            if pos + size >= end:
-                return False
-            length = int.from_bytes(data[pos:pos + size], "big")
-            if length == 0 or data[pos + size] & 0x80:
-                return False
-            pos += size + length
-        return pos == end
+    def framing(self, starts: NDArray[np.int64], ends: NDArray[np.int64], size: int) -> NDArray[np.intp]:
+        """Indexes of the samples that are not a whole number of NAL units, each a ``size``-byte big-endian
+        length, non-zero, then a header whose forbidden_zero_bit is clear. All samples walk their NAL units
+        in step: one round per NAL unit, each round vectorized over the samples that still have bytes."""
+        data = self.bytes
+        pos = starts.copy()
+        bad = np.zeros(len(starts), bool)
+        active = np.flatnonzero(pos < ends)
+        while len(active):
+            at, end = pos[active], ends[active]
+            short = at + size >= end  # no room for a length and at least one byte
+            bad[active[short]] = True
+            active, at = active[~short], at[~short]
+            length = np.zeros(len(at), np.int64)
+            for k in range(size):
+                length = (length << 8) | data[at + k]
+            wrong = (length == 0) | (data[at + size] & 0x80 != 0)
+            bad[active[wrong]] = True
+            active, at, length = active[~wrong], at[~wrong], length[~wrong]
+            pos[active] = at + size + length
+            active = active[pos[active] < ends[active]]
+        bad |= pos != ends
+        return np.flatnonzero(bad)
 
     def timestamps(self, track: TrackTables) -> None:
-        remaining = len(track.sizes) - 1  # the last sample's delta orders nothing
-        first = 0
-        for count, delta in track.stts:
-            checked = min(count, remaining)
-            if checked > 0 and delta <= 0:
-                raise_dts(self.name, track, first, delta)
-            remaining -= checked
-            first += count
-            if remaining <= 0:
-                break
+        deltas = track.deltas()[:max(0, len(track.sizes) - 1)]  # the last sample's delta orders nothing
+        back = np.flatnonzero(deltas <= 0)
+        if len(back):
+            raise_dts(self.name, track, int(back[0]), int(deltas[back[0]]))
 
-    def interleave(self, tracks: list[TrackTables], dts: list[list[int]], firsts: list[list[int]]) -> None:
-        if len(tracks) < 2:
+    def interleave(self, tracks: list[TrackTables], dts: list[NDArray[np.int64]],
+                   firsts: list[NDArray[np.int64]]) -> None:
+        timed = [n for n, track in enumerate(tracks) if track.timescale and len(firsts[n])]
+        if len(timed) < 2:
             return
-        chunks: list[tuple[int, float, int]] = []
-        for n, (track, times, first) in enumerate(zip(tracks, dts, firsts, strict=True)):
-            if not track.timescale:
-                continue
-            scale = 1 / track.timescale
-            chunks.extend(zip(track.chunk_offsets, (times[i] * scale for i in first if i < len(times)),
-                              itertools.repeat(n)))
-        chunks.sort()
-        # the latest time stored so far per track; top: the highest of them and its track, second: the
-        # highest of another track's, so that "the furthest any other track got" costs no loop
-        best = [float("-inf")] * len(tracks)
-        top, top_track, second = float("-inf"), -1, float("-inf")
-        for _pos, at, n in chunks:
-            other = second if top_track == n else top
-            if other - at > INTERLEAVE_LIMIT:
-                self.fail(f"{tracks[n].kind} at {at:.1f} s is stored after {other:.1f} s of another track "
+        where = np.concatenate([tracks[n].chunk_offsets[:len(firsts[n])] for n in timed])
+        when = np.concatenate([dts[n][np.minimum(firsts[n], max(0, len(dts[n]) - 1))] / tracks[n].timescale
+                               for n in timed])
+        owner = np.concatenate([np.full(len(firsts[n]), n) for n in timed])
+        order = np.argsort(where, kind="stable")
+        when, owner = when[order], owner[order]
+        for n in timed:
+            # the furthest any other track got, among the chunks stored before each chunk of track n
+            others = np.maximum.accumulate(np.where(owner != n, when, -np.inf))
+            ahead = np.concatenate([[-np.inf], others[:-1]])
+            late = np.flatnonzero((owner == n) & (ahead - when > INTERLEAVE_LIMIT))
+            if len(late):
+                i = late[0]
+                self.fail(f"{tracks[n].kind} at {when[i]:.1f} s is stored after {ahead[i]:.1f} s of another track "
                           f"(more than {INTERLEAVE_LIMIT:.0f} s apart: players must buffer or seek)")
                 return
-            if at > best[n]:
-                best[n] = at
-                if n == top_track:
-                    top = at
-                elif at > top:
-                    top, top_track, second = at, n, top
-                elif at > second:
-                    second = at
 
 
 class DtsBackwards(Exception):
@@ -320,8 +314,8 @@ def raise_dts(name: str, track: TrackTables, sample: int, delta: int) -> None:
 @dataclass(frozen=True, slots=True)
 class Checked:
     tracks: list[TrackTables]
-    dts: list[list[int]]
-    offsets: list[list[int]]
+    dts: list[NDArray[np.int64]]
+    offsets: list[NDArray[np.int64]]
     errors: list[str]
     damaged: int
 
@@ -333,15 +327,22 @@ def check_file(path: Path) -> Checked | None:
         if tracks is None:
             return None
         checker = _Checker(data, path.name)
-        dts: list[list[int]] = []
-        offsets: list[list[int]] = []
-        firsts: list[list[int]] = []
-        for track in tracks:
-            checker.timestamps(track)
-            where, first = track.layout()
-            checker.samples(track, where)
-            offsets.append(where)
-            firsts.append(first)
-            dts.append(track.dts())
-        checker.interleave(tracks, dts, firsts)
-        return Checked(tracks, dts, offsets, checker.errors, checker.damaged)
+        try:
+            return _check(checker, tracks)
+        finally:
+            checker.release()
+
+
+def _check(checker: _Checker, tracks: list[TrackTables]) -> Checked:
+    dts: list[NDArray[np.int64]] = []
+    offsets: list[NDArray[np.int64]] = []
+    firsts: list[NDArray[np.int64]] = []
+    for track in tracks:
+        checker.timestamps(track)
+        where, first = track.layout()
+        checker.samples(track, where)
+        offsets.append(where)
+        firsts.append(first)
+        dts.append(track.dts())
+    checker.interleave(tracks, dts, firsts)
+    return Checked(tracks, dts, offsets, checker.errors, checker.damaged)

@@ -33,11 +33,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    import numpy as np
     from av.container import InputContainer
     from av.packet import Packet
     from av.stream import Stream
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
+    from numpy.typing import NDArray
 
 SAMPLE_EVERY = 300.0  # seconds of media between two GOPs decoded in sampled mode
 VerifyMode = Literal["full", "sampled", "quick"]
@@ -260,9 +262,9 @@ def _structure(path: Path) -> _mp4.Checked | None:
     return found
 
 
-def _windows(tables: _mp4.TrackTables, dts: list[int]) -> list[tuple[int, int | None]]:
+def _windows(tables: _mp4.TrackTables, dts: NDArray[np.int64]) -> list[tuple[int, int | None]]:
     """(keyframe sample, next keyframe sample or None) of the GOPs sampled mode decodes."""
-    keys = [k - 1 for k in tables.sync] if tables.sync is not None else list(range(len(tables.sizes)))
+    keys = [int(k) - 1 for k in tables.sync] if tables.sync is not None else list(range(len(tables.sizes)))
     keys = [k for k in keys if 0 <= k < len(dts)]
     if not keys:
         return []
@@ -270,9 +272,9 @@ def _windows(tables: _mp4.TrackTables, dts: list[int]) -> list[tuple[int, int | 
     scale = tables.timescale or 1
     mark = SAMPLE_EVERY
     for key in keys:
-        if dts[key] / scale >= mark:
+        if int(dts[key]) / scale >= mark:
             chosen.add(key)
-            mark = dts[key] / scale + SAMPLE_EVERY
+            mark = int(dts[key]) / scale + SAMPLE_EVERY
     following = dict(itertools.pairwise(keys))
     return [(key, following.get(key)) for key in sorted(chosen)]
 
@@ -309,17 +311,17 @@ def _decode_gop(check: _Check, container: InputContainer, streams: Sequence[Stre
 def _sampled(check: _Check, container: InputContainer, streams: Sequence[Stream], video: VideoStream | None,
              found: _mp4.Checked) -> float:
     """Decode the sampled GOPs; returns the media duration read from the tables."""
-    ends = [(dts[-1] + (t.stts[-1][1] if t.stts else 0)) / t.timescale
-            for t, dts in zip(found.tracks, found.dts, strict=True) if dts and t.timescale]
+    ends = [(int(dts[-1]) + (int(t.stts[-1, 1]) if len(t.stts) else 0)) / t.timescale
+            for t, dts in zip(found.tracks, found.dts, strict=True) if len(dts) and t.timescale]
     for tables in found.tracks:
         if tables.kind in check.packets:
             check.packets[tables.kind] += len(tables.sizes)
     if video is not None and video.index < len(found.tracks) and found.tracks[video.index].kind == "video":
         tables, dts, offsets = found.tracks[video.index], found.dts[video.index], found.offsets[video.index]
         for n, (key, following) in enumerate(_windows(tables, dts)):
-            check.seek_to = Fraction(dts[key], tables.timescale or 1)
-            _decode_gop(check, container, streams, video, offsets[key],
-                        None if following is None else offsets[following], n == 0)
+            check.seek_to = Fraction(int(dts[key]), tables.timescale or 1)
+            _decode_gop(check, container, streams, video, int(offsets[key]),
+                        None if following is None else int(offsets[following]), n == 0)
     elif streams:  # audio only: the first packets
         for n, packet in enumerate(container.demux(*streams)):
             if n >= _EDGE_AUDIO_PACKETS:
