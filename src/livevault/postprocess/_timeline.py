@@ -141,6 +141,8 @@ class Timeline:
 
     def feed(self, track: Track, packet: Packet[Stream]) -> None:
         dts = packet.dts
+        if self._steady(track, packet, dts):
+            return
         if dts is None or packet.pts is None:
             dts = self._raw_dts(track, packet)
             if dts is None:
@@ -163,6 +165,48 @@ class Timeline:
             self._flush(complete=True)
         elif len(self._pending) >= PENDING_LIMIT:
             self._flush(complete=False)
+
+    def _steady(self, track: Track, packet: Packet[Stream], dts: int | None) -> bool:
+        """The common case in one step, what ``feed`` + ``_emit`` would do for it: a packet that continues
+        its track's epoch (no jump, no waiting, no trimming, no fingerprints kept) and lands after what its
+        output track has. Returns False, having changed nothing, for anything else."""
+        last, pts = track.last_raw, packet.pts
+        if (dts is None or pts is None or last is None or track.waiting or track.trimming or self._remember
+                or not last < dts <= last + track.step + track.thresh):
+            return False
+        out, offset = track.out, track.offset
+        duration = packet.duration
+        # track.note(dts, duration), applied below once nothing can send the packet down the full path
+        step = duration or (dts - last if dts - last <= track.thresh else track.step)
+        if track.same:
+            out_dts, out_pts, out_duration = dts + offset, pts + offset, step
+        else:
+            num, den = 2 * track.num, 2 * track.den
+            out_dts = (dts * num + track.den) // den + offset
+            out_pts = (pts * num + track.den) // den + offset
+            out_duration = (step * num + track.den) // den
+        if (out.last_dts is not None and out_dts <= out.last_dts) or out_pts < out_dts:
+            return False  # needs a repair: the full path counts and fixes it
+        track.step, track.last_raw = step, dts
+        track.fresh = False
+        packet.dts, packet.pts = out_dts, out_pts
+        if not track.same:
+            packet.time_base = out.tb
+        if out_duration > 0 and (not track.same or not duration):
+            packet.duration = out_duration
+        packet.stream = out.stream
+        if track.epoch == self._epoch:
+            raw = (out_dts - offset) * track.out_sec
+            if raw > self._span[1]:
+                self._span = (self._span[0], raw)
+        if self._mux(packet):
+            out.last_dts = out_dts
+            out.end = out_dts + (out_duration if out_duration > 1 else 1)
+            out.packets += 1
+            if out.first is None:
+                out.first = out_dts
+            self.muxed += 1
+        return True
 
     def duration(self) -> float:
         used = [o for o in self._outs if o.first is not None]

@@ -17,6 +17,7 @@ from tests.unit.postprocess.test_pp_checks import read_number
 
 from livevault.errors import VerifyFailed
 from livevault.postprocess import remux_parts, verify
+from livevault.postprocess._timeline import Timeline
 
 verify_module = importlib.import_module("livevault.postprocess.verify")  # the package exports the function
 
@@ -209,3 +210,16 @@ def _rewrite_stsz(recording: Path, target: Path, sample: int) -> None:
     at = box + 20 + 4 * sample
     out[at:at + 4] = b"\x00\x00\x00\x00"
     target.write_bytes(bytes(out))
+
+
+@pytest.mark.parametrize("names", SCENARIOS[:4], ids=lambda names: "+".join(names))
+def test_the_remux_fast_path_writes_the_same_file(kit, names: tuple[str, ...],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timeline._steady (one step for a packet that simply continues its track) changes nothing in the output."""
+    fast, slow = kit.work / "fast.mp4", kit.work / "slow.mp4"
+    fast_result = remux_parts(kit.parts(*names), fast)
+    monkeypatch.setattr(Timeline, "_steady", lambda *_args: False)
+    slow_result = remux_parts(kit.parts(*names), slow)
+    assert fast.read_bytes() == slow.read_bytes()
+    assert fast_result.timestamp_adjustments == slow_result.timestamp_adjustments
+    assert fast_result.timestamps_repaired == slow_result.timestamps_repaired
