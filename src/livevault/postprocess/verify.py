@@ -283,18 +283,19 @@ def _decode_gop(check: _Check, container: InputContainer, streams: Sequence[Stre
                 start: int, stop: int | None, first: bool) -> None:
     """Decode the video GOP stored at byte ``start`` (up to the keyframe at ``stop``) and the audio
     demuxed with it."""
-    if not first:
-        container.seek(0 if video.time_base is None else max(0, int(check.seek_to / video.time_base)),
-                       stream=video, backward=True)
+    if not first:  # a second early: an edit list may shift the index; packets before the GOP are skipped
+        target = max(Fraction(0), check.seek_to - 1)
+        container.seek(0 if video.time_base is None else int(target / video.time_base), stream=video, backward=True)
     started = False
     for packet in container.demux(*streams):
         if packet.size == 0:
             continue
         if packet.stream.type == "video":
             if not started:
-                if packet.pos == start:
+                pos = -1 if packet.pos is None else packet.pos  # -1: the demuxer does not say; first keyframe
+                if pos == start or (pos < 0 and packet.is_keyframe):
                     started = True
-                elif packet.pos is not None and packet.pos > start:
+                elif pos > start:
                     check.error(f"video GOP at byte {start} cannot be reached by seeking")
                     break
                 else:
