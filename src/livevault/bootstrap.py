@@ -9,6 +9,7 @@ import asyncio
 import logging
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
@@ -20,32 +21,46 @@ from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
+from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
 from livevault.domain.stream import StreamFormat
+from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
+from livevault.services.delivery import UPLOAD_JOB, StorageService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
+from livevault.services.livekit.rooms import RoomRecordingService
+from livevault.services.notify.deliveries import NotificationService
+from livevault.services.notify.dispatch import Dispatcher
+from livevault.services.notify.emit import Notifier
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
+from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
 from livevault.sources.ytdlp_video import YtDlpVideo
+from livevault.storage.local import LocalStore
+from livevault.storage.s3 import S3Config, S3Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
+    from pathlib import Path
     from types import ModuleType
 
     import aiohttp
@@ -54,9 +69,11 @@ if TYPE_CHECKING:
 
     from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
+    from livevault.storage.base import Store
 
 
 def _uvloop() -> ModuleType | None:
@@ -117,6 +134,19 @@ def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict
     return strategies
 
 
+def object_store(settings: Settings) -> Store | None:
+    """The S3-compatible store (S3, MinIO, R2) when a bucket is configured, else None."""
+    if not settings.s3_enabled:
+        return None
+    return S3Store(S3Config(
+        bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint or None,
+        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
+        region=settings.aws_region, force_path_style=settings.s3_path_style, key_prefix=settings.s3_key_prefix,
+        public_base_url=settings.s3_public_base_url, multipart_threshold=settings.s3_multipart_threshold,
+        part_size=settings.s3_part_size,
+    ))
+
+
 @dataclass
 class Container:
     """Everything a process needs, built once per app / CLI command / worker."""
@@ -137,21 +167,38 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    storage: StorageService
+    notifier: Notifier
+    dispatcher: Dispatcher
+    rooms: RoomRecordingService
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
+    notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    sessions: SessionService = field(init=False)
+    live: LivePlaylists = field(init=False)
+    overview: Overview = field(init=False)
+    targets: TargetResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.sessions = SessionService.from_settings(self.settings)
+        self.live = LivePlaylists(self.recordings)
+        self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
+                                 upload_backlog_of=lambda: self.storage.backlog()[0])
+        self.targets = TargetResolver(self.sources, self.validate_url)
+        self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
         return validate_source_url(url, allow_private=self.settings.allow_private_sources)
 
-    def validate_options(self, proxy: str | None, cookies: str | None) -> None:
+    def validate_options(self, proxy: str | None, cookies: str | None, notify_url: str | None = None) -> None:
+        if notify_url:
+            self.validate_url(notify_url)  # a notification target passes the same guard as a source
         if proxy:
             check_proxy_url(proxy)
         if cookies:
@@ -166,17 +213,24 @@ class Container:
 
     async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
+        await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
+        await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+        if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
+            await self.storage.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.storage.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
         await self.recorder.progress.close()
         await self.recorder.leases.close()
+        await self.dispatcher.stop()
+        await self.rooms.stop_polling()
         self.finalizer.close()
         await self.http.close()
         self.engine.dispose()
@@ -210,6 +264,40 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
 
 
+def build_rooms(
+    settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
+    storage: StorageService,
+) -> RoomRecordingService:
+    """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
+    client = None
+    if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
+        client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
+    output = None
+    if storage.remote is not None and settings.s3_endpoint:
+        output = EgressOutput(
+            endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.aws_access_key_id,
+            secret=settings.aws_secret_access_key, region=settings.aws_region, force_path_style=settings.s3_path_style,
+        )
+    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=storage.remote,
+                                files=storage, notifier=notifier)
+
+
+def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
+    return storage.claim_output(recording, piece=index)
+
+
+def notify_targets(settings: Settings) -> list[str]:
+    """LIVEVAULT_WEBHOOK_URLS, each through the source URL guard: a refused target stops start-up."""
+    targets = []
+    for url in settings.webhook_urls:
+        try:
+            targets.append(validate_source_url(url, allow_private=settings.allow_private_sources))
+        except LivevaultError as exc:
+            raise InvalidInput(f"LIVEVAULT_WEBHOOK_URLS: {exc.message}",
+                               details={"error_code": exc.code, **exc.details}) from exc
+    return targets
+
+
 def prepare_storage(settings: Settings) -> None:
     for path in (settings.data_dir, settings.recordings_dir, settings.spool_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -217,6 +305,7 @@ def prepare_storage(settings: Settings) -> None:
 
 def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     """Build the object graph; call inside a running event loop (the HTTP session needs one)."""
+    targets = notify_targets(settings)  # before anything that needs closing: a refused target stops start-up
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:
@@ -235,7 +324,18 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     active = ActiveCaptures()
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
-    finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
+    check_url = lambda url: validate_source_url(url, allow_private=settings.allow_private_sources)  # noqa: E731
+    dispatcher = Dispatcher(settings, db, http, check_url, metrics)
+    notifier = Notifier(targets, check_url, public_url=settings.public_url,
+                        on_queued=dispatcher.poke)
+    storage = StorageService(settings, db, runner, metrics, LocalStore(settings.recordings_dir),
+                             object_store(settings), files_changed=files.invalidate, notifier=notifier)
+    runner.register(UPLOAD_JOB, storage.run_upload)
+    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
+    # Split recordings: each piece's name is claimed from storage, and each finished piece is handed to it
+    # (registered and uploaded while the stream goes on) and announced.
+    finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
+                                on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
@@ -243,14 +343,17 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
             check_proxy=check_proxy_url,
         ),
     }
-    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
+    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines,
+                        notifier=notifier)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, recorder.finalize_job)
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
-    scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
+    scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
+    rooms = build_rooms(settings, db, metrics, http, notifier, storage)
+    recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
     return Container(
@@ -269,7 +372,11 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         scheduler=scheduler,
         jobs=jobs,
         downloads=downloads,
+        notifier=notifier,
+        dispatcher=dispatcher,
+        rooms=rooms,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        storage=storage,
         active=active,
         shared_store=store,
     )

@@ -14,10 +14,23 @@ from fastapi.responses import JSONResponse
 
 from livevault import __version__
 from livevault.api.errors import error_body, install_error_handlers
-from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
+from livevault.api.routers import (
+    downloads,
+    files,
+    health,
+    jobs,
+    live,
+    livekit,
+    metrics,
+    notifications,
+    recordings,
+    watchers,
+    webhooks,
+)
 from livevault.bootstrap import build_container
 from livevault.config import Settings
 from livevault.observability import correlation_id_var, new_correlation_id
+from livevault.web import install as install_web
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -82,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="livevault", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served offline by livevault.web from assets in the package
     )
     app.state.settings = settings
     if settings.cors_allow_origins:
@@ -92,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics):
+    for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics,
+                   live):
         app.include_router(module.router)
+    install_web(app)
     return app

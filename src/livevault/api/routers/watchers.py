@@ -53,7 +53,7 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
     if body.user is not None and not _USER.fullmatch(body.user):
         raise InvalidInput("user must be a TikTok user name (letters, digits, _ and .)",
                            details={"user": body.user[:64]})
-    container.validate_options(body.options.proxy, body.options.cookies)
+    container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, target = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
     user = "@" + body.user.lstrip("@") if body.user else None
@@ -102,7 +102,7 @@ async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep,
     status = WatcherStatus(body.status) if body.status else None
     options = body.options.model_dump(exclude_none=True) if body.options is not None else None
     if body.options is not None:
-        container.validate_options(body.options.proxy, body.options.cookies)
+        container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options)
     return watcher_out(updated)
 

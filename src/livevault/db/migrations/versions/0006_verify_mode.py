@@ -1,7 +1,7 @@
 """Which verification a finished recording's file went through (sampled, full or off).
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
