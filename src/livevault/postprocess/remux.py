@@ -289,7 +289,7 @@ class _Remuxer:
         skip = start.packet if here and start is not None and not by_pos else 0
         looking = start.pos - base if by_pos and start is not None else None
         ordinal, candidate = -1, None
-        feed = self.timeline.feed
+        feed, bounded = self.timeline.feed, self._split.bounded  # unbounded: no packet can begin a piece
         try:
             # every picked stream is read, copied or not, so that packet counts (cuts) never depend on
             # which streams fit this piece's output
@@ -309,7 +309,7 @@ class _Remuxer:
                         self.cut = candidate
                         return
                     continue
-                if self._cuttable(track, packet):
+                if bounded and self._cuttable(track, packet):
                     candidate = Cut(n, ordinal if base == 0 else -1, base + max(0, packet.pos or 0))
                     continue
                 if track.bsf is None and track.held is None and not packet.is_corrupt:
