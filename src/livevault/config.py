@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     )
     keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
     thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
+    verify: Literal["sampled", "full", "off"] = Field(
+        "sampled", validation_alias=_env("LIVEVAULT_VERIFY", "verify")
+    )  # sampled: every sample's structure + a few GOPs decoded; full: every frame decoded; off: none
+    # auto: uvloop where it is installed (the `uvloop` extra), else asyncio's own loop
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", validation_alias=_env("LIVEVAULT_EVENT_LOOP", "event_loop")
+    )
 
     # Object storage (S3, MinIO, Cloudflare R2; seed names, with seed 002's MINIO_* and seed 004's
     # CLOUDFLARE_R2_* accepted as aliases). docs/storage.md.

@@ -296,7 +296,11 @@ class HttpClient:
 
 
 async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
-    """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk)."""
+    """The whole body as the chunks that arrived: no copy into one buffer (a segment is written chunk by chunk).
+
+    Chunks are taken as they come: waiting for the end of the body first (`wait_eof`) would save wake-ups,
+    but aiohttp may have paused the connection before the buffer limit is lifted here, and only reading
+    resumes it (measured: every second request on a kept-alive connection hung under uvloop)."""
     parts: list[bytes] = []
     size = 0
     content = resp.content

@@ -41,13 +41,14 @@ def serve(
     import uvicorn
 
     from livevault.api.app import create_app
+    from livevault.bootstrap import event_loop_name
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json_logs=settings.log_json)
     setup_multiprocess_metrics(settings.metrics_dir)  # before the app builds its metrics
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                    timeout_graceful_shutdown=30)
+                    timeout_graceful_shutdown=30, loop=event_loop_name(settings))
     finally:
         mark_this_process_dead()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from livevault.bootstrap import Container, build_container
+from livevault.bootstrap import Container, build_container, run_async
 from livevault.config import Settings
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, START_POSITIONS, Recording, RecordingRequest
 from livevault.errors import LivevaultError
@@ -55,7 +55,7 @@ def record(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging("WARNING", json_logs=False)
     try:
-        recording = asyncio.run(_record(settings, url, duration, quality, template, options))
+        recording = run_async(settings, _record(settings, url, duration, quality, template, options))
     except LivevaultError as exc:
         typer.echo(f"\nerror {exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from exc

@@ -7,7 +7,6 @@ need no running server; a running `livevault serve` picks the changes up at its 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -16,7 +15,7 @@ import typer
 
 from livevault.api.routers.watchers import build_watch_request, watcher_out
 from livevault.api.schemas.watchers import WatcherCreate, WatcherOptions
-from livevault.bootstrap import Container, build_container
+from livevault.bootstrap import Container, build_container, run_async
 from livevault.config import Settings
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import LivevaultError
@@ -26,15 +25,17 @@ T = TypeVar("T")
 
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    settings = Settings()
+
     async def main() -> T:
-        container = build_container(Settings())
+        container = build_container(settings)
         try:
             return await work(container)
         finally:
             await container.close(timeout=1.0)
 
     try:
-        return asyncio.run(main())
+        return run_async(settings, main())
     except LivevaultError as exc:
         typer.echo(f"error {exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from exc

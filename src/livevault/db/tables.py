@@ -128,6 +128,7 @@ class RecordingRow(Base):
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
     health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.progress)
+    verify_mode: Mapped[str | None] = mapped_column(String(CODE_LENGTH))  # sampled | full | off
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on

@@ -128,6 +128,7 @@ class Recording:
     watcher_key: str | None = None
     source_key: str | None = None  # domain.source_key.recording_source_key; set by RecordingService.create
     pinned: bool = False  # retention never deletes a pinned recording
+    verify_mode: str | None = None  # how the finished file was verified: sampled, full or off
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
-"""Finalize: remux the spool's parts into one verified MP4, record the ledger, then free the parts."""
+"""Finalize: remux the spool's parts into one verified MP4, record the ledger, then free the parts.
+
+Verification follows ``LIVEVAULT_VERIFY``: ``sampled`` (default: every sample's structure from the MP4's
+tables, and a few GOPs decoded), ``full`` (every frame decoded) or ``off``; the recording keeps which ran
+(``verify_mode``)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -122,9 +127,11 @@ class Finalizer:
         if not parts:
             raise _nothing(outcome)
         target = await asyncio.to_thread(self._storage.claim_output, recording)
+        mode = self._settings.verify
         try:
             await self._off_loop(remux_parts, parts, target)
-            await self._off_loop(verify, target)
+            if mode != "off":
+                await self._off_loop(functools.partial(verify, target, mode=mode))
             info: MediaInfo = await self._off_loop(probe, target)
         except BaseException:
             await asyncio.to_thread(self._storage.release, target)
@@ -144,6 +151,7 @@ class Finalizer:
             "height": info.height,
             "fps": info.fps,
             "thumbnail_path": str(thumb.relative_to(root)) if thumb else None,
+            "verify_mode": mode,
         }, files
 
     async def _thumbnail(self, video: Path) -> Path | None:
@@ -181,6 +189,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            "verify": recording.verify_mode,
             **(listing or {}),  # split recordings: every piece in order, and `pieces`
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)

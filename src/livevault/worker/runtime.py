@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from livevault.bootstrap import build_container
+from livevault.bootstrap import build_container, new_event_loop
 from livevault.errors import LivevaultError, TimeLimitExceeded
 from livevault.observability import correlation_id_var
 
@@ -90,7 +90,7 @@ class WorkerRuntime:
         with self._lock:
             if self._container is not None:
                 return self._container
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop(self.settings)
             thread = threading.Thread(target=self._serve, args=(loop,), name="livevault-loop", daemon=True)
             thread.start()
             try:

@@ -134,6 +134,11 @@ class IntegrityOut(BaseModel):
     discontinuities: int
     sequence_resets: int
     gaps: list[GapOut] | None = None
+    verify: str | None = Field(
+        default=None,
+        description="how the finished file was checked: `sampled` (every sample's structure, a few GOPs "
+        "decoded), `full` (every frame decoded) or `off`; null until the recording is finished",
+    )
 
 
 class StoredFileOut(BaseModel):
