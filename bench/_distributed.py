@@ -134,7 +134,7 @@ class RecordingWatch:
 
 
 def owner_pid(owner: str | None) -> int | None:
-    """The pid in a lease owner id (`host:pid:random`, see livevault.services.lease.new_owner_id)."""
+    """The pid in a lease owner id (`host:pid:random`, see livevault.services.recording.lease.new_owner_id)."""
     if not owner:
         return None
     parts = owner.rsplit(":", 2)

@@ -27,11 +27,9 @@ from livevault.errors import InvalidInput, LivevaultError
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
-from livevault.services.bucketsource import BucketPoller, presigner
 from livevault.services.delivery import UPLOAD_JOB, StorageService
-from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
+from livevault.services.downloads.videos import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
-from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
@@ -41,17 +39,19 @@ from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
 from livevault.services.pieces import Splitter
+from livevault.services.push.bucket import BucketPoller, presigner
+from livevault.services.push.webhooks import PushService
 from livevault.services.ratelimit import ApiRateLimit
-from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
-from livevault.services.recorder import Recorder
+from livevault.services.recording.finalize import Finalizer
+from livevault.services.recording.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
+from livevault.services.recording.recorder import Recorder
 from livevault.services.retention.disk import DiskWatch
 from livevault.services.retention.service import RetentionLoop, RetentionService
-from livevault.services.scheduler import WatchScheduler
 from livevault.services.telemetry import TelemetryService
 from livevault.services.uow import Database
 from livevault.services.viewing import LivePlaylists, Overview, SessionService
-from livevault.services.watch import WatcherService
-from livevault.services.webhooks import PushService
+from livevault.services.watching.scheduler import WatchScheduler
+from livevault.services.watching.watch import WatcherService
 from livevault.sources.bucket import ENGINE as BUCKET_ENGINE
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
-    from livevault.services.downloads import VideoStrategy
+    from livevault.services.downloads.videos import VideoStrategy
     from livevault.sources.registry import SourceRegistry
     from livevault.storage.base import Store
 

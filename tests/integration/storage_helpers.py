@@ -15,7 +15,7 @@ from livevault.db.repositories import FileRepository, JobRepository, RecordingRe
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.recording import Job, JobStatus, Recording, RecordingStatus
 from livevault.services.delivery import FinalizedFile
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 
 
 def finished_recording(container: Container, size: int, *, template: str = "tests/{recording_id}.mp4",

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from livevault.api.app import create_app
 from livevault.capture.m3u8 import parse_media_playlist
 from livevault.config import Settings
-from livevault.services.webhooks import sign
+from livevault.services.push.webhooks import sign
 from livevault.testsrc import LiveStream, StreamServer
 from tests.conftest import HEADERS, make_settings
 from tests.integration.helpers import assert_contiguous, decode_frame_numbers, wait_finished, wait_until

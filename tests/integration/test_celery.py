@@ -23,8 +23,8 @@ from fastapi.testclient import TestClient
 from livevault.api.app import create_app
 from livevault.bootstrap import build_runner, celery_app
 from livevault.config import Settings
-from livevault.services.downloads import DOWNLOAD_JOB
-from livevault.services.record import RECORD_JOB
+from livevault.services.downloads.videos import DOWNLOAD_JOB
+from livevault.services.recording.record import RECORD_JOB
 from livevault.testsrc import LiveStream, StreamServer
 from tests.conftest import HEADERS, make_settings
 from tests.integration.celery_helpers import (

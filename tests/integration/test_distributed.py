@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from livevault.services.watch import WatchRequest
+from livevault.services.watching.watch import WatchRequest
 from livevault.testsrc import StreamServer
 from tests.fakes.tiktok import FakeTikTok
 from tests.integration.helpers import wait_finished, wait_until

@@ -16,7 +16,7 @@ from livevault.api.app import create_app
 from livevault.bootstrap import Container
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.files import FileState, Location
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 from tests.conftest import HEADERS, make_settings
 from tests.integration.storage_helpers import finished_recording, stored_files, video_of, wait_for
 from tests.s3fixtures import MotoServer, s3_overrides

@@ -15,7 +15,7 @@ from livevault.config import Settings
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, START_POSITIONS, Recording, RecordingRequest
 from livevault.errors import LivevaultError
 from livevault.observability import configure_logging
-from livevault.services.record import RecordingService
+from livevault.services.recording.record import RecordingService
 
 
 def record(

@@ -127,7 +127,7 @@ class RecordingRow(Base):
     source_key: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
-    health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.progress)
+    health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.recording.progress)
     verify_mode: Mapped[str | None] = mapped_column(String(CODE_LENGTH))  # sampled | full | off
 
     __table_args__ = (

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECORD_TASK = "livevault.record"  # the same string as services.record.RECORD_JOB (runners sit below services)
+RECORD_TASK = "livevault.record"  # the same string as services.recording.record.RECORD_JOB (runners sit below services)
 UPLOAD_TASK = "livevault.upload"  # services.delivery.UPLOAD_JOB
 DEFAULT_QUEUE = "default"
 RECORDING_QUEUE = "recording"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from livevault.db.repositories import JobRepository
 from livevault.domain.recording import FINISHED_JOB_STATUSES, Job, JobStatus
 from livevault.errors import LivevaultError
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
     from livevault.services.uow import Database

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.errors import InvalidInput, MissingSource
 from livevault.observability import current_correlation_id
-from livevault.services.watch import WatchRequest
+from livevault.services.watching.watch import WatchRequest
 
 if TYPE_CHECKING:
     from livevault.bootstrap import Container

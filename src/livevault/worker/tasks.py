@@ -37,8 +37,8 @@ from livevault.config import MAX_DURATION_SECONDS
 from livevault.errors import LivevaultError, NotFound
 from livevault.observability import CORRELATION_HEADER, mark_this_process_dead
 from livevault.services.delivery import UPLOAD_JOB
-from livevault.services.downloads import DOWNLOAD_JOB
-from livevault.services.record import FINALIZE_JOB, RECORD_JOB
+from livevault.services.downloads.videos import DOWNLOAD_JOB
+from livevault.services.recording.record import FINALIZE_JOB, RECORD_JOB
 from livevault.worker.celery_app import (
     BUCKET_POLL_TASK,
     RETENTION_TASK,

@@ -17,7 +17,7 @@ from livevault.errors import (
     StreamStalled,
     error_class,
 )
-from livevault.services.finalize import _nothing
+from livevault.services.recording.finalize import _nothing
 
 
 def all_classes() -> list[type[LivevaultError]]:

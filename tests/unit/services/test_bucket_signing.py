@@ -9,7 +9,7 @@ import pytest
 
 from livevault.capture.http import HttpClient
 from livevault.errors import InvalidUrl
-from livevault.services.bucketsource import presigner
+from livevault.services.push.bucket import presigner
 from livevault.storage.s3 import S3Config, S3Store
 
 

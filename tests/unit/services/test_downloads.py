@@ -23,8 +23,8 @@ from livevault.domain.recording import Job, JobStatus
 from livevault.errors import InvalidInput, InvalidUrl
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
-from livevault.services.downloads import DOWNLOAD_JOB, Download, DownloadService, StrategyUnavailable
-from livevault.services.record import utcnow
+from livevault.services.downloads.videos import DOWNLOAD_JOB, Download, DownloadService, StrategyUnavailable
+from livevault.services.recording.record import utcnow
 from livevault.services.uow import Database
 from tests.conftest import make_settings
 from tests.fakes.resolver import CLIP_FPS, CLIP_SECONDS, FakeResolver, sample_mp4, video_url

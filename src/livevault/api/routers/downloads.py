@@ -18,7 +18,7 @@ from livevault.api.schemas.downloads import (
     DownloadState,
 )
 from livevault.observability import current_correlation_id
-from livevault.services.downloads import Download
+from livevault.services.downloads.videos import Download
 
 router = APIRouter(tags=["downloads"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such download"}}

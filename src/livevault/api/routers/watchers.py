@@ -21,7 +21,7 @@ from livevault.bootstrap import Container
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import InvalidInput, InvalidRoomId, MissingSource
 from livevault.observability import current_correlation_id
-from livevault.services.watch import WatchRequest
+from livevault.services.watching.watch import WatchRequest
 
 router = APIRouter(tags=["watchers"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such watcher"}}

@@ -15,7 +15,7 @@ from livevault.api.deps import ContainerDep
 from livevault.api.errors import error_body
 from livevault.api.schemas.common import ErrorBody
 from livevault.api.schemas.webhooks import InvalidEventType, StreamEventIn, WebhookProcessed
-from livevault.services.webhooks import StreamEvent, StreamEventType, verify_signature
+from livevault.services.push.webhooks import StreamEvent, StreamEventType, verify_signature
 
 router = APIRouter(tags=["webhooks"])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from livevault.services.webhooks import STREAM_KEY_PATTERN
+from livevault.services.push.webhooks import STREAM_KEY_PATTERN
 
 _ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
 

@@ -30,7 +30,7 @@ from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_pa
 from livevault.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from livevault.services.delivery.links import LinkSigner
 from livevault.services.delivery.upload import Uploader
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 from livevault.storage.checksums import file_md5
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from livevault.domain.files import FileState, Location, StoredFile
 from livevault.domain.notification import EventType
 from livevault.domain.recording import Recording, RecordingStatus
 from livevault.errors import LivevaultError, S3UploadFailed
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 from livevault.storage.base import Progress, PutResult, verify
 
 if TYPE_CHECKING:

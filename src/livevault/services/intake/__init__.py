@@ -11,7 +11,7 @@ from livevault.errors import UnsupportedSource
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from livevault.services.webhooks import PushService
+    from livevault.services.push.webhooks import PushService
     from livevault.sources.registry import SourceRegistry
 
 __all__ = ["TargetResolver"]

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.domain.recording import Recording
     from livevault.postprocess import Cut
-    from livevault.services.finalize import Finalizer
     from livevault.services.notify.emit import Notifier
+    from livevault.services.recording.finalize import Finalizer
     from livevault.services.uow import Database
 
     OnPiece = Callable[[str, int, Path, Path | None], Awaitable[None] | None]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.domain.recording import Recording
     from livevault.observability import Metrics
-    from livevault.services.record import RecordingService
+    from livevault.services.recording.record import RecordingService
     from livevault.services.retention.disk import DiskStatus, DiskWatch
     from livevault.services.uow import Database
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from livevault.domain.capture import PartInfo, SegmentRecord
-    from livevault.services.record import RecordingService
+    from livevault.services.recording.record import RecordingService
 
 PLAYABLE = frozenset({PartContainer.TS, PartContainer.FMP4})
 TS_PACKET = 188

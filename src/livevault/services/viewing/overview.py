@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from livevault.config import Settings
-    from livevault.services.record import RecordingService
-    from livevault.services.watch import WatcherService
+    from livevault.services.recording.record import RecordingService
+    from livevault.services.watching.watch import WatcherService
 
 _COMPONENTS = ("fastapi", "sqlalchemy", "av", "celery", "yt-dlp", "streamlink")
 

@@ -11,7 +11,7 @@ One pass (`run_once`):
    (`BatchResolver`, e.g. TikTok's `check_alive`) get batches of `watcher_batch_size`, the others one
    `resolve()` each, all under a concurrency limit;
 4. a live watcher gets a recording (the record job resolves the stream itself, and after a blip
-   re-probes the source and continues the same recording as a new part, see `services.recorder`);
+   re-probes the source and continues the same recording as a new part, see `services.recording.recorder`);
 5. results are written back in one bulk update: the next check is due after the poll interval
    (± jitter), or after an exponential backoff when the check failed (`domain.watcher.backoff_delay`)
    — a blocked or throttled source is never polled in a hot loop.
@@ -38,7 +38,7 @@ from livevault.domain.recording import (
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
 from livevault.errors import AlreadyRecording, LivevaultError
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
     from livevault.services.notify.emit import Notifier
-    from livevault.services.record import RecordingService
+    from livevault.services.recording.record import RecordingService
     from livevault.services.uow import Database
     from livevault.sources.base import Resolver
     from livevault.sources.registry import SourceRegistry

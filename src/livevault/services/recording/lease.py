@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository
 from livevault.errors import LivevaultError
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl

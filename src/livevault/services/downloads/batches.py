@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from livevault.db.repositories import DownloadRepository, JobRepository
 from livevault.db.repositories.downloads import DownloadStatus
 from livevault.domain.recording import JobStatus
-from livevault.services.record import utcnow
-from livevault.services.recorder import isoformat
+from livevault.services.recording.record import utcnow
+from livevault.services.recording.recorder import isoformat
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -1,4 +1,4 @@
-"""Watchers: create, list, pause, resume and delete them (the scheduler that checks them is `services.scheduler`)."""
+"""Watchers: create, list, pause, resume and delete them (the scheduler that checks them is `scheduler`)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Job, JobStatus
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import Conflict, InvalidInput, NotFound
 from livevault.services.keys import claim_watcher
-from livevault.services.record import utcnow
+from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from livevault.config import Settings
     from livevault.domain.keys import KeyQuota
-    from livevault.services.record import RecordingService
+    from livevault.services.recording.record import RecordingService
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from livevault.errors import DiskFull, DownloadFailed, InternalError, InvalidInp
 from livevault.postprocess.keyframes import keyframe_times
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.thumbnail import make_thumbnail
-from livevault.services.download_batches import BatchClock, batch_result, idle_batches, unfinished_batches
-from livevault.services.record import utcnow
+from livevault.services.downloads.batches import BatchClock, batch_result, idle_batches, unfinished_batches
+from livevault.services.recording.record import utcnow
 from livevault.sources.http_api import media_chunks
 from livevault.sources.urls import validate_source_url
 
@@ -181,7 +181,7 @@ class DownloadService:
         return self._resubmit(self._db.run(unfinished_batches))
 
     def sweep_idle(self, *, pending_grace: float = 30.0) -> list[str]:
-        """Scale-out (the lease sweep): resubmit unfinished batches nobody runs (`services.download_batches`)."""
+        """Scale-out (the lease sweep): resubmit unfinished batches nobody runs (`services.downloads.batches`)."""
         found = self._db.run(lambda s: idle_batches(s, pending_grace=pending_grace,
                                                     stale_after=self._clock.stale_after))
         now = time.monotonic()

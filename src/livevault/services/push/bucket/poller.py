@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from livevault.errors import LivevaultError
-from livevault.services.webhooks import WebhookOutcome
+from livevault.services.push.webhooks import WebhookOutcome
 from livevault.sources.push import PLACEHOLDER, STREAM_KEY_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from livevault.config import Settings
-    from livevault.services.webhooks import PushService
+    from livevault.services.push.webhooks import PushService
     from livevault.storage.base import Store
 
 log = logging.getLogger(__name__)

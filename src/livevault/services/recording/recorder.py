@@ -25,9 +25,9 @@ from livevault.errors import (
     StreamStalled,
 )
 from livevault.observability import log_context, safe_source
-from livevault.services.lease import Lease, LeaseKeeper, LeaseLost
-from livevault.services.progress import ProgressBook
-from livevault.services.record import ActiveCaptures, utcnow
+from livevault.services.recording.lease import Lease, LeaseKeeper, LeaseLost
+from livevault.services.recording.progress import ProgressBook
+from livevault.services.recording.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     from livevault.config import Settings
     from livevault.observability import Metrics
-    from livevault.services.finalize import Finalizer
     from livevault.services.notify.emit import Notifier
+    from livevault.services.recording.finalize import Finalizer
     from livevault.services.uow import Database
     from livevault.sources.registry import SourceRegistry
 

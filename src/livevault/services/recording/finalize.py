@@ -26,8 +26,8 @@ from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
 from livevault.postprocess.verify import verify
 from livevault.services.delivery import FinalizedFile
-from livevault.services.record import utcnow
-from livevault.services.recorder import isoformat
+from livevault.services.recording.record import utcnow
+from livevault.services.recording.recorder import isoformat
 
 if TYPE_CHECKING:
     from collections.abc import Callable

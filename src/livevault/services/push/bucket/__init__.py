@@ -7,7 +7,7 @@ poller (`BucketPoller`), which starts a recording for a stream key whose playlis
 stopping go through `PushService`, so a webhook and the poller share one recording per stream key.
 """
 
-from livevault.services.bucketsource.poller import BucketPoller, PollResult
-from livevault.services.bucketsource.signing import presigner
+from livevault.services.push.bucket.poller import BucketPoller, PollResult
+from livevault.services.push.bucket.signing import presigner
 
 __all__ = ["BucketPoller", "PollResult", "presigner"]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from livevault.config import Settings
-    from livevault.services.record import RecordingService
+    from livevault.services.recording.record import RecordingService
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
