@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
     from numpy.typing import NDArray
 
-SAMPLE_EVERY = 300.0  # seconds of media between two GOPs decoded in sampled mode
+SAMPLE_EVERY = 600.0  # seconds of media between two GOPs decoded in sampled mode (every 10 minutes)
 VerifyMode = Literal["full", "sampled", "quick"]
 _EDGE_AUDIO_PACKETS = 20
 _MIN_TOLERATED = 10
