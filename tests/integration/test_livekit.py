@@ -18,9 +18,10 @@ from tests.served import served
 
 
 def _settings(tmp_path: Path, lk: FakeLiveKit, moto: MotoServer, bucket: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {"livekit_reconcile_interval": 1.0, **extra}
     return make_settings(
         tmp_path / "data", livekit_host=lk.url, livekit_api_key=FAKE_API_KEY, livekit_api_secret=FAKE_API_SECRET,
-        livekit_reconcile_interval=1.0, **s3_overrides(moto, bucket), **extra,
+        **s3_overrides(moto, bucket), **values,
     )
 
 
@@ -203,3 +204,19 @@ def test_without_livekit_settings_a_room_recording_is_refused_clearly(tmp_path: 
         assert refused.status_code == 503
         assert refused.json()["error_code"] == "LIVEKIT_NOT_CONFIGURED"
         assert api.post("/recordings", json={"source": "livekit", "room": "../etc"}).status_code in {400, 503}
+
+
+def test_a_late_egress_started_after_the_end_changes_nothing(
+    tmp_path: Path, livekit: FakeLiveKit, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    livekit.scenario("late-room", late={"egress_started": 4.0})  # arrives after egress_ended
+    with served(_settings(tmp_path, livekit, moto_server, s3_bucket, livekit_reconcile_interval=60.0)) as api:
+        _connect(livekit, api)
+        rid = api.post("/recordings", json={"source": "livekit", "room": "late-room"}).json()["recording_id"]
+        time.sleep(1.0)
+        assert api.post(f"/recordings/{rid}/stop").status_code == 202
+        done = _wait_status(api, rid, {"completed", "failed"}, timeout=30)
+        assert done["status"] == "completed", done
+        wait_until(lambda: ("egress_started", 200) in livekit.webhooks_sent, timeout=15)
+        time.sleep(0.5)
+        assert api.get(f"/recordings/{rid}").json() == done, "the late start is ignored"

@@ -28,7 +28,7 @@ from livevault.domain.files import FileState, Location
 from livevault.services.uow import Database
 from livevault.testsrc import StreamServer
 from tests.conftest import HEADERS, make_settings
-from tests.integration.helpers import wait_finished
+from tests.integration.helpers import wait_finished, wait_until
 from tests.integration.storage_helpers import finished_recording, stored_files, video_of, wait_for
 from tests.s3fixtures import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_overrides
 
@@ -59,6 +59,11 @@ def job_of(client: TestClient, recording_id: str) -> dict[str, Any]:
     task_id = client.get(f"/recordings/{recording_id}").json()["task_id"]
     body: dict[str, Any] = client.get(f"/jobs/{task_id}").json()
     return body
+
+
+def s3_entries(client: TestClient, recording_id: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = (job_of(client, recording_id).get("result") or {}).get("s3") or []
+    return entries
 
 
 def uploaded(client: TestClient, recording_id: str) -> bool:
@@ -315,3 +320,29 @@ def test_a_second_finalize_of_the_same_recording_reuses_its_claimed_name(s3_api:
     assert container.storage.claim_output(recording, piece=1) == first  # a retried finalize writes it again
     assert first.name == "show_p001.mp4"
     assert video_of(container, other).local_path == "again/show-1.mp4"
+
+
+@pytest.mark.live
+def test_split_pieces_are_uploaded_while_the_stream_is_still_live(
+    s3_api: TestClient, moto_server: MotoServer, s3_bucket: str, stream_server: Any
+) -> None:
+    stream = stream_server.stream(f"su-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    accepted = s3_api.post("/recordings", json={
+        "url": stream.playlist_url("hi"), "duration": 24, "options": {"upload_s3": True, "split_every": 6},
+    }).json()
+    recording_id = accepted["recording_id"]
+
+    def first_piece_stored() -> bool:
+        return any(e.get("piece") == 1 and e.get("kind") == "video" for e in s3_entries(s3_api, recording_id))
+
+    wait_until(first_piece_stored, timeout=60, interval=0.5)
+    assert s3_api.get(f"/recordings/{recording_id}").json()["status"] == "recording", \
+        "the first piece must be in the bucket while the stream is still live"
+    entry = next(e for e in s3_entries(s3_api, recording_id) if e.get("piece") == 1 and e.get("kind") == "video")
+    head = moto_server.client().head_object(Bucket=s3_bucket, Key=entry["key"])
+    assert head["ContentLength"] == entry["size"]
+
+    body = wait_finished(s3_api, recording_id, timeout=120)
+    assert body["status"] == "completed", body
+    wait_until(lambda: len([e for e in s3_entries(s3_api, recording_id) if e.get("kind") == "video"])
+               == len(body["pieces"]), timeout=60)
