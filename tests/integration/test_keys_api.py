@@ -134,16 +134,17 @@ def test_quotas_on_active_recordings_and_watchers(admin: TestClient, stream_serv
     key = {"X-API-Key": new_key(admin, "record", max_recordings=1, max_watchers=1)["key"]}
     first = admin.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 60}, headers=key)
     assert first.status_code == 202, first.text
-    second = admin.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 60}, headers=key)
+    url = stream.playlist_url("hi")  # each request its own source (one active recording per source)
+    second = admin.post("/recordings", json={"url": f"{url}?copy=2", "duration": 60}, headers=key)
     assert second.status_code == 403
     assert second.json()["error_code"] == "QUOTA_EXCEEDED"
     assert second.json()["details"] == {"quota": "recordings", "limit": 1, "active": 1}
     # API_KEYS have no quota; a stopped recording frees the slot
-    assert admin.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 2}).status_code == 202
+    assert admin.post("/recordings", json={"url": f"{url}?copy=3", "duration": 2}).status_code == 202
     rid = first.json()["recording_id"]
     assert admin.post(f"/recordings/{rid}/stop").status_code == 202
     wait_finished(admin, rid, timeout=60)
-    third = admin.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 1}, headers=key)
+    third = admin.post("/recordings", json={"url": f"{url}?copy=4", "duration": 1}, headers=key)
     assert third.status_code == 202, third.text
     wait_finished(admin, third.json()["recording_id"], timeout=60)
 
