@@ -337,6 +337,9 @@ class Metrics:
         self.download_retries.labels(strategy="scrapling-api")
         for result in ("live", "offline"):
             self.watcher_checks.labels(source="tiktok", result=result)
+        self.recordings_refused.labels(reason="disk_full")
+        for action in ("delete", "drop_local"):
+            self.retention_actions.labels(action=action)
 
     def exposition(self, *extra: Any) -> bytes:
         """The Prometheus text: this process's metrics (or, in multiprocess mode, every process's, summed)
