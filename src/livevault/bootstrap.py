@@ -19,6 +19,7 @@ from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
 from livevault.domain.stream import StreamFormat
+from livevault.net.guard import UrlGuard
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
@@ -36,7 +37,7 @@ from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
-from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
+from livevault.sources.urls import check_secret_file
 from livevault.sources.ytdlp_video import YtDlpVideo
 
 if TYPE_CHECKING:
@@ -64,7 +65,11 @@ def capture_options(settings: Settings) -> CaptureOptions:
 
 
 def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict[str, VideoStrategy]:
-    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured."""
+    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured.
+
+    The resolver is the operator's own service (often on a private network), so it is called through a
+    session that trusts private addresses; what it returns still passes the guard before it is fetched.
+    """
     strategies: dict[str, VideoStrategy] = {
         "yt-dlp": YtDlpVideo(timeout=settings.download_timeout),  # keeps yt-dlp's browser User-Agent
     }
@@ -95,6 +100,8 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    guard: UrlGuard = field(default_factory=UrlGuard)
+    trusted_http: aiohttp.ClientSession | None = None
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
@@ -107,11 +114,11 @@ class Container:
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
-        return validate_source_url(url, allow_private=self.settings.allow_private_sources)
+        return self.guard.check_url(url)
 
     def validate_options(self, proxy: str | None, cookies: str | None) -> None:
         if proxy:
-            check_proxy_url(proxy)
+            self.guard.check_proxy(proxy)
         if cookies:
             check_secret_file(cookies, self.settings.secrets_dir)
 
@@ -137,6 +144,8 @@ class Container:
         await self.recorder.leases.close()
         self.finalizer.close()
         await self.http.close()
+        if self.trusted_http is not None and self.trusted_http is not self.http:
+            await self.trusted_http.close()
         self.engine.dispose()
         if self.shared_store is not None:
             self.shared_store.close()
@@ -173,8 +182,13 @@ def prepare_storage(settings: Settings) -> None:
         path.mkdir(parents=True, exist_ok=True)
 
 
-def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    """Build the object graph; call inside a running event loop (the HTTP session needs one)."""
+def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard | None = None) -> Container:
+    """Build the object graph; call inside a running event loop (the HTTP session needs one).
+
+    `guard` is the outbound URL policy (LIVEVAULT_ALLOW_PRIVATE_SOURCES); tests hand in one with their own
+    name lookup.
+    """
+    guard = guard or UrlGuard(allow_private=settings.allow_private_sources)
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:
@@ -182,7 +196,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     db = Database(make_session_factory(engine))
     metrics = Metrics()
     options = capture_options(settings)
-    http = create_session(options)
+    http = create_session(options, guard=guard)
     sources = build_registry(settings, http)
     engines: dict[StreamFormat, CaptureEngine] = {
         StreamFormat.HLS: HlsCapture(http, options),
@@ -197,14 +211,15 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options),
         "command": CommandCapture.from_settings(
-            settings, check_url=lambda url: validate_source_url(url, allow_private=settings.allow_private_sources),
-            check_proxy=check_proxy_url,
+            settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),
     }
     recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, recorder.finalize_job)
-    downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
+    trusted_http = create_session(options, guard=UrlGuard(allow_private=True)) if settings.download_resolver_url \
+        else http
+    downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, trusted_http))
     runner.register(DOWNLOAD_JOB, downloads.run)
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
@@ -227,6 +242,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         scheduler=scheduler,
         jobs=jobs,
         downloads=downloads,
+        guard=guard,
+        trusted_http=trusted_http,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
         active=active,
         shared_store=store,

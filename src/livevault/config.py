@@ -191,6 +191,21 @@ class Settings(BaseSettings):
     )
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
 
+    # Security (docs/security.md)
+    webhook_tolerance: float = Field(
+        300.0, ge=1, le=86400, validation_alias=_env("LIVEVAULT_WEBHOOK_TOLERANCE", "webhook_tolerance")
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        validation_alias=_env("LIVEVAULT_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, le=1024 * 1024, validation_alias=_env("LIVEVAULT_MAX_HEADER_BYTES", "max_header_bytes")
+    )
+    request_body_timeout: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_REQUEST_BODY_TIMEOUT", "request_body_timeout")
+    )
+
     @field_validator("log_level")
     @classmethod
     def _upper_level(cls, value: str) -> str:

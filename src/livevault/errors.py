@@ -254,3 +254,87 @@ class InternalError(LivevaultError):
     """A bug: reported with the correlation id so it can be found in the logs."""
 
     code = "INTERNAL_ERROR"
+
+
+# -- codes that lived next to the code raising them; every class is here now (one place per code) --
+
+
+class InvalidProxy(InvalidInput):
+    code = "INVALID_PROXY"
+
+
+class AddressNotAllowed(InvalidUrl):
+    """A URL, redirect, playlist entry or proxy points at a loopback, private, link-local or metadata address."""
+
+    code = "ADDRESS_NOT_ALLOWED"
+
+
+class InvalidTarget(InvalidInput):
+    """A TikTok room id or user name that breaks the one set of rules (livevault.domain.targets)."""
+
+    code = "INVALID_TARGET"
+
+
+class StrategyUnavailable(InvalidInput):
+    code = "STRATEGY_UNAVAILABLE"
+
+
+class UnsupportedEngine(InvalidInput):
+    code = "UNSUPPORTED_ENGINE"
+
+
+class InvalidStreamKey(InvalidInput):
+    code = "INVALID_STREAM_KEY"
+
+
+class WebhookReplayed(InvalidInput):
+    """A signed webhook event outside the timestamp tolerance window, or an event id seen before."""
+
+    code = "WEBHOOK_REPLAYED"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class RequestTimeout(InvalidInput):
+    code = "REQUEST_TIMEOUT"
+
+
+class WebhookNotConfigured(LivevaultError):
+    """LIVEVAULT_WEBHOOK_SECRET is empty: unsigned events are never accepted."""
+
+    code = "WEBHOOK_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class PushNotConfigured(LivevaultError):
+    """LIVEVAULT_PUSH_HLS_URL_TEMPLATE is empty or has no `{stream_key}`."""
+
+    code = "PUSH_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RecorderUnavailable(LivevaultError):
+    """No recorder is configured for this stream, or its program is not installed."""
+
+    code = "RECORDER_UNAVAILABLE"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class LeaseLost(LivevaultError):
+    """This process no longer owns the recording: another worker has taken it over."""
+
+    code = "LEASE_LOST"
+
+
+def error_class_for(code: str | None) -> type[LivevaultError]:
+    """The class that reports `code` (the first one declared, for the two codes shared by two classes)."""
+    found: type[LivevaultError] = InternalError
+    stack: list[type[LivevaultError]] = [LivevaultError]
+    while stack:
+        cls = stack.pop(0)
+        if cls.code == code:
+            return cls
+        stack.extend(cls.__subclasses__())
+    return found

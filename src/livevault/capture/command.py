@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
 from livevault.domain.capture import CaptureOutcome, EndReason, PartContainer, PartReason
-from livevault.errors import ErrorKind, InvalidInput, LivevaultError
+from livevault.errors import InvalidInput, LivevaultError, RecorderUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,13 +84,6 @@ RECORDER_MESSAGES: tuple[tuple[str, str], ...] = (
     ("connection refused", "NETWORK_TIMEOUT"),
     ("temporary failure in name resolution", "NETWORK_TIMEOUT"),
 )
-
-
-class RecorderUnavailable(LivevaultError):
-    """No recorder is configured for this stream, or its program is not installed."""
-
-    code = "RECORDER_UNAVAILABLE"
-    kind = ErrorKind.UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

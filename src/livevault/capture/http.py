@@ -9,9 +9,11 @@ recordings), and turns aiohttp/asyncio failures into `NetworkTimeout`, `SourceUn
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +33,7 @@ from livevault.errors import (
     SourceUnreachable,
     StreamEnded,
 )
+from livevault.net.guard import UrlGuard
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from aiohttp.client import _RequestContextManager
 
     from livevault.capture.base import CaptureOptions
+    from livevault.net.guard import UrlGuard
 
 SPILL_BYTES = 8 * 1024 * 1024
 """Bodies larger than this go to a temporary file instead of memory."""
@@ -48,30 +52,53 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 _TIMEOUTS_KEPT = 8
 
 
-def create_session(options: CaptureOptions, *, limit: int = 0, limit_per_host: int = 0) -> aiohttp.ClientSession:
-    """The process-wide session; call inside a running event loop. `limit=0` means no connection cap."""
+_GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, UrlGuard] = weakref.WeakKeyDictionary()
+
+
+def create_session(options: CaptureOptions, *, guard: UrlGuard, limit: int = 0,
+                   limit_per_host: int = 0) -> aiohttp.ClientSession:
+    """The process-wide session; call inside a running event loop. `limit=0` means no connection cap.
+
+    Every connection goes through `guard` (livevault.net): its resolver checks each address a name resolves
+    to (and aiohttp connects only to those), its middleware checks every request and redirect hop.
+    """
     connector = aiohttp.TCPConnector(
-        limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, keepalive_timeout=30
+        limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, keepalive_timeout=30,
+        resolver=guard.resolver(),
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": options.user_agent},
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None, connect=options.http_timeout, sock_read=options.http_timeout),
         requote_redirect_url=False,
         read_bufsize=READ_CHUNK,
+        middlewares=(guard.middleware,),
+        trust_env=False,
     )
+    _GUARDS[session] = guard
+    return session
+
+
+def guard_of(session: aiohttp.ClientSession) -> UrlGuard | None:
+    """The guard `create_session` put on this session (None for a session built elsewhere)."""
+    try:
+        return _GUARDS.get(session)
+    except TypeError:  # not a weak-referenceable session (a stand-in)
+        return None
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its query (signed tokens stay out of messages and details)."""
+    """The URL without its query and credentials (signed tokens stay out of messages and details)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def status_error(status: int, url: str, reason: str | None = None) -> LivevaultError:
+    """The error for an HTTP status; the server's reason phrase is left out (it is the server's own text)."""
+    del reason
     details: dict[str, Any] = {"status": status, "url": _safe_url(url)}
-    text = f"HTTP {status}{' ' + reason if reason else ''} from {_safe_url(url)}"
+    text = f"HTTP {status} from {_safe_url(url)}"
     if status in {401, 403}:
         return SourceBlocked(f"the source refused access: {text}", details=details)
     if status in GONE_STATUSES:
@@ -90,7 +117,13 @@ def map_error(exc: BaseException, url: str) -> LivevaultError:
         return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
     if isinstance(exc, aiohttp.ClientResponseError):
         return status_error(exc.status, url, exc.message)
-    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {type(exc).__name__}: {exc}", details=details)
+    # Only the failure's kind and, for an OS error, the system's own words: never text the peer sent
+    # (a parser error quotes the bytes an internal service answered).
+    why = type(exc).__name__
+    os_error = getattr(exc, "os_error", None) if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(os_error, OSError) and os_error.strerror:
+        why = f"{why}: {os_error.strerror}"
+    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {why}", details=details)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -163,8 +196,11 @@ class HttpClient:
     """Requests of one capture: its headers, proxy and cookies, errors mapped."""
 
     def __init__(self, session: aiohttp.ClientSession, *, headers: Mapping[str, str] | None = None,
-                 proxy: str | None = None, timeout: float = 10.0) -> None:
+                 proxy: str | None = None, timeout: float = 10.0, origin: str | None = None) -> None:
         self._session = session
+        self._guard = guard_of(session)
+        self._origin = origin
+        self._middlewares: tuple[Any, ...] | None = None
         self._headers = dict(headers or {})
         self._proxy = check_proxy(proxy)
         self._timeout = timeout
@@ -203,8 +239,20 @@ class HttpClient:
             jar = self._cookies.setdefault(resp.url.host or "", {})
             jar.update({name: morsel.value for name, morsel in resp.cookies.items()})
 
+    async def _scope(self) -> None:
+        """A playlist from a public address may not send us where its own URL could not go (`scope_for`)."""
+        if self._origin is None or self._guard is None:
+            return
+        origin, self._origin = self._origin, None
+        scoped = await asyncio.to_thread(self._guard.scope_for, origin)
+        if scoped is not self._guard:
+            self._middlewares = (scoped.middleware,)
+
     def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
              target: yarl.URL | None = None) -> _RequestContextManager:
+        if self._middlewares is not None:
+            return self._session.get(target or as_url(url), headers=self._request_headers(url, headers),
+                                     proxy=self._proxy, timeout=timeout, middlewares=self._middlewares)
         return self._session.get(target or as_url(url), headers=self._request_headers(url, headers),
                                  proxy=self._proxy, timeout=timeout)
 
@@ -212,6 +260,7 @@ class HttpClient:
     async def open(self, url: str, *, headers: Mapping[str, str] | None = None,
                    timeout: aiohttp.ClientTimeout | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET `url`; yields the response once its status is below 400. Failures raise livevault errors."""
+        await self._scope()
         try:
             async with self._get(url, headers or {}, timeout or self._timeout_for(None)) as resp:
                 self._accept(resp, url)
@@ -222,6 +271,7 @@ class HttpClient:
     async def get_text(self, url: str, *, total: float | None = None) -> tuple[str, str]:
         """A text document (a playlist) and the URL it came from after redirects."""
         target = _document_url(url)
+        await self._scope()
         try:
             async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
                 self._accept(resp, url)
@@ -237,6 +287,7 @@ class HttpClient:
         headers = _IDENTITY
         if byte_range is not None:
             headers = {**_IDENTITY, "Range": f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"}
+        await self._scope()
         try:
             async with self._get(url, headers, self._timeout_for(total)) as resp:
                 self._accept(resp, url)

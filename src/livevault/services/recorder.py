@@ -12,8 +12,8 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
-from livevault.errors import InvalidInput, LivevaultError
-from livevault.services.lease import Lease, LeaseKeeper, LeaseLost
+from livevault.errors import LeaseLost, LivevaultError, UnsupportedEngine
+from livevault.services.lease import Lease, LeaseKeeper
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 
 
 _FINAL_REASONS = frozenset({EndReason.STOPPED, EndReason.DURATION})
-
-
-class UnsupportedEngine(InvalidInput):
-    code = "UNSUPPORTED_ENGINE"
 
 
 class Recorder:

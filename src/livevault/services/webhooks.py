@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import Conflict, ErrorKind, InvalidSignature, LivevaultError
+from livevault.errors import Conflict, InvalidSignature, WebhookNotConfigured
 from livevault.observability import current_correlation_id
 from livevault.sources.push import STREAM_KEY_PATTERN as STREAM_KEY_PATTERN
 from livevault.sources.push import origin_url, push_target
@@ -44,13 +44,6 @@ _MEMORY = 4096
 _RECENT = 20
 _CAPTURING = (RecordingStatus.PENDING, RecordingStatus.RECORDING)
 _RECORDED = frozenset({RecordingStatus.PROCESSING, RecordingStatus.COMPLETED})
-
-
-class WebhookNotConfigured(LivevaultError):
-    """LIVEVAULT_WEBHOOK_SECRET is empty: unsigned events are never accepted."""
-
-    code = "WEBHOOK_NOT_CONFIGURED"
-    kind = ErrorKind.UNAVAILABLE
 
 
 class StreamEventType(StrEnum):

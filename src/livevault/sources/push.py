@@ -15,7 +15,14 @@ from urllib.parse import quote
 import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.errors import ErrorKind, InvalidInput, LivevaultError, NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.errors import (
+    InvalidStreamKey,
+    LivevaultError,
+    NetworkTimeout,
+    PushNotConfigured,
+    SourceBlocked,
+    SourceUnreachable,
+)
 from livevault.sources.direct import sniff_format
 from livevault.sources.urls import check_url_syntax
 
@@ -30,17 +37,6 @@ STREAM_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 _STREAM_KEY = re.compile(STREAM_KEY_PATTERN)
 _SNIFF_BYTES = 512
 _POLL_INTERVAL = 0.5
-
-
-class InvalidStreamKey(InvalidInput):
-    code = "INVALID_STREAM_KEY"
-
-
-class PushNotConfigured(LivevaultError):
-    """LIVEVAULT_PUSH_HLS_URL_TEMPLATE is empty or has no `{stream_key}`."""
-
-    code = "PUSH_NOT_CONFIGURED"
-    kind = ErrorKind.UNAVAILABLE
 
 
 def check_stream_key(stream_key: str) -> str:

@@ -1,0 +1,43 @@
+"""Secrets in values the API returns or logs: proxy passwords, cookies, keys and signed query strings."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+SECRET_OPTION_KEYS = frozenset({"proxy", "cookies", "cookie", "headers", "authorization", "api_key", "password",
+                                "secret", "token"})
+"""Option keys whose values are secret as a whole or hold credentials (`proxy` keeps its host)."""
+
+
+def mask_secret_url(url: str) -> str:
+    """The URL with its password (or a lone user token) replaced by `***`: for API responses and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    masked = f"{user}:{MASK}@{hostport}" if ":" in userinfo else f"{MASK}@{hostport}"
+    return urlunsplit((parts.scheme, masked, parts.path, parts.query, parts.fragment))
+
+
+def mask_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A recording's or watcher's options as the API returns them: proxy credentials, cookies and keys masked."""
+    masked: dict[str, Any] = {}
+    for key, value in options.items():
+        lower = key.lower()
+        if value in (None, "", False):
+            masked[key] = value
+        elif lower == "proxy" and isinstance(value, str):
+            masked[key] = mask_secret_url(value) if "@" in value else value
+        elif lower in SECRET_OPTION_KEYS or any(s in lower for s in ("password", "secret", "token", "cookie")):
+            masked[key] = MASK
+        elif isinstance(value, dict):
+            masked[key] = mask_options(value)
+        else:
+            masked[key] = value
+    return masked
