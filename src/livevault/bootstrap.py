@@ -19,7 +19,7 @@ from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
 from livevault.domain.stream import StreamFormat
-from livevault.net.guard import UrlGuard
+from livevault.net.guard import UrlGuard as UrlGuard
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
@@ -188,7 +188,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     `guard` is the outbound URL policy (LIVEVAULT_ALLOW_PRIVATE_SOURCES); tests hand in one with their own
     name lookup.
     """
-    guard = guard or UrlGuard(allow_private=settings.allow_private_sources)
+    guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=settings.trusted_hosts)
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:

@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
 
     # Security (docs/security.md)
+    trusted_hosts_raw: str = Field(
+        "", validation_alias=_env("LIVEVAULT_TRUSTED_HOSTS", "trusted_hosts"),
+        description="host names (comma-separated) the URL guard lets through to private addresses",
+    )
     webhook_tolerance: float = Field(
         300.0, ge=1, le=86400, validation_alias=_env("LIVEVAULT_WEBHOOK_TOLERANCE", "webhook_tolerance")
     )
@@ -238,6 +242,10 @@ class Settings(BaseSettings):
     @property
     def api_keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys_raw.split(",") if k.strip())
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.trusted_hosts_raw.split(",") if h.strip()]
 
     @property
     def cors_allow_origins(self) -> list[str]:

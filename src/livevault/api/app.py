@@ -22,6 +22,8 @@ from livevault.observability import correlation_id_var, new_correlation_id
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from livevault.bootstrap import UrlGuard
+
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """
@@ -56,12 +58,13 @@ def _correlation_middleware(app: FastAPI) -> None:
         return response
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = None) -> FastAPI:
+    """The app; `guard` replaces the outbound URL policy built from settings (tests give it their own lookup)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = build_container(settings)
+        container = build_container(settings, guard=guard)
         app.state.container = container
         # Distributed mode: this process only sends jobs; workers run them, beat schedules the watcher passes
         # and the lease sweep recovers what a dead process left behind.

@@ -113,7 +113,7 @@ def map_error(exc: BaseException, url: str) -> LivevaultError:
     details: dict[str, Any] = {"url": _safe_url(url)}
     if isinstance(exc, TimeoutError):
         return NetworkTimeout(f"no answer in time from {_safe_url(url)}", details=details)
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | aiohttp.NonHttpUrlRedirectClientError):
         return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
     if isinstance(exc, aiohttp.ClientResponseError):
         return status_error(exc.status, url, exc.message)

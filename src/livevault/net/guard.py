@@ -42,7 +42,7 @@ from livevault.domain.secrets import mask_secret_url
 from livevault.errors import AddressNotAllowed, InvalidInput, InvalidProxy, InvalidUrl
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     import aiohttp
 
@@ -159,8 +159,9 @@ class UrlGuard:
     """The outbound policy of one process (see the module docstring)."""
 
     def __init__(self, *, allow_private: bool = False, lookup: Callable[[str, int], list[str]] | None = None,
-                 check_names: bool = False) -> None:
+                 check_names: bool = False, trusted_hosts: Iterable[str] = ()) -> None:
         self.allow_private = allow_private
+        self.trusted_hosts = frozenset(h.strip().rstrip(".").lower() for h in trusted_hosts if h.strip())
         self._lookup = lookup or system_lookup
         self._system = lookup is None
         self._check_names = check_names  # a per-request guard over a lenient connector resolves names itself
@@ -195,7 +196,7 @@ class UrlGuard:
         if address is not None and not canonical:
             raise AddressNotAllowed("a numeric host must be written as a dotted-quad IPv4 or an IPv6 address",
                                     details={"host": host[:200]})
-        if self.allow_private:
+        if self.allow_private or name in self.trusted_hosts:
             return address
         if address is not None:
             reason = address_refusal(address)
@@ -206,7 +207,7 @@ class UrlGuard:
         return address
 
     def check_address(self, host: str, address: str) -> None:
-        if self.allow_private:
+        if self.allow_private or host.rstrip(".").lower() in self.trusted_hosts:
             return
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -244,19 +245,23 @@ class UrlGuard:
     def check_proxy(self, proxy: str) -> str:
         """A per-recording proxy: http(s):// with a host, which is checked like any target."""
         proxy = proxy.strip()
-        self.check_syntax(proxy, error=InvalidProxy)
+        try:
+            self.check_syntax(proxy, error=InvalidProxy)
+        except AddressNotAllowed as exc:
+            raise InvalidProxy("proxy points to a private, loopback or metadata address",
+                               details=exc.details) from exc
         parts = urlsplit(proxy)
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise InvalidProxy("proxy must be scheme://[user:password@]host:port and nothing else")
         if not self.allow_private:
+            host = (parts.hostname or "")[:200]
             try:
                 self.resolve(parts.hostname or "", parts.port or 80)
             except AddressNotAllowed as exc:
                 raise InvalidProxy("proxy points to a private, loopback or metadata address",
-                                   details={"host": (parts.hostname or "")[:200]}) from exc
+                                   details={"host": host}) from exc
             except InvalidUrl as exc:
-                raise InvalidProxy("proxy host does not resolve",
-                                   details={"host": (parts.hostname or "")[:200]}) from exc
+                raise InvalidProxy("proxy host does not resolve", details={"host": host}) from exc
         return proxy
 
     def scope_for(self, url: str) -> UrlGuard:
@@ -272,7 +277,9 @@ class UrlGuard:
                 address_refusal(ipaddress.ip_address(a.split("%", 1)[0])) is None for a in addresses)
         except (OSError, ValueError):
             return self
-        return UrlGuard(allow_private=False, lookup=self._lookup, check_names=True) if public else self
+        if not public:
+            return self
+        return UrlGuard(allow_private=False, lookup=self._lookup, check_names=True, trusted_hosts=self.trusted_hosts)
 
     @staticmethod
     def _refused(host: str, reason: str) -> AddressNotAllowed:

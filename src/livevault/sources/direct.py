@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.errors import NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.errors import (
+    InvalidUrl,
+    LiveOffline,
+    NetworkTimeout,
+    SourceBlocked,
+    SourceUnreachable,
+    UnsupportedFormat,
+)
 from livevault.sources.urls import check_url_syntax
 
 if TYPE_CHECKING:
@@ -69,14 +76,14 @@ class DirectSource:
         try:
             fmt = await self._sniff(url, request)
         except _Gone as exc:
-            return LiveStatus(LiveState.OFFLINE, error_code="LIVE_OFFLINE", error_message=str(exc))
-        except (SourceUnreachable, NetworkTimeout, SourceBlocked) as exc:
+            return LiveStatus(LiveState.OFFLINE, error_code=LiveOffline.code, error_message=str(exc))
+        except (SourceUnreachable, NetworkTimeout, SourceBlocked, InvalidUrl) as exc:
             return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
         fmt = fmt or format_from_path(url)
         if fmt is None:
             return LiveStatus(
                 LiveState.ERROR,
-                error_code="UNSUPPORTED_FORMAT",
+                error_code=UnsupportedFormat.code,
                 error_message="the URL serves neither an HLS playlist, FLV nor MPEG-TS",
             )
         stream = StreamInfo(
@@ -105,7 +112,8 @@ class DirectSource:
         except (aiohttp.ClientError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise SourceUnreachable(f"cannot reach the source: {exc}") from exc
+            # the exception's kind only: its text may quote what the peer answered
+            raise SourceUnreachable(f"cannot reach the source: {type(exc).__name__}") from exc
 
 
 def create(settings: Settings, http: aiohttp.ClientSession) -> DirectSource:

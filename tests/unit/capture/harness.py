@@ -19,10 +19,11 @@ FAST = CaptureOptions(http_timeout=2.0, segment_retries=3, playlist_grace=1.0, s
 
 async def record(url: str, directory: Path, *, fmt: StreamFormat = StreamFormat.HLS,
                  options: CaptureOptions = FAST, control: CaptureControl | None = None,
-                 quality: str = "best", headers: dict[str, str] | None = None) -> tuple[CaptureOutcome, Spool]:
+                 quality: str = "best", headers: dict[str, str] | None = None,
+                 guard: UrlGuard | None = None) -> tuple[CaptureOutcome, Spool]:
     """Run the engine for `fmt` on `url` into a spool in `directory`; returns the outcome and the spool."""
     spool = Spool(directory)
-    session = create_session(options, guard=UrlGuard(allow_private=True))
+    session = create_session(options, guard=guard or UrlGuard(allow_private=True))
     try:
         engine: CaptureEngine = (HlsCapture(session, options) if fmt is StreamFormat.HLS
                                  else ProgressiveCapture(session, options))
