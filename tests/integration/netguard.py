@@ -128,6 +128,7 @@ def guarded_network() -> Iterator[Net]:
     try:
         yield net
     finally:
-        assert net.loop is not None and stop is not None
+        assert net.loop is not None
+        assert stop is not None
         net.loop.call_soon_threadsafe(stop.set)
         thread.join(10)

@@ -243,7 +243,8 @@ async def test_playlist_uris_pointing_inside_are_refused(net: Net, tmp_path: Pat
     assert SECRET_ANSWER not in captured
     assert SECRET_ANSWER.decode() not in (outcome.error_message or "")
     if name.startswith("variant"):
-        assert outcome.reason is EndReason.ERROR and outcome.error_code == REFUSED
+        assert outcome.reason is EndReason.ERROR
+        assert outcome.error_code == REFUSED
 
 
 async def test_a_proxy_at_an_internal_address_is_refused(net: Net) -> None:
@@ -265,7 +266,8 @@ def test_a_public_playlist_may_not_lead_to_a_private_address_even_when_private_s
     lenient = net.guard(allow_private=True)
     assert lenient.scope_for(f"http://loop.test:{net.target_port}/x.m3u8") is lenient
     strict = lenient.scope_for("http://public.test/live.m3u8")
-    assert strict is not lenient and not strict.allow_private
+    assert strict is not lenient
+    assert not strict.allow_private
     with pytest.raises(AddressNotAllowed):
         strict.check_url(f"http://127.0.0.1:{net.target_port}/s0.ts")
 
@@ -274,7 +276,8 @@ def test_a_public_playlist_may_not_lead_to_a_private_address_even_when_private_s
                                   "64:ff9b::7f00:1", "::127.0.0.1", "169.254.169.254", "100.64.0.1"])
 def test_every_notation_names_a_refused_address(text: str) -> None:
     address, _ = parse_host_address(text)
-    assert address is not None and address_refusal(address) is not None
+    assert address is not None
+    assert address_refusal(address) is not None
 
 
 def test_public_addresses_pass() -> None:
