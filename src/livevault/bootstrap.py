@@ -20,7 +20,7 @@ from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
 from livevault.domain.stream import StreamFormat
 from livevault.net.guard import UrlGuard as UrlGuard
-from livevault.observability import Metrics
+from livevault.observability import Metrics, register_secrets
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
@@ -189,6 +189,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     name lookup.
     """
     guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=settings.trusted_hosts)
+    register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key)
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:

@@ -12,6 +12,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from livevault.domain.secrets import MASK, mask_text
+
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")
 
@@ -24,15 +26,41 @@ def current_correlation_id() -> str | None:
     return correlation_id_var.get()
 
 
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secrets(*values: str | None) -> None:
+    """Values (API keys, the webhook secret, S3 keys) that are replaced by `***` wherever a log line holds them."""
+    _KNOWN_SECRETS.update(v for v in values if v and len(v) >= 4)
+
+
+def redact_string(text: str) -> str:
+    """A string with URL credentials, secret query values and registered secrets masked."""
+    text = mask_text(text)
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
 def redact(value: Any) -> Any:
-    """Replace values of secret-looking keys, recursively."""
+    """Replace values of secret-looking keys, recursively, and mask secrets inside strings."""
     if isinstance(value, dict):
         return {
             k: ("***" if any(s in str(k).lower() for s in _SECRET_KEYS) else redact(v)) for k, v in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_string(value)
     return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain-text format with the same masking as the JSON one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_string(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,7 +82,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = val
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(redact(payload), default=str)
+        return redact_string(json.dumps(redact(payload), default=str))
 
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
@@ -62,7 +90,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -334,7 +334,7 @@ def test_refusals_when_not_configured_or_when_the_origin_is_private(
     # The origin URL passes the same gate as every source URL
     with open_client(tmp_path, stream_server, allow_private_sources=False) as (client, _settings):
         response = post(client, seed_event("stream.started", key))
-        assert (response.status_code, response.json()["error_code"]) == (400, "INVALID_URL")
+        assert (response.status_code, response.json()["error_code"]) == (400, "ADDRESS_NOT_ALLOWED")
         assert recordings(client) == []
 
 

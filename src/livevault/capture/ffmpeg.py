@@ -4,7 +4,8 @@ RTSP, SRT, an HTTP MP4 live, ...) and copies its streams, never re-encoded, into
 The engine appends those bytes to a spool part as they arrive and indexes them about once a second, like a
 progressive body, so a crash keeps everything up to the last write and finalize builds the MP4 from the part.
 The command is an argument list (no shell): ``ffmpeg -i URL -c copy -f mpegts pipe:1`` plus the stream's
-headers, user agent and proxy, and a protocol whitelist so a playlist cannot make ffmpeg open local files.
+headers and user agent, and a protocol whitelist so a playlist cannot make ffmpeg open local files; the proxy
+goes in its environment (`http_proxy`), never on the command line.
 
 The binary is `LIVEVAULT_FFMPEG` (default ``ffmpeg`` on PATH); when it is missing the capture ends with
 FFMPEG_MISSING and a message saying how to fix it. Stop: ``q`` on ffmpeg's stdin (it finishes the file),
@@ -90,9 +91,17 @@ class FfmpegCapture:
                             if k.lower() != "user-agent")
             if extra:
                 argv += ["-headers", extra]
-            if stream.proxy:
-                argv += ["-http_proxy", _clean_value(stream.proxy)]
         return [*argv, "-i", url, "-c", "copy", "-f", "mpegts", "pipe:1"]
+
+    @staticmethod
+    def environment(stream: StreamInfo) -> dict[str, str]:
+        """ffmpeg's environment: the proxy goes here (`http_proxy`, which ffmpeg reads for http and https),
+        never on the command line, where any local user could read its password with `ps`."""
+        extra: dict[str, str] = {}
+        if stream.proxy:
+            proxy = _clean_value(stream.proxy)
+            extra = {"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""}
+        return child_environment(extra)
 
     async def run(self, stream: StreamInfo, spool: Spool, control: CaptureControl) -> CaptureOutcome:
         binary = self.find_binary()
@@ -104,7 +113,7 @@ class FfmpegCapture:
             return _failed(exc)
         sink = _PartSink(spool, control, self._options.progressive_index_interval)
         markers = Markers(FFMPEG_MESSAGES)
-        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=child_environment(), secrets=_secrets_of(stream),
+        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=self.environment(stream), secrets=_secrets_of(stream),
                            quit_on_stdin=b"q", on_stdout=sink.write, on_line=markers.see)
         try:
             result = await ManagedProcess(spec, control, stop_timeout=self._stop_timeout).run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +24,24 @@ def mask_secret_url(url: str) -> str:
     user = userinfo.split(":", 1)[0]
     masked = f"{user}:{MASK}@{hostport}" if ":" in userinfo else f"{MASK}@{hostport}"
     return urlunsplit((parts.scheme, masked, parts.path, parts.query, parts.fragment))
+
+
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@:]*)(:[^/\s@]*)?@")
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;](?:x-amz-signature|x-amz-credential|x-amz-security-token|signature|sig|token|access_token|"
+    r"api_key|apikey|key|auth|password|passwd|secret)=)[^&\s\"'#]+"
+)
+
+
+def mask_text(text: str) -> str:
+    """Free text (an error message, a log line) with URL credentials and secret query values masked."""
+    text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@" if m.group(3) else f"{m.group(1)}{MASK}@",
+                             text)
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+
+def mask_optional(value: str | None) -> str | None:
+    return None if value is None else mask_text(value)
 
 
 def mask_options(options: dict[str, Any]) -> dict[str, Any]:
