@@ -41,7 +41,27 @@ The tree::
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
     ├── Interrupted                      INTERNAL    INTERRUPTED
     ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
-    └── InternalError                    INTERNAL    INTERNAL_ERROR
+    ├── InternalError                    INTERNAL    INTERNAL_ERROR
+    │
+    │   (below: codes that used to be declared next to the code raising them)
+    ├── InvalidInput
+    │   ├── InvalidProxy                 INVALID     INVALID_PROXY
+    │   ├── InvalidUrl
+    │   │   └── AddressNotAllowed        INVALID     ADDRESS_NOT_ALLOWED (loopback/private/metadata; SSRF guard)
+    │   ├── StrategyUnavailable          INVALID     STRATEGY_UNAVAILABLE
+    │   ├── UnsupportedEngine            INVALID     UNSUPPORTED_ENGINE
+    │   ├── InvalidStreamKey             INVALID     INVALID_STREAM_KEY
+    │   └── UnknownEventType             INVALID     INVALID_EVENT_TYPE (webhooks, 422)
+    ├── Unauthorized
+    │   └── WebhookReplayed              UNAUTHORIZED WEBHOOK_REPLAYED (timestamp outside the tolerance)
+    ├── PayloadTooLarge                  TOO_LARGE   PAYLOAD_TOO_LARGE (413)
+    ├── HeadersTooLarge                  TOO_LARGE   HEADERS_TOO_LARGE (431)
+    ├── RequestTimeout                   TIMEOUT     REQUEST_TIMEOUT (408)
+    ├── WebhookNotConfigured             UNAVAILABLE WEBHOOK_NOT_CONFIGURED
+    ├── PushNotConfigured                UNAVAILABLE PUSH_NOT_CONFIGURED
+    ├── RecorderUnavailable              UNAVAILABLE RECORDER_UNAVAILABLE
+    ├── RecordingFailed                  UNAVAILABLE RECORDING_FAILED
+    └── LeaseLost                        INTERNAL    LEASE_LOST
 """
 
 from __future__ import annotations
@@ -59,6 +79,8 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    TOO_LARGE = "TOO_LARGE"
+    TIMEOUT = "TIMEOUT"
 
 
 class LivevaultError(Exception):
@@ -269,12 +291,6 @@ class AddressNotAllowed(InvalidUrl):
     code = "ADDRESS_NOT_ALLOWED"
 
 
-class InvalidTarget(InvalidInput):
-    """A TikTok room id or user name that breaks the one set of rules (livevault.domain.targets)."""
-
-    code = "INVALID_TARGET"
-
-
 class StrategyUnavailable(InvalidInput):
     code = "STRATEGY_UNAVAILABLE"
 
@@ -287,18 +303,35 @@ class InvalidStreamKey(InvalidInput):
     code = "INVALID_STREAM_KEY"
 
 
-class WebhookReplayed(InvalidInput):
+class WebhookReplayed(Unauthorized):
     """A signed webhook event outside the timestamp tolerance window, or an event id seen before."""
 
     code = "WEBHOOK_REPLAYED"
 
 
-class PayloadTooLarge(InvalidInput):
+class UnknownEventType(InvalidInput):
+    """A webhook `event` that is neither `stream.started` nor `stream.ended` (answered 422, seed 002)."""
+
+    code = "INVALID_EVENT_TYPE"
+
+
+class PayloadTooLarge(LivevaultError):
+    """A request body (or its announced length) over the route's limit (413), refused before it is read."""
+
     code = "PAYLOAD_TOO_LARGE"
+    kind = ErrorKind.TOO_LARGE
 
 
-class RequestTimeout(InvalidInput):
+class HeadersTooLarge(LivevaultError):
+    code = "HEADERS_TOO_LARGE"
+    kind = ErrorKind.TOO_LARGE
+
+
+class RequestTimeout(LivevaultError):
+    """The request body did not arrive within LIVEVAULT_REQUEST_BODY_TIMEOUT (408)."""
+
     code = "REQUEST_TIMEOUT"
+    kind = ErrorKind.TIMEOUT
 
 
 class WebhookNotConfigured(LivevaultError):
@@ -319,6 +352,13 @@ class RecorderUnavailable(LivevaultError):
     """No recorder is configured for this stream, or its program is not installed."""
 
     code = "RECORDER_UNAVAILABLE"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RecordingFailed(LivevaultError):
+    """A watcher's last recording failed without a code of its own."""
+
+    code = "RECORDING_FAILED"
     kind = ErrorKind.UNAVAILABLE
 
 

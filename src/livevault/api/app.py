@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse
 
 from livevault import __version__
 from livevault.api.errors import error_body, install_error_handlers
+from livevault.api.limits import RequestLimits
 from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
 from livevault.bootstrap import build_container
 from livevault.config import Settings
+from livevault.errors import InternalError
 from livevault.observability import correlation_id_var, new_correlation_id
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ def _correlation_middleware(app: FastAPI) -> None:
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = JSONResponse(status_code=500, content=error_body(
-                "INTERNAL_ERROR", "internal error; quote the correlation_id when reporting"))
+                InternalError.code, "internal error; quote the correlation_id when reporting"))
         finally:
             correlation_id_var.reset(token)
         response.headers["X-Correlation-ID"] = cid
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = Non
             allow_headers=["X-API-Key", "Content-Type", "X-Correlation-ID", "Range"],
             expose_headers=["X-Correlation-ID", "Content-Range"],
         )
+    app.add_middleware(RequestLimits, settings=settings)  # inside the correlation middleware: errors carry its id
     _correlation_middleware(app)
     install_error_handlers(app)
     for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics):

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from livevault.errors import ErrorKind, LivevaultError, RateLimited
+from livevault.errors import ErrorKind, InternalError, InvalidInput, LivevaultError, RateLimited
 from livevault.observability import current_correlation_id
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.TIMEOUT: 408,
 }
 _CODE_BY_STATUS = {
     400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
@@ -64,7 +66,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
-    return _json(422, error_body("VALIDATION_ERROR", "request has invalid fields", {"errors": errors}))
+    return _json(422, error_body(InvalidInput.code, "request has invalid fields", {"errors": errors}))
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
@@ -75,7 +77,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _json(500, error_body("INTERNAL_ERROR", "internal error; quote the correlation_id when reporting"))
+    return _json(500, error_body(InternalError.code, "internal error; quote the correlation_id when reporting"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -26,7 +26,17 @@ from urllib.parse import urlsplit
 from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
 from livevault.capture.progressive import notify_progress
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
-from livevault.errors import FfmpegMissing, InvalidInput, LivevaultError
+from livevault.errors import (
+    FfmpegMissing,
+    InvalidInput,
+    LiveOffline,
+    LivevaultError,
+    NetworkTimeout,
+    RecorderExitNonzero,
+    SourceBlocked,
+    SourceUnreachable,
+    UnsupportedFormat,
+)
 
 if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl, CaptureOptions
@@ -41,17 +51,17 @@ PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,httpproxy,rtmp,rtmps,rtmpt,rtmpt
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-key"})
 FFMPEG_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("403 forbidden", "SOURCE_BLOCKED"),
-    ("401 unauthorized", "SOURCE_BLOCKED"),
-    ("404 not found", "LIVE_OFFLINE"),
-    ("410 gone", "LIVE_OFFLINE"),
-    ("timed out", "NETWORK_TIMEOUT"),
-    ("connection refused", "SOURCE_UNREACHABLE"),
-    ("failed to resolve hostname", "SOURCE_UNREACHABLE"),
-    ("name or service not known", "SOURCE_UNREACHABLE"),
-    ("network is unreachable", "SOURCE_UNREACHABLE"),
-    ("protocol not on whitelist", "UNSUPPORTED_FORMAT"),
-    ("invalid data found when processing input", "UNSUPPORTED_FORMAT"),
+    ("403 forbidden", SourceBlocked.code),
+    ("401 unauthorized", SourceBlocked.code),
+    ("404 not found", LiveOffline.code),
+    ("410 gone", LiveOffline.code),
+    ("timed out", NetworkTimeout.code),
+    ("connection refused", SourceUnreachable.code),
+    ("failed to resolve hostname", SourceUnreachable.code),
+    ("name or service not known", SourceUnreachable.code),
+    ("network is unreachable", SourceUnreachable.code),
+    ("protocol not on whitelist", UnsupportedFormat.code),
+    ("invalid data found when processing input", UnsupportedFormat.code),
 )
 
 
@@ -131,7 +141,7 @@ def _outcome(result: ProcessResult, captured: int, markers: Markers, control: Ca
         return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
     if result.returncode == 0:
         return CaptureOutcome(EndReason.END_OF_STREAM)
-    code = markers.code or "RECORDER_EXIT_NONZERO"
+    code = markers.code or RecorderExitNonzero.code
     message = f"ffmpeg exited with code {result.returncode}: {markers.line or result.last_lines()}"
     return CaptureOutcome(EndReason.UNREACHABLE if captured else EndReason.ERROR, code, message[:1000])
 

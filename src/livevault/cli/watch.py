@@ -18,6 +18,7 @@ from livevault.api.routers.watchers import build_watch_request, watcher_out
 from livevault.api.schemas.watchers import WatcherCreate, WatcherOptions
 from livevault.bootstrap import Container, build_container
 from livevault.config import Settings
+from livevault.domain.targets import is_room_id
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import LivevaultError
 
@@ -57,7 +58,7 @@ def add(
 ) -> None:
     """Watch TARGET: record it whenever it is live."""
     fields: dict[str, str] = {}
-    if target.isdigit():
+    if is_room_id(target):
         fields["room_id"] = target
     elif target.startswith("@"):
         fields["user"] = target

@@ -13,7 +13,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
-from livevault.errors import InternalError, LivevaultError, NothingRecorded
+from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class_for
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -200,7 +200,10 @@ class Finalizer:
 def _nothing(outcome: CaptureOutcome) -> LivevaultError:
     """Why a recording has no media: the capture's own error (LIVE_OFFLINE, ...) when it had one."""
     if outcome.error_code:
-        err = NothingRecorded(outcome.error_message or "nothing was recorded")
-        err.__dict__["code"] = outcome.error_code  # report the capture's code, not the generic one
-        return err
+        # report the capture's code, as the class that owns it (an unknown code is reported as it came)
+        cls = error_class_for(outcome.error_code)
+        if cls.code == outcome.error_code:
+            return cls(outcome.error_message or "nothing was recorded")
+        return NothingRecorded(outcome.error_message or "nothing was recorded",
+                               details={"capture_error_code": outcome.error_code})
     return NothingRecorded("the source produced no media before the recording ended")

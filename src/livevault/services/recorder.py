@@ -12,7 +12,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
-from livevault.errors import LeaseLost, LivevaultError, UnsupportedEngine
+from livevault.errors import LeaseLost, LiveOffline, LivevaultError, UnsupportedEngine
 from livevault.services.lease import Lease, LeaseKeeper
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
@@ -167,7 +167,7 @@ class Recorder:
                 if spool.segment_count > before:
                     quiet_since, delay = time.monotonic(), 0.0
             elif outcome is None:
-                code = status.error_code or "LIVE_OFFLINE"
+                code = status.error_code or LiveOffline.code
                 return CaptureOutcome(EndReason.ERROR, code, status.error_message or "the source is not live")
             elif status.state is LiveState.OFFLINE:
                 log.info("source went offline; finishing", extra={"recording_id": recording.id})

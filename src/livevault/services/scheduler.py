@@ -30,7 +30,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository, Watche
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, JobStatus, RecordingRequest, RecordingStatus
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
-from livevault.errors import LivevaultError
+from livevault.errors import InternalError, LivevaultError, RecordingFailed
 from livevault.services.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
@@ -174,7 +174,7 @@ class WatchScheduler:
             if status in ACTIVE_RECORDING_STATUSES:
                 busy.add(watcher.id)
             elif status is RecordingStatus.FAILED and watcher.live_state == RECORDING_STATE:
-                failed[watcher.id] = LiveStatus(LiveState.ERROR, error_code=code or "RECORDING_FAILED",
+                failed[watcher.id] = LiveStatus(LiveState.ERROR, error_code=code or RecordingFailed.code,
                                                 error_message=message or "the recording failed")
             elif status is RecordingStatus.COMPLETED and watcher.live_state == RECORDING_STATE:
                 self._recorded_ok.add(watcher.id)
@@ -223,7 +223,7 @@ class WatchScheduler:
                 statuses = [_error_status(exc)] * len(watchers)
             except Exception as exc:
                 log.exception("batch check failed")
-                statuses = [LiveStatus(LiveState.ERROR, error_code="INTERNAL_ERROR", error_message=repr(exc))] * len(
+                statuses = [LiveStatus(LiveState.ERROR, error_code=InternalError.code, error_message=repr(exc))] * len(
                     watchers)
         return [CheckResult(w, s, late) for w, s, late in zip(watchers, statuses, lateness, strict=True)]
 
@@ -236,7 +236,7 @@ class WatchScheduler:
                 status = _error_status(exc)
             except Exception as exc:
                 log.exception("check failed", extra={"watcher": watcher.key})
-                status = LiveStatus(LiveState.ERROR, error_code="INTERNAL_ERROR", error_message=repr(exc))
+                status = LiveStatus(LiveState.ERROR, error_code=InternalError.code, error_message=repr(exc))
         return [CheckResult(watcher, status, late)]
 
     async def _failed(self, watchers: list[Watcher], exc: LivevaultError) -> list[CheckResult]:

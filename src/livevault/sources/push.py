@@ -17,11 +17,13 @@ import aiohttp
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
 from livevault.errors import (
     InvalidStreamKey,
+    LiveOffline,
     LivevaultError,
     NetworkTimeout,
     PushNotConfigured,
     SourceBlocked,
     SourceUnreachable,
+    UnsupportedFormat,
 )
 from livevault.sources.direct import sniff_format
 from livevault.sources.urls import check_url_syntax
@@ -139,14 +141,14 @@ class PushSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return LiveStatus(
-                        LiveState.OFFLINE, error_code="LIVE_OFFLINE",
+                        LiveState.OFFLINE, error_code=LiveOffline.code,
                         error_message=f"the origin playlist of {key!r} did not answer within "
                                       f"{self._publish_wait:g}s: {exc.message}",
                     )
                 await asyncio.sleep(min(self._poll_interval, remaining))
         if fmt is not StreamFormat.HLS:
             return LiveStatus(
-                LiveState.ERROR, error_code="UNSUPPORTED_FORMAT",
+                LiveState.ERROR, error_code=UnsupportedFormat.code,
                 error_message="the origin URL does not serve an HLS playlist",
             )
         stream = StreamInfo(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, RecordScopeDep
-from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
+from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
     IntegrityOut,
@@ -31,12 +30,12 @@ from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.domain.secrets import mask_optional, mask_options, mask_text
-from livevault.errors import InvalidRoomId, MissingSource, NotFound, UnsupportedSource
+from livevault.domain.targets import check_room_id, check_user
+from livevault.errors import MissingSource, NotFound, UnsupportedSource
 from livevault.observability import current_correlation_id
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
-_ROOM_ID = re.compile(r"^\d{1,20}$")
 
 
 def _utc(ts: float) -> datetime:
@@ -93,8 +92,10 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         raise MissingSource(
             "give a `url`, a `room_id` or a `user` to record", details={"fields": ["url", "room_id", "user"]}
         )
-    if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
-        raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
+    if body.room_id is not None:
+        check_room_id(body.room_id)
+    if body.user is not None:
+        check_user(body.user)
     container.validate_options(body.options.proxy, body.options.cookies)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
@@ -145,7 +146,7 @@ async def list_recordings(
     source_kind: str | None = None,
     source: str | None = None,
     room_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RecordingList:
     """Recordings, newest first, filtered by status and source."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from livevault.api.schemas.common import RequestModel
 
 
-class RecordingOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class RecordingOptions(RequestModel):
 
     upload_s3: bool = False
     proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for this recording")
@@ -19,13 +20,14 @@ class RecordingOptions(BaseModel):
         description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
         "command (an external recorder CLI, e.g. tiktok-live-recorder)",
     )
+    format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
+    codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
+    probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
 
 
-class RecordingCreate(BaseModel):
+class RecordingCreate(RequestModel):
     """Give `url` (a TikTok LIVE page, HLS, FLV, MPEG-TS, or any site yt-dlp/streamlink know), `room_id`
-    (TikTok) or `user` (TikTok); everything else is optional."""
-
-    model_config = ConfigDict(extra="ignore")
+    (TikTok) or `user` (TikTok); everything else is optional. An unknown field is a 422."""
 
     room_id: str | None = Field(default=None, max_length=64, examples=[None])
     user: str | None = Field(default=None, max_length=64, description="TikTok user name (`@name` or `name`)",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from livevault.api.schemas.common import RequestModel
 
 
-class WatcherOptions(BaseModel):
+class WatcherOptions(RequestModel):
     """What each recording this watcher starts gets."""
-
-    model_config = ConfigDict(extra="allow")
 
     upload_s3: bool = False
     proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for checks and recordings")
@@ -24,18 +24,20 @@ class WatcherOptions(BaseModel):
         description="Accepted and stored; splitting a live recording into several files is not implemented yet",
     )
     engine: Literal["native", "ffmpeg", "command"] | None = None
+    format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
+    codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
+    probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
 
 
-class WatcherCreate(BaseModel):
+class WatcherCreate(RequestModel):
     """Give `room_id`, `url` or `user`; the watcher's key is that value (`@user` for users)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     room_id: str | None = Field(default=None, max_length=64, examples=["123456789"])
     url: str | None = Field(default=None, max_length=4096, examples=[None])
     user: str | None = Field(default=None, max_length=64, examples=[None])
     source: str | None = Field(default=None, max_length=32, description="force a source (tiktok, url, ...)")
-    poll_interval: float = Field(default=60, description="seconds between checks (≥ 10)", examples=[60])
+    poll_interval: float = Field(default=60, gt=0, le=86400, description="seconds between checks (≥ 10)",
+                                 examples=[60])
     options: WatcherOptions = Field(default_factory=WatcherOptions)
 
 
@@ -45,11 +47,9 @@ class WatcherAccepted(BaseModel):
     key: str
 
 
-class WatcherUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WatcherUpdate(RequestModel):
     status: Literal["active", "paused"] | None = None
-    poll_interval: float | None = None
+    poll_interval: float | None = Field(default=None, gt=0, le=86400)
     options: WatcherOptions | None = None
 
 
