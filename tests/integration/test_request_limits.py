@@ -82,7 +82,7 @@ def test_a_100_mib_body_is_refused_before_it_is_sent(server: str, path: str) -> 
 
 
 def test_a_10_gib_announcement_is_refused_at_once(server: str) -> None:
-    status, data, seconds = _raw(server, _post_head("/recordings", 10 * 1024**3))
+    status, _data, seconds = _raw(server, _post_head("/recordings", 10 * 1024**3))
     assert status == 413
     assert seconds < 5
 
