@@ -33,15 +33,23 @@ _SECRET_QUERY = re.compile(
 )
 
 
+def mask_credentials(text: str) -> str:
+    """Text with the password (or lone token) of every URL's userinfo masked: what API responses show.
+
+    A source URL's own query (a CDN's signed token the caller gave) is returned as given: it names the
+    source, and the caller needs it to address a watcher by its key.
+    """
+    return _URL_USERINFO.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@" if m.group(3) else f"{m.group(1)}{MASK}@", text)
+
+
 def mask_text(text: str) -> str:
-    """Free text (an error message, a log line) with URL credentials and secret query values masked."""
-    text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@" if m.group(3) else f"{m.group(1)}{MASK}@",
-                             text)
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    """Free text (a log line) with URL credentials and secret query values masked."""
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}{MASK}", mask_credentials(text))
 
 
 def mask_optional(value: str | None) -> str | None:
-    return None if value is None else mask_text(value)
+    return None if value is None else mask_credentials(value)
 
 
 def mask_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def mask_options(options: dict[str, Any]) -> dict[str, Any]:
         if value in (None, "", False):
             masked[key] = value
         elif lower == "proxy" and isinstance(value, str):
-            masked[key] = mask_secret_url(value) if "@" in value else value
+            masked[key] = mask_credentials(value)
         elif lower in SECRET_OPTION_KEYS or any(s in lower for s in ("password", "secret", "token", "cookie")):
             masked[key] = MASK
         elif isinstance(value, dict):

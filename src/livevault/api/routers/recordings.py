@@ -29,7 +29,7 @@ from livevault.api.schemas.recordings import (
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.domain.secrets import mask_optional, mask_options, mask_text
+from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
 from livevault.errors import MissingSource, NotFound, UnsupportedSource
 from livevault.observability import current_correlation_id
@@ -78,7 +78,8 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
         id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
         duration=round(rec.duration), file_size=rec.file_size, status=rec.status.value,
         started_at=rec.started_at, completed_at=rec.completed_at, created_at=rec.created_at,
-        task_id=rec.job_id, source_kind=rec.source_kind, source=mask_text(rec.source), url=mask_optional(rec.url),
+        task_id=rec.job_id, source_kind=rec.source_kind, source=mask_credentials(rec.source),
+        url=mask_optional(rec.url),
         room_id=rec.room_id, title=rec.title, quality=rec.quality, duration_limit=rec.duration_limit,
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,

@@ -17,7 +17,7 @@ from livevault.api.schemas.watchers import (
     WatcherUpdate,
 )
 from livevault.bootstrap import Container
-from livevault.domain.secrets import mask_optional, mask_options, mask_text
+from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import InvalidInput, MissingSource
@@ -30,10 +30,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "descrip
 
 def watcher_out(watcher: Watcher) -> WatcherOut:
     return WatcherOut(
-        key=mask_text(watcher.key), room_id=watcher.room_id, url=mask_optional(watcher.url), user=watcher.user,
+        key=mask_credentials(watcher.key), room_id=watcher.room_id, url=mask_optional(watcher.url), user=watcher.user,
         poll_interval=watcher.poll_interval, status=watcher.status.value, created_at=watcher.created_at,
         last_run_at=watcher.last_run_at, options=mask_options(watcher.options), task_id=watcher.job_id,
-        source_kind=watcher.source_kind, target=mask_text(watcher.target), live_state=watcher.live_state,
+        source_kind=watcher.source_kind, target=mask_credentials(watcher.target), live_state=watcher.live_state,
         error_code=watcher.error_code, error_message=mask_optional(watcher.error_message), failures=watcher.failures,
         checks=watcher.checks, recordings_count=watcher.recordings_count, recording_id=watcher.recording_id,
         last_live_at=watcher.last_live_at, next_check_at=watcher.next_check_at,
