@@ -349,3 +349,37 @@ def test_a_rebinding_name_passes_the_check_but_not_the_connection(strict_api: Te
     assert body["status"] == "failed"
     assert body["error_code"] == REFUSED
     assert net.connections == before
+
+
+# -- what yt-dlp and streamlink fetch on their own goes through the guard too --
+
+
+@pytest.mark.parametrize("form", ["http://127.0.0.1:{t}/", "http://2130706433:{t}/", "http://[::1]:{t}/",
+                                  "http://localhost:{t}/", "http://169.254.169.254/latest/"])
+def test_streamlink_requests_are_guarded(net: Net, form: str) -> None:
+    from streamlink.exceptions import PluginError
+
+    from livevault.sources.base import ResolveRequest
+    from livevault.sources.streamlink import StreamlinkSource, map_streamlink_error
+
+    before = net.connections
+    session = StreamlinkSource(allow_private=False)._session(ResolveRequest(target="https://example.test/"))
+    with pytest.raises(PluginError) as refused:
+        session.http.get(form.format(t=net.target_port), timeout=2)
+    assert map_streamlink_error(refused.value).code == REFUSED
+    assert net.connections == before
+
+
+@pytest.mark.parametrize("form", ["http://127.0.0.1:{t}/", "http://0x7f.1:{t}/", "http://[::ffff:127.0.0.1]:{t}/",
+                                  "http://localhost:{t}/", "http://169.254.169.254/latest/"])
+def test_ytdlp_requests_are_guarded(net: Net, form: str) -> None:
+    from yt_dlp import YoutubeDL  # type: ignore[import-untyped]
+
+    from livevault.sources.ytdlp import guard_urlopen
+
+    before = net.connections
+    with YoutubeDL({"quiet": True, "socket_timeout": 2}) as ydl:
+        guard_urlopen(ydl)
+        with pytest.raises(AddressNotAllowed):
+            ydl.urlopen(form.format(t=net.target_port))
+    assert net.connections == before
