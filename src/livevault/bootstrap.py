@@ -210,7 +210,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     files = FileService(settings.recordings_dir, db, cache)
     finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
     named_engines: dict[str, CaptureEngine] = {
-        "ffmpeg": FfmpegCapture.from_settings(settings, options),
+        "ffmpeg": FfmpegCapture.from_settings(settings, options, check_target=guard.check_target),
         "command": CommandCapture.from_settings(
             settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),

@@ -383,3 +383,21 @@ def test_ytdlp_requests_are_guarded(net: Net, form: str) -> None:
         with pytest.raises(AddressNotAllowed):
             ydl.urlopen(form.format(t=net.target_port))
     assert net.connections == before
+
+
+@pytest.mark.parametrize("form", ["http://127.0.0.1:{t}/live.m3u8", "rtmp://127.0.0.1:{t}/app/key",
+                                  "rtsp://localhost:{t}/cam", "srt://[::1]:{t}", "http://loop.test:{t}/x.ts",
+                                  "rtmp://2130706433:{t}/app/key"])
+async def test_the_ffmpeg_engine_refuses_an_internal_input(net: Net, tmp_path: Path, form: str) -> None:
+    from livevault.capture.base import CaptureControl
+    from livevault.capture.ffmpeg import FfmpegCapture
+    from livevault.capture.spool import Spool
+    from livevault.domain.stream import StreamFormat, StreamInfo
+
+    before = net.connections
+    engine = FfmpegCapture(FAST, binary="/bin/true", check_target=net.guard().check_target)
+    stream = StreamInfo(url=form.format(t=net.target_port), format=StreamFormat.HLS)
+    outcome = await engine.run(stream, Spool(tmp_path / "spool"), CaptureControl())
+    assert outcome.reason is EndReason.ERROR
+    assert outcome.error_code == REFUSED
+    assert net.connections == before

@@ -39,6 +39,8 @@ from livevault.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from livevault.capture.base import CaptureControl, CaptureOptions
     from livevault.capture.spool import PartWriter, Spool
     from livevault.config import Settings
@@ -73,14 +75,19 @@ def missing_message(binary: str) -> str:
 class FfmpegCapture:
     """The CaptureEngine named `ffmpeg`; one instance serves every recording that asks for it."""
 
-    def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0) -> None:
+    def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0,
+                 check_target: Callable[[str], str] | None = None) -> None:
         self._options = options
         self._binary = binary
         self._stop_timeout = stop_timeout
+        self._check_target = check_target
 
     @classmethod
-    def from_settings(cls, settings: Settings, options: CaptureOptions) -> FfmpegCapture:
-        return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout)
+    def from_settings(cls, settings: Settings, options: CaptureOptions, *,
+                      check_target: Callable[[str], str] | None = None) -> FfmpegCapture:
+        """`check_target` is the URL guard's check of the input's host (the composition root hands it in)."""
+        return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout,
+                   check_target=check_target)
 
     def find_binary(self) -> str | None:
         return shutil.which(self._binary)
@@ -119,6 +126,8 @@ class FfmpegCapture:
             return _failed(FfmpegMissing(missing_message(self._binary)))
         try:
             argv = self.command(binary, stream)
+            if self._check_target is not None:  # the input's own host; what ffmpeg follows is its business
+                await asyncio.to_thread(self._check_target, stream.url.strip())
         except LivevaultError as exc:
             return _failed(exc)
         sink = _PartSink(spool, control, self._options.progressive_index_interval)

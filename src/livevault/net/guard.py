@@ -242,6 +242,20 @@ class UrlGuard:
         self.resolve(parts.hostname or "", port)
         return url
 
+    def check_target(self, url: str) -> str:
+        """The host of a URL of any scheme another program will open (ffmpeg's rtmp://, srt://, ...)."""
+        try:
+            parts = urlsplit(url.strip())
+            host, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise InvalidUrl(f"URL is malformed: {exc}") from exc
+        if not host:
+            raise InvalidUrl("URL has no host", details={"url": mask_secret_url(url)[:200]})
+        self.check_host_literal(host)
+        if not self.allow_private:
+            self.resolve(host, port or 0)
+        return url
+
     def check_proxy(self, proxy: str) -> str:
         """A per-recording proxy: http(s):// with a host, which is checked like any target."""
         proxy = proxy.strip()
