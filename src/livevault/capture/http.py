@@ -33,7 +33,7 @@ from livevault.errors import (
     SourceUnreachable,
     StreamEnded,
 )
-from livevault.net.guard import UrlGuard
+from livevault.net.guard import describe_failure
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -117,12 +117,7 @@ def map_error(exc: BaseException, url: str) -> LivevaultError:
         return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
     if isinstance(exc, aiohttp.ClientResponseError):
         return status_error(exc.status, url, exc.message)
-    # Only the failure's kind and, for an OS error, the system's own words: never text the peer sent
-    # (a parser error quotes the bytes an internal service answered).
-    why = type(exc).__name__
-    os_error = getattr(exc, "os_error", None) if isinstance(exc, aiohttp.ClientConnectorError) else exc
-    if isinstance(os_error, OSError) and os_error.strerror:
-        why = f"{why}: {os_error.strerror}"
+    why = describe_failure(exc)  # never the peer's own text
     return SourceUnreachable(f"cannot reach {_safe_url(url)}: {why}", details=details)
 
 

@@ -137,6 +137,16 @@ def address_refusal(ip: IPAddress) -> str | None:
     return None
 
 
+def describe_failure(exc: BaseException) -> str:
+    """A failed fetch in words that never quote the peer: the exception's kind, and an OS error's own text
+    (a parser error would repeat the bytes an internal service answered)."""
+    why = type(exc).__name__
+    os_error = getattr(exc, "os_error", None) or (exc if isinstance(exc, OSError) else None)
+    if isinstance(os_error, OSError) and os_error.strerror:
+        why = f"{why}: {os_error.strerror}"
+    return why
+
+
 def system_lookup(host: str, port: int) -> list[str]:
     """The host's addresses from the system resolver; an `OSError` when it does not resolve."""
     try:

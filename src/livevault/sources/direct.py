@@ -17,6 +17,7 @@ from livevault.errors import (
     SourceUnreachable,
     UnsupportedFormat,
 )
+from livevault.net.guard import describe_failure
 from livevault.sources.urls import check_url_syntax
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class DirectSource:
             if isinstance(exc, asyncio.CancelledError):
                 raise
             # the exception's kind only: its text may quote what the peer answered
-            raise SourceUnreachable(f"cannot reach the source: {type(exc).__name__}") from exc
+            raise SourceUnreachable(f"cannot reach the source: {describe_failure(exc)}") from exc
 
 
 def create(settings: Settings, http: aiohttp.ClientSession) -> DirectSource:

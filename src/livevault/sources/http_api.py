@@ -34,6 +34,7 @@ from livevault.errors import (
     SourceRateLimited,
     SourceUnreachable,
 )
+from livevault.net.guard import describe_failure
 from livevault.sources.urls import validate_source_url
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class ResolverClient:
             raise NetworkTimeout(f"the download resolver did not answer within {self._timeout:g} s",
                                  details={"force_headful": force_headful}) from exc
         except aiohttp.ClientError as exc:
-            raise SourceUnreachable(f"cannot reach the download resolver: {type(exc).__name__}: {exc}",
+            raise SourceUnreachable(f"cannot reach the download resolver: {describe_failure(exc)}",
                                     details={"force_headful": force_headful}) from exc
         body = _json_object(raw)
         elapsed = time.monotonic() - started
@@ -289,6 +290,6 @@ async def media_chunks(
         except TimeoutError as exc:
             raise NetworkTimeout(f"the media server stalled: {_safe(url)}", details={"url": _safe(url)}) from exc
         except aiohttp.ClientError as exc:
-            raise DownloadFailed(f"cannot fetch {_safe(url)}: {type(exc).__name__}: {exc}",
+            raise DownloadFailed(f"cannot fetch {_safe(url)}: {describe_failure(exc)}",
                                  details={"url": _safe(url)}) from exc
     raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects", details={"url": _safe(video.media_url)})

@@ -25,6 +25,7 @@ from livevault.errors import (
     SourceUnreachable,
     UnsupportedFormat,
 )
+from livevault.net.guard import describe_failure
 from livevault.sources.direct import sniff_format
 from livevault.sources.urls import check_url_syntax
 
@@ -88,7 +89,7 @@ async def probe_playlist(
     except TimeoutError as exc:
         raise NetworkTimeout("the origin did not answer in time") from exc
     except aiohttp.ClientError as exc:
-        raise SourceUnreachable(f"cannot reach the origin: {exc}") from exc
+        raise SourceUnreachable(f"cannot reach the origin: {describe_failure(exc)}") from exc
 
 
 class PushSource:
