@@ -401,3 +401,29 @@ async def test_the_ffmpeg_engine_refuses_an_internal_input(net: Net, tmp_path: P
     assert outcome.reason is EndReason.ERROR
     assert outcome.error_code == REFUSED
     assert net.connections == before
+
+
+async def test_a_failed_fetch_never_repeats_what_the_peer_answered() -> None:
+    """Even with private sources allowed, a non-HTTP service's answer (a Redis error line) stays out of errors."""
+    import asyncio
+
+    leak = b"-ERR unknown command 'GET', with args beginning with: REDIS-INTERNAL-DATA\r\n"
+
+    async def redis_like(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(leak)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(redis_like, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    session = create_session(FAST, guard=UrlGuard(allow_private=True))
+    try:
+        for path in ("/live.m3u8", "/seg.ts"):
+            with pytest.raises(LivevaultError) as failed:
+                await HttpClient(session, timeout=2).get_text(f"http://127.0.0.1:{port}{path}")
+            assert "REDIS-INTERNAL-DATA" not in str(failed.value)
+            assert "REDIS-INTERNAL-DATA" not in str(failed.value.details)
+    finally:
+        await session.close()
+        server.close()
