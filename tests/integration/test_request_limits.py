@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from livevault.api.app import create_app
-from livevault.cli.main import server_limits
+from livevault.api.server import server_limits
 from tests.conftest import API_KEY, HEADERS, make_settings
 
 BODY_TIMEOUT = 2.0
@@ -200,3 +200,24 @@ def test_patching_a_watcher_with_nan_is_422(server: str) -> None:
     response = httpx.patch(server + "/watchers/424242", content='{"poll_interval": NaN}',
                            headers={**HEADERS, "Content-Type": "application/json"}, timeout=10)
     assert response.status_code == 422, response.text
+
+
+def test_headers_trickling_a_byte_at_a_time_are_cut_off(server: str) -> None:
+    started = time.monotonic()
+    closed = False
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        try:
+            for _ in range(100):
+                sock.sendall(b"X")
+                sock.settimeout(0.5)
+                try:
+                    if sock.recv(65536) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+        except OSError:
+            closed = True
+    assert closed, "the connection was held open"
+    assert time.monotonic() - started < BODY_TIMEOUT + 3

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from livevault.cli import record as record_cmd
@@ -30,11 +28,6 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def server_limits(settings: Settings) -> dict[str, Any]:
-    """uvicorn's own bounds (docs/security.md): header size for the h11 parser, idle keep-alive connections."""
-    return {"h11_max_incomplete_event_size": settings.max_header_bytes, "timeout_keep_alive": 5}
-
-
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Bind address (LIVEVAULT_HOST, default 127.0.0.1)"),
@@ -44,6 +37,7 @@ def serve(
     import uvicorn
 
     from livevault.api.app import create_app
+    from livevault.api.server import server_limits
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json_logs=settings.log_json)
