@@ -41,6 +41,7 @@ The tree::
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
     ├── Interrupted                      INTERNAL    INTERRUPTED
     ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
+    │   └── JobTimeLimitExceeded         INTERNAL    TIME_LIMIT_EXCEEDED (past the hard limit)
     ├── InternalError                    INTERNAL    INTERNAL_ERROR
     │
     │   (below: codes that used to be declared next to the code raising them)
@@ -61,7 +62,12 @@ The tree::
     ├── PushNotConfigured                UNAVAILABLE PUSH_NOT_CONFIGURED
     ├── RecorderUnavailable              UNAVAILABLE RECORDER_UNAVAILABLE
     ├── RecordingFailed                  UNAVAILABLE RECORDING_FAILED
-    └── LeaseLost                        INTERNAL    LEASE_LOST
+    ├── LeaseLost                        INTERNAL    LEASE_LOST
+    ├── InvalidInput
+    │   └── BadRequest                   INVALID     BAD_REQUEST (the HTTP layer refused the request)
+    ├── MethodNotAllowed                 INVALID     METHOD_NOT_ALLOWED (405)
+    ├── RangeNotSatisfiable              INVALID     RANGE_NOT_SATISFIABLE (416)
+    └── HttpError                        INVALID     HTTP_ERROR (any other status the framework answered)
 """
 
 from __future__ import annotations
@@ -272,6 +278,10 @@ class TimeLimitExceeded(LivevaultError):
     code = "TIME_LIMIT_EXCEEDED"
 
 
+class JobTimeLimitExceeded(TimeLimitExceeded):
+    """A job ran past its hard time limit and was cancelled."""
+
+
 class InternalError(LivevaultError):
     """A bug: reported with the correlation id so it can be found in the logs."""
 
@@ -366,6 +376,29 @@ class LeaseLost(LivevaultError):
     """This process no longer owns the recording: another worker has taken it over."""
 
     code = "LEASE_LOST"
+
+
+class BadRequest(InvalidInput):
+    """A request the HTTP layer could not take (malformed before any route ran)."""
+
+    code = "BAD_REQUEST"
+
+
+class MethodNotAllowed(LivevaultError):
+    code = "METHOD_NOT_ALLOWED"
+    kind = ErrorKind.INVALID
+
+
+class RangeNotSatisfiable(LivevaultError):
+    code = "RANGE_NOT_SATISFIABLE"
+    kind = ErrorKind.INVALID
+
+
+class HttpError(LivevaultError):
+    """Any other status the HTTP framework answered by itself."""
+
+    code = "HTTP_ERROR"
+    kind = ErrorKind.INVALID
 
 
 def error_class_for(code: str | None) -> type[LivevaultError]:

@@ -9,7 +9,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from livevault.errors import ErrorKind, InternalError, InvalidInput, LivevaultError, RateLimited
+from livevault.errors import (
+    BadRequest,
+    Conflict,
+    ErrorKind,
+    Forbidden,
+    HttpError,
+    InternalError,
+    InvalidInput,
+    LivevaultError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    RateLimited,
+    Unauthorized,
+)
 from livevault.observability import current_correlation_id
 
 if TYPE_CHECKING:
@@ -30,8 +45,9 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.TIMEOUT: 408,
 }
 _CODE_BY_STATUS = {
-    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 416: "RANGE_NOT_SATISFIABLE", 429: "RATE_LIMITED",
+    400: BadRequest.code, 401: Unauthorized.code, 403: Forbidden.code, 404: NotFound.code,
+    405: MethodNotAllowed.code, 409: Conflict.code, 413: PayloadTooLarge.code, 416: RangeNotSatisfiable.code,
+    429: RateLimited.code,
 }
 
 
@@ -71,7 +87,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _CODE_BY_STATUS.get(exc.status_code, "HTTP_ERROR")
+    code = _CODE_BY_STATUS.get(exc.status_code, HttpError.code)
     return _json(exc.status_code, error_body(code, str(exc.detail)), dict(exc.headers or {}))
 
 

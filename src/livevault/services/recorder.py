@@ -12,7 +12,7 @@ from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
-from livevault.errors import LeaseLost, LiveOffline, LivevaultError, UnsupportedEngine
+from livevault.errors import InternalError, LeaseLost, LiveOffline, LivevaultError, UnsupportedEngine
 from livevault.services.lease import Lease, LeaseKeeper
 from livevault.services.progress import ProgressBook
 from livevault.services.record import ActiveCaptures, utcnow
@@ -78,7 +78,7 @@ class Recorder:
                 outcome = CaptureOutcome(EndReason.STOPPED, LeaseLost.code, "lease lost")
             except Exception as exc:  # a bug must not leave the recording "recording" forever
                 log.exception("capture crashed", extra={"recording_id": recording_id})
-                outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
+                outcome = CaptureOutcome(EndReason.ERROR, InternalError.code, f"capture crashed: {exc!r}")
             if lease.lost:
                 log.warning("recording %s was taken over by another worker; leaving it to them", recording_id)
                 return

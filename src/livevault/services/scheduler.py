@@ -359,5 +359,8 @@ def _error_status(exc: LivevaultError) -> LiveStatus:
     return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
 
 
+_ERROR_LABEL = "ERROR"  # a metric label for a failed check without a code, not an error code
+
+
 def _result_label(status: LiveStatus) -> str:
-    return status.error_code or "ERROR" if status.state is LiveState.ERROR else status.state.value
+    return (status.error_code or _ERROR_LABEL) if status.state is LiveState.ERROR else status.state.value

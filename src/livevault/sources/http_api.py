@@ -47,11 +47,8 @@ ENDPOINT = "/tiktok/download"
 READ_CHUNK = 256 * 1024
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_ERRORS_BY_CODE: dict[str, type[LivevaultError]] = {
-    "INVALID_URL": InvalidUrl,
-    "NAVIGATION_FAILED": NavigationFailed,
-    "NO_DOWNLOAD_LINK": NoDownloadLink,
-}
+_ERRORS_BY_CODE: dict[str, type[LivevaultError]] = {cls.code: cls for cls in (InvalidUrl, NavigationFailed,
+                                                                               NoDownloadLink)}
 
 
 @dataclass(frozen=True, slots=True)

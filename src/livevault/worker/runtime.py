@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from livevault.bootstrap import build_container
-from livevault.errors import LivevaultError, TimeLimitExceeded
+from livevault.errors import JobTimeLimitExceeded, LivevaultError
 from livevault.observability import correlation_id_var
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ def backoff(retries: int, rng: random.Random | None = None) -> float:
     delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
     jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
     return delay * jitter
-
-
-class JobTimeLimitExceeded(TimeLimitExceeded):
-    """A job ran past its hard time limit and was cancelled."""
 
 
 @runtime_checkable
