@@ -52,7 +52,7 @@ def add(
     target: str = typer.Argument(..., help="TikTok room id, @user, or a URL"),
     interval: float = typer.Option(60.0, "--interval", "-i", help="Seconds between checks (>= 10)"),
     quality: str | None = typer.Option(None, "--quality", "-q", help="best, worst, 720p, or max bit/s"),
-    proxy: str | None = typer.Option(None, "--proxy", help="http(s):// or socks5:// proxy"),
+    proxy: str | None = typer.Option(None, "--proxy", help="http(s):// proxy"),
     cookies: str | None = typer.Option(None, "--cookies", help="cookies file under LIVEVAULT_SECRETS_DIR"),
     max_duration: int | None = typer.Option(None, "--max-duration", help="Stop each recording after N seconds"),
 ) -> None:

@@ -182,9 +182,10 @@ class UrlGuard:
         """Scheme, host and characters, without the network; returns the URL stripped."""
         url = url.strip()
         if not url or len(url) > MAX_URL_LENGTH:
-            raise error("URL must be 1 to 4096 characters", details={"url": url[:200]})
+            raise error("URL must be 1 to 4096 characters", details={"url": mask_secret_url(url[:200])})
         if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
-            raise error("URL may not contain spaces or control characters", details={"url": url[:200]})
+            raise error("URL may not contain spaces or control characters",
+                        details={"url": mask_secret_url(url[:200])})
         try:
             parts = urlsplit(url)
             port = parts.port

@@ -14,7 +14,7 @@ class WatcherOptions(RequestModel):
     """What each recording this watcher starts gets."""
 
     upload_s3: bool = False
-    proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for checks and recordings")
+    proxy: str | None = Field(default=None, description="http(s):// proxy for checks and recordings; returned masked")
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
     output_template: str | None = Field(default=None, max_length=512)
