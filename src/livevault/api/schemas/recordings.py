@@ -13,7 +13,10 @@ from livevault.api.schemas.common import RequestModel
 class RecordingOptions(RequestModel):
 
     upload_s3: bool = False
-    proxy: str | None = Field(default=None, description="http(s):// proxy for this recording (`http://user:password@host:port`); returned masked")
+    proxy: str | None = Field(
+        default=None, description="http(s):// proxy for this recording (`http://user:password@host:port`); "
+        "returned masked",
+    )
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     engine: Literal["native", "ffmpeg", "command"] | None = Field(
         default=None,
