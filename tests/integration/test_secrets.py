@@ -172,6 +172,8 @@ def test_secrets_appear_nowhere(tmp_path: Path, stream_server: StreamServer, log
 
         # 1. a recording through the proxy with the ffmpeg engine (its command line is read while it runs)
         ffmpeg_id = None
+        if not shutil.which("ffmpeg") and os.environ.get("LIVEVAULT_REQUIRE_FFMPEG") == "1":
+            pytest.fail("ffmpeg is missing; LIVEVAULT_REQUIRE_FFMPEG=1 requires it", pytrace=False)
         if shutil.which("ffmpeg"):
             started = api.post("/recordings", json={"url": url, "duration": 4, "options": {
                 "proxy": good_proxy, "cookies": "cookies.txt", "engine": "ffmpeg"}})
