@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
@@ -18,16 +19,24 @@ from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
+from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
 from livevault.domain.stream import StreamFormat
+from livevault.errors import InvalidInput, LivevaultError
 from livevault.net.guard import UrlGuard as UrlGuard
 from livevault.observability import Metrics, register_secrets
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
+from livevault.services.delivery import UPLOAD_JOB, StorageService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.jobs import JobLedger
+from livevault.services.livekit.rooms import RoomRecordingService
+from livevault.services.notify.deliveries import NotificationService
+from livevault.services.notify.dispatch import Dispatcher
+from livevault.services.notify.emit import Notifier
+from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
@@ -37,19 +46,26 @@ from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
+from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_secret_file
 from livevault.sources.ytdlp_video import YtDlpVideo
+from livevault.storage.local import LocalStore
+from livevault.storage.s3 import S3Config, S3Store
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
     from livevault.cache.base import RateLimitBackend, TtlCache
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
+    from livevault.storage.base import Store
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -80,6 +96,19 @@ def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict
     return strategies
 
 
+def object_store(settings: Settings) -> Store | None:
+    """The S3-compatible store (S3, MinIO, R2) when a bucket is configured, else None."""
+    if not settings.s3_enabled:
+        return None
+    return S3Store(S3Config(
+        bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint or None,
+        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
+        region=settings.aws_region, force_path_style=settings.s3_path_style, key_prefix=settings.s3_key_prefix,
+        public_base_url=settings.s3_public_base_url, multipart_threshold=settings.s3_multipart_threshold,
+        part_size=settings.s3_part_size,
+    ))
+
+
 @dataclass
 class Container:
     """Everything a process needs, built once per app / CLI command / worker."""
@@ -100,23 +129,31 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    storage: StorageService
+    notifier: Notifier
+    dispatcher: Dispatcher
+    rooms: RoomRecordingService
     guard: UrlGuard = field(default_factory=UrlGuard)
     trusted_http: aiohttp.ClientSession | None = None
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     push: PushService = field(init=False)
+    notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
         return self.guard.check_url(url)
 
-    def validate_options(self, proxy: str | None, cookies: str | None) -> None:
+    def validate_options(self, proxy: str | None, cookies: str | None, notify_url: str | None = None) -> None:
+        if notify_url:
+            self.validate_url(notify_url)  # a notification target passes the same guard as a source
         if proxy:
             self.guard.check_proxy(proxy)
         if cookies:
@@ -131,17 +168,24 @@ class Container:
 
     async def start(self, *, scheduler: bool | None = None) -> None:
         await self.runner.start()
+        await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
+        await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+        if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
+            await self.storage.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.storage.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
         await self.recorder.progress.close()
         await self.recorder.leases.close()
+        await self.dispatcher.stop()
+        await self.rooms.stop_polling()
         self.finalizer.close()
         await self.http.close()
         if self.trusted_http is not None and self.trusted_http is not self.http:
@@ -177,6 +221,40 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
 
 
+def build_rooms(
+    settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
+    storage: StorageService,
+) -> RoomRecordingService:
+    """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
+    client = None
+    if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
+        client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
+    output = None
+    if storage.remote is not None and settings.s3_endpoint:
+        output = EgressOutput(
+            endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.aws_access_key_id,
+            secret=settings.aws_secret_access_key, region=settings.aws_region, force_path_style=settings.s3_path_style,
+        )
+    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=storage.remote,
+                                files=storage, notifier=notifier)
+
+
+def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
+    return storage.claim_output(recording, piece=index)
+
+
+def notify_targets(settings: Settings, guard: UrlGuard) -> list[str]:
+    """LIVEVAULT_WEBHOOK_URLS, each through the URL guard: a refused target stops start-up."""
+    targets = []
+    for url in settings.webhook_urls:
+        try:
+            targets.append(guard.check_url(url))
+        except LivevaultError as exc:
+            raise InvalidInput(f"LIVEVAULT_WEBHOOK_URLS: {exc.message}",
+                               details={"error_code": exc.code, **exc.details}) from exc
+    return targets
+
+
 def prepare_storage(settings: Settings) -> None:
     for path in (settings.data_dir, settings.recordings_dir, settings.spool_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -190,6 +268,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     """
     guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=settings.trusted_hosts)
     register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key)
+    targets = notify_targets(settings, guard)  # before anything that needs closing: a refused target stops start-up
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:
@@ -208,23 +287,38 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     active = ActiveCaptures()
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
-    finalizer = Finalizer(settings, db, metrics, files_changed=files.invalidate)
+    check_url = guard.check_url
+    dispatcher = Dispatcher(settings, db, http, check_url, metrics)
+    notifier = Notifier(targets, check_url, public_url=settings.public_url,
+                        on_queued=dispatcher.poke)
+    storage = StorageService(settings, db, runner, metrics, LocalStore(settings.recordings_dir),
+                             object_store(settings), files_changed=files.invalidate, notifier=notifier)
+    runner.register(UPLOAD_JOB, storage.run_upload)
+    finalizer = Finalizer(settings, db, metrics, storage, files_changed=files.invalidate, notifier=notifier)
+    # Split recordings: each piece's name is claimed from storage, and each finished piece is handed to it
+    # (registered and uploaded while the stream goes on) and announced.
+    finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
+                                on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
         "ffmpeg": FfmpegCapture.from_settings(settings, options, check_target=guard.check_target),
         "command": CommandCapture.from_settings(
             settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),
     }
-    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines)
+    recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines,
+                        notifier=notifier)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, recorder.finalize_job)
-    trusted_http = create_session(options, guard=UrlGuard(allow_private=True)) if settings.download_resolver_url \
-        else http
+    # The operator's own services (the download resolver, LiveKit) are often on a private network: they are
+    # called through a session that trusts private addresses. Nothing a user gives goes through it.
+    trusted_http = create_session(options, guard=UrlGuard(allow_private=True))
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, trusted_http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate)
-    scheduler = WatchScheduler(settings, db, sources, recordings, metrics)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
+    scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
+    rooms = build_rooms(settings, db, metrics, trusted_http, notifier, storage)
+    recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
     return Container(
@@ -243,9 +337,13 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
         scheduler=scheduler,
         jobs=jobs,
         downloads=downloads,
+        notifier=notifier,
+        dispatcher=dispatcher,
+        rooms=rooms,
         guard=guard,
         trusted_http=trusted_http,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        storage=storage,
         active=active,
         shared_store=store,
     )

@@ -182,14 +182,92 @@ class Settings(BaseSettings):
     keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
     thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
 
-    # S3 (used by a later issue; names from the seeds)
-    s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "s3_bucket"))
-    s3_endpoint_url: str = Field("", validation_alias=_env("S3_ENDPOINT_URL", "s3_endpoint_url"))
-    aws_access_key_id: str = Field("", validation_alias=_env("AWS_ACCESS_KEY_ID", "aws_access_key_id"))
-    aws_secret_access_key: str = Field(
-        "", validation_alias=_env("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"), repr=False
+    # Object storage (S3, MinIO, Cloudflare R2; seed names, with seed 002's MINIO_* and seed 004's
+    # CLOUDFLARE_R2_* accepted as aliases). docs/storage.md.
+    s3_bucket: str = Field(
+        "", validation_alias=_env("S3_BUCKET", "MINIO_BUCKET", "CLOUDFLARE_R2_STORAGE_BUCKET_NAME", "s3_bucket")
     )
-    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "aws_region"))
+    s3_endpoint_url: str = Field(
+        "", validation_alias=_env("S3_ENDPOINT_URL", "CLOUDFLARE_R2_ENDPOINT_URL", "s3_endpoint_url")
+    )
+    minio_endpoint: str = Field("", validation_alias=_env("MINIO_ENDPOINT", "minio_endpoint"))
+    minio_use_ssl: bool = Field(False, validation_alias=_env("MINIO_USE_SSL", "minio_use_ssl"))
+    aws_access_key_id: str = Field(
+        "", validation_alias=_env("AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY", "CLOUDFLARE_R2_ACCESS_KEY_ID",
+                                  "aws_access_key_id")
+    )
+    aws_secret_access_key: str = Field(
+        "", validation_alias=_env("AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY", "CLOUDFLARE_R2_SECRET_ACCESS_KEY",
+                                  "aws_secret_access_key"), repr=False
+    )
+    aws_region: str = Field(
+        "us-east-1", validation_alias=_env("AWS_REGION", "CLOUDFLARE_R2_REGION_NAME", "aws_region")
+    )
+    s3_force_path_style: bool = Field(False, validation_alias=_env("S3_FORCE_PATH_STYLE", "s3_force_path_style"))
+    s3_key_prefix: str = Field("", validation_alias=_env("S3_KEY_PREFIX", "s3_key_prefix"))
+    s3_public_base_url: str = Field(
+        "", validation_alias=_env("S3_PUBLIC_BASE_URL", "CLOUDFLARE_R2_CUSTOM_DOMAIN", "s3_public_base_url")
+    )
+    s3_upload_default: bool = Field(False, validation_alias=_env("S3_UPLOAD_DEFAULT", "s3_upload_default"))
+    s3_keep_local: bool = Field(False, validation_alias=_env("S3_KEEP_LOCAL", "s3_keep_local"))
+    s3_multipart_threshold: int = Field(
+        16 * 1024**2, ge=5 * 1024**2, validation_alias=_env("S3_MULTIPART_THRESHOLD", "s3_multipart_threshold")
+    )
+    s3_part_size: int = Field(
+        8 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3, validation_alias=_env("S3_PART_SIZE", "s3_part_size")
+    )
+    s3_upload_attempts: int = Field(
+        3, ge=1, le=20, validation_alias=_env("S3_UPLOAD_ATTEMPTS", "s3_upload_attempts")
+    )
+    s3_retry_backoff: float = Field(
+        2.0, ge=0, le=600, validation_alias=_env("S3_RETRY_BACKOFF", "s3_retry_backoff")
+    )
+    s3_retry_interval: float = Field(
+        60.0, gt=0, validation_alias=_env("S3_RETRY_INTERVAL", "s3_retry_interval")
+    )
+    s3_retry_max_interval: float = Field(
+        900.0, gt=0, validation_alias=_env("S3_RETRY_MAX_INTERVAL", "s3_retry_max_interval")
+    )
+    s3_upload_claim_ttl: float = Field(
+        120.0, ge=1, validation_alias=_env("S3_UPLOAD_CLAIM_TTL", "s3_upload_claim_ttl")
+    )
+    storage_sweep_interval: float = Field(
+        10.0, gt=0, validation_alias=_env("LIVEVAULT_STORAGE_SWEEP_INTERVAL", "storage_sweep_interval")
+    )
+    url_signing_key: str = Field(
+        "", validation_alias=_env("LIVEVAULT_URL_SIGNING_KEY", "url_signing_key"), repr=False
+    )
+
+    # Outbound notifications
+    webhook_urls_raw: str = Field("", validation_alias=_env("LIVEVAULT_WEBHOOK_URLS", "webhook_urls"))
+    notify_secret: str = Field("", validation_alias=_env("LIVEVAULT_NOTIFY_SECRET", "notify_secret"), repr=False)
+    notify_max_attempts: int = Field(
+        8, ge=1, le=100, validation_alias=_env("LIVEVAULT_NOTIFY_MAX_ATTEMPTS", "notify_max_attempts")
+    )
+    notify_retry_base: float = Field(
+        5.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_NOTIFY_RETRY_BASE", "notify_retry_base")
+    )
+    notify_retry_max: float = Field(
+        900.0, gt=0, le=86400, validation_alias=_env("LIVEVAULT_NOTIFY_RETRY_MAX", "notify_retry_max")
+    )
+    notify_timeout: float = Field(
+        10.0, gt=0, le=300, validation_alias=_env("LIVEVAULT_NOTIFY_TIMEOUT", "notify_timeout")
+    )
+    public_url: str = Field("", validation_alias=_env("LIVEVAULT_PUBLIC_URL", "public_url"))
+
+    # LiveKit room recording (egress into the S3 bucket)
+    livekit_host: str = Field("", validation_alias=_env("LIVEKIT_HOST", "LIVEKIT_URL", "livekit_host"))
+    livekit_api_key: str = Field("", validation_alias=_env("LIVEKIT_API_KEY", "livekit_api_key"))
+    livekit_api_secret: str = Field(
+        "", validation_alias=_env("LIVEKIT_API_SECRET", "livekit_api_secret"), repr=False
+    )
+    livekit_output_template: str = Field(
+        "recordings/{room}/{timestamp}.{ext}",
+        validation_alias=_env("LIVEKIT_OUTPUT_TEMPLATE", "livekit_output_template"),
+    )
+    livekit_reconcile_interval: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("LIVEKIT_RECONCILE_INTERVAL", "livekit_reconcile_interval")
+    )
 
     # Security (docs/security.md)
     trusted_hosts_raw: str = Field(
@@ -248,8 +326,37 @@ class Settings(BaseSettings):
         return [h.strip().lower() for h in self.trusted_hosts_raw.split(",") if h.strip()]
 
     @property
+    def webhook_urls(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls_raw.split(",") if u.strip()]
+
+    @property
+    def notify_signing_secret(self) -> str:
+        """LIVEVAULT_NOTIFY_SECRET, else the inbound LIVEVAULT_WEBHOOK_SECRET."""
+        return self.notify_secret or self.webhook_secret
+
+    @property
     def cors_allow_origins(self) -> list[str]:
         return [o.strip() for o in self.cors_allow_origins_raw.split(",") if o.strip()]
+
+    @property
+    def s3_endpoint(self) -> str:
+        """S3_ENDPOINT_URL, else seed 002's MINIO_ENDPOINT (host:port) with MINIO_USE_SSL; empty for AWS."""
+        if self.s3_endpoint_url:
+            return self.s3_endpoint_url
+        if self.minio_endpoint:
+            if "://" in self.minio_endpoint:
+                return self.minio_endpoint
+            return f"{'https' if self.minio_use_ssl else 'http'}://{self.minio_endpoint}"
+        return ""
+
+    @property
+    def s3_path_style(self) -> bool:
+        """MinIO needs path-style addressing; S3_FORCE_PATH_STYLE asks for it elsewhere."""
+        return self.s3_force_path_style or bool(self.minio_endpoint and not self.s3_endpoint_url)
+
+    @property
+    def s3_enabled(self) -> bool:
+        return bool(self.s3_bucket)
 
     @property
     def shared_redis_url(self) -> str | None:

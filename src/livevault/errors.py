@@ -8,7 +8,8 @@ The tree::
     │   ├── InvalidRoomId                INVALID     INVALID_ROOM_ID
     │   ├── UnsupportedSource            INVALID     UNSUPPORTED_SOURCE
     │   ├── InvalidTemplate              INVALID     INVALID_OUTPUT_TEMPLATE
-    │   └── MissingSource                INVALID     MISSING_SOURCE
+    │   ├── MissingSource                INVALID     MISSING_SOURCE
+    │   └── UnsupportedOutputFormat      INVALID     UNSUPPORTED_OUTPUT_FORMAT (webm from a LiveKit room)
     ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
     │   └── InvalidSignature             UNAUTHORIZED INVALID_SIGNATURE (webhooks)
     ├── Forbidden                        FORBIDDEN   FORBIDDEN
@@ -39,6 +40,11 @@ The tree::
     ├── VerifyFailed                     INTERNAL    VERIFY_FAILED
     ├── NothingRecorded                  UNAVAILABLE NOTHING_RECORDED
     ├── S3UploadFailed                   UNAVAILABLE S3_UPLOAD_FAILED (retryable)
+    ├── StorageUnavailable               UNAVAILABLE STORAGE_UNAVAILABLE (retryable; a store operation failed)
+    ├── LiveKitNotConfigured             UNAVAILABLE LIVEKIT_NOT_CONFIGURED
+    ├── LiveKitError                     UNAVAILABLE LIVEKIT_ERROR (retryable)
+    ├── EgressFailed                     UNAVAILABLE LIVEKIT_EGRESS_FAILED (LiveKit's message)
+    ├── EgressFileMissing                UNAVAILABLE LIVEKIT_FILE_MISSING
     ├── Interrupted                      INTERNAL    INTERRUPTED
     ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
     │   └── JobTimeLimitExceeded         INTERNAL    TIME_LIMIT_EXCEEDED (past the hard limit)
@@ -108,6 +114,10 @@ class LivevaultError(Exception):
 class InvalidInput(LivevaultError):
     code = "VALIDATION_ERROR"
     kind = ErrorKind.INVALID
+
+
+class UnsupportedOutputFormat(InvalidInput):
+    code = "UNSUPPORTED_OUTPUT_FORMAT"
 
 
 class InvalidUrl(InvalidInput):
@@ -264,6 +274,43 @@ class NothingRecorded(LivevaultError):
 
 class S3UploadFailed(LivevaultError):
     code = "S3_UPLOAD_FAILED"
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+
+
+class LiveKitNotConfigured(LivevaultError):
+    """LIVEKIT_HOST, LIVEKIT_API_KEY, LIVEKIT_API_SECRET or the S3 bucket Egress writes to is missing."""
+
+    code = "LIVEKIT_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class LiveKitError(LivevaultError):
+    """LiveKit's server API refused or failed a call (its Twirp code is in the details)."""
+
+    code = "LIVEKIT_ERROR"
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+
+
+class EgressFailed(LivevaultError):
+    """LiveKit Egress ended without a file; its own message is the error message."""
+
+    code = "LIVEKIT_EGRESS_FAILED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class EgressFileMissing(LivevaultError):
+    """Egress reported success but the object is not in the bucket (or has another size)."""
+
+    code = "LIVEKIT_FILE_MISSING"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class StorageUnavailable(LivevaultError):
+    """Object storage (or the local store) failed an operation: unreachable, refused, or a checksum mismatch."""
+
+    code = "STORAGE_UNAVAILABLE"
     kind = ErrorKind.UNAVAILABLE
     retryable = True
 

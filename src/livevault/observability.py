@@ -127,6 +127,9 @@ class Metrics:
         self.disk_bytes_free = Gauge("disk_bytes_free", "Free bytes on the recordings disk", registry=r)
         self.recording_files = Gauge("recording_files_total", "Completed recording files", registry=r)
         self.s3_uploads = Counter("s3_uploads", "S3 uploads by status", ["status"], registry=r)
+        self.s3_upload_parts = Counter("s3_upload_parts", "Requests that sent media to S3 (parts)", registry=r)
+        self.s3_backlog_files = Gauge("s3_upload_backlog_files", "Files waiting to be uploaded", registry=r)
+        self.s3_backlog_bytes = Gauge("s3_upload_backlog_bytes", "Bytes waiting to be uploaded", registry=r)
         self.segments = Counter("capture_segments", "Segments appended", registry=r)
         self.capture_bytes = Counter("capture_bytes", "Media bytes appended", registry=r)
         self.gaps = Counter("capture_gaps", "Gaps recorded", ["cause"], registry=r)
@@ -136,6 +139,10 @@ class Metrics:
         self.download_seconds = Histogram(
             "livevault_download_seconds", "Time to resolve and fetch one video", ["strategy"],
             buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0), registry=r,
+        )
+        self.notifications = Counter(
+            "livevault_notifications", "Outbound notification attempts by outcome (delivered, retry, failed)",
+            ["status"], registry=r,
         )
         self.download_retries = Counter(
             "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r

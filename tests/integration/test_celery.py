@@ -363,3 +363,32 @@ def wait_http(ready: Any, timeout: float = 30.0) -> None:
             pass
         assert time.monotonic() < deadline, "Flower did not answer as expected"
         time.sleep(0.3)
+
+
+def test_a_worker_uploads_a_finished_recording_from_the_upload_queue(
+    tmp_path: Path, env_for: Any, settings_for: Any, stream_server: StreamServer, moto_server: Any, s3_bucket: str
+) -> None:
+    from tests.s3fixtures import ACCESS_KEY, SECRET_KEY, s3_overrides
+
+    s3_env = {"S3_ENDPOINT_URL": moto_server.url, "S3_BUCKET": s3_bucket, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+              "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_REGION": "us-east-1", "S3_FORCE_PATH_STYLE": "true",
+              "S3_UPLOAD_DEFAULT": "true"}
+    settings = settings_for(**s3_overrides(moto_server, s3_bucket, s3_upload_default=True))
+    stream = new_stream(stream_server)
+    with processes(tmp_path) as start, api_client(settings) as api:
+        worker = start("worker", ["worker", "-Q", "default,recording,upload", "-n", "w1@%h", "-c", "8"],
+                       env_for(**s3_env))
+        accepted = post_recording(api, stream.playlist_url("hi"), duration=4)
+        body = wait_finished(api, accepted["recording_id"])
+        assert body["status"] == "completed"
+        worker.wait_for_log("livevault.upload[", timeout=60)
+        deadline = time.monotonic() + 60
+        while api.get(f"/recordings/{accepted['recording_id']}").json()["location"] != "s3":
+            assert time.monotonic() < deadline, "the worker did not upload the recording"
+            time.sleep(0.2)
+        job = api.get(f"/jobs/{accepted['task_id']}").json()
+        keys = {entry["key"] for entry in job["result"]["s3"]}
+        assert keys == {body["file_path"], body["thumbnail_path"]}
+        listed = moto_server.client().list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+        assert {o["Key"] for o in listed} == keys
+        assert not (settings.recordings_dir / body["file_path"]).exists()

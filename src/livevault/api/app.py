@@ -15,7 +15,18 @@ from fastapi.responses import JSONResponse
 from livevault import __version__
 from livevault.api.errors import error_body, install_error_handlers
 from livevault.api.limits import RequestLimits
-from livevault.api.routers import downloads, files, health, jobs, metrics, recordings, watchers, webhooks
+from livevault.api.routers import (
+    downloads,
+    files,
+    health,
+    jobs,
+    livekit,
+    metrics,
+    notifications,
+    recordings,
+    watchers,
+    webhooks,
+)
 from livevault.bootstrap import build_container
 from livevault.config import Settings
 from livevault.errors import InternalError
@@ -98,6 +109,6 @@ def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = Non
     app.add_middleware(RequestLimits, settings=settings)  # inside the correlation middleware: errors carry its id
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, watchers, webhooks, downloads, jobs, files, metrics):
+    for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics):
         app.include_router(module.router)
     return app

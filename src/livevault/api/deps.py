@@ -32,6 +32,15 @@ def require_api_key(
     return principal
 
 
+def key_or_signed_link(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> Principal | None:
+    """An API key, or none at all when the request carries a link signature (the route checks it)."""
+    if key is None and "signature" in request.query_params:
+        return None
+    return require_api_key(request, key)
+
+
 def _scoped(needed: Scope) -> object:
     def dependency(principal: Annotated[Principal, Depends(require_api_key)]) -> Principal:
         principal.require(needed)
@@ -47,3 +56,5 @@ RecordScopeDep = Annotated[Principal, _scoped(Scope.RECORD)]
 """A key that may start and stop recordings and manage watchers."""
 AdminScopeDep = Annotated[Principal, _scoped(Scope.ADMIN)]
 """A key that may delete, pin and manage keys."""
+KeyOrSignedLinkDep = Annotated[Principal | None, Depends(key_or_signed_link)]
+"""Any valid key, or None for a signed download link (`expires` + `signature` in the query)."""

@@ -6,6 +6,8 @@ Layout of one recording's spool directory::
     part-0001.ts           media bytes, appended and flushed segment by segment
     part-0001.idx.jsonl    one SegmentRecord per line, written after its bytes are flushed
     gaps.jsonl             one GapRecord per line
+    pieces.jsonl           split recordings only: finished pieces and where the next starts
+                           (written by `services.pieces`, not by the spool)
 
 Index lines are written only after the bytes they describe are flushed, so the index never claims
 media that is not on disk; a torn last line (killed mid-write) is ignored on read. With `Spool.direct_io`
@@ -321,6 +323,10 @@ class Spool:
         for part in self._parts:
             out.extend(self._segments_of(part))
         return out
+
+    def committed_bytes(self, part: PartInfo) -> int:
+        """How many bytes of a part its index describes (all of it once closed; less while being written)."""
+        return max((r.offset + r.bytes for r in self._segments_of(part)), default=0)
 
     def part_paths(self) -> list[tuple[PartInfo, Path]]:
         """Parts that hold bytes, in order, with their absolute paths."""

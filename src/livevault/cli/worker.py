@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-DEFAULT_QUEUES = "default,recording"
+DEFAULT_QUEUES = "default,recording,upload"
 
 
 def worker(

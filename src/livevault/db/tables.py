@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -264,6 +265,74 @@ class DownloadRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class RecordingFileRow(Base):
+    """One finished file of a recording and where it is (local disk, a bucket, or both).
+
+    `local_path` is the name claimed under RECORDINGS_DIR (unique: two recordings never share a file; kept
+    after the local copy is removed so the name and its object key stay reserved). `bucket` + `key` are
+    unique too. Upload state, attempts and the multipart upload id with its finished parts make an upload
+    resumable after a restart or a takeover.
+    """
+
+    __tablename__ = "recording_files"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    recording_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    piece: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    local_path: Mapped[str] = mapped_column(Text, unique=True)
+    bucket: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    key: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    checksum: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    location: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    state: Mapped[str] = mapped_column(String(STATUS_LENGTH), index=True)
+    keep_local: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    upload_id: Mapped[str | None] = mapped_column(Text)
+    part_size: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(CODE_LENGTH))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    uploaded_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (UniqueConstraint("bucket", "key", name="uq_recording_files_bucket_key"),)
+class NotificationRow(Base):
+    """One outbound event to one target (a durable queue; see `livevault.services.notify`)."""
+
+    __tablename__ = "notifications"
+
+    seq: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    event_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    event_type: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    stream: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    recording_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    target: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+        Index("ix_notifications_stream_target_seq", "stream", "target", "seq"),
+        Index("uq_notifications_event_target", "event_id", "target", unique=True),
+    )
 
 
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)

@@ -5,14 +5,16 @@ All of it runs on PyAV (bundled FFmpeg libraries); no ffmpeg binary is needed.
 
 from livevault.postprocess.keyframes import keyframe_times
 from livevault.postprocess.probe import MediaInfo, probe
-from livevault.postprocess.remux import RemuxResult, SkippedPart, remux_parts
+from livevault.postprocess.remux import Cut, RemuxResult, SkippedPart, Split, remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
 from livevault.postprocess.verify import VerifyResult, verify
 
 __all__ = [
+    "Cut",
     "MediaInfo",
     "RemuxResult",
     "SkippedPart",
+    "Split",
     "VerifyResult",
     "keyframe_times",
     "make_thumbnail",

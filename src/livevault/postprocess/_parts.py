@@ -52,14 +52,17 @@ class Survey:
     video: Sig | None
     audio: Sig | None
     notes: tuple[str, ...] = ()
+    limit: int | None = None  # read only this many bytes (a part still being written: what is committed)
 
 
 class _Window(io.RawIOBase):
-    """The first ``limit`` bytes of a file, as a seekable binary stream."""
+    """Bytes ``start`` to ``limit`` of a file, as a seekable binary stream whose offset 0 is ``start``."""
 
-    def __init__(self, path: Path, limit: int) -> None:
+    def __init__(self, path: Path, limit: int, start: int = 0) -> None:
         self._fh = path.open("rb")
         self._limit = limit
+        self._start = start
+        self._fh.seek(start)
 
     def readable(self) -> bool:
         return True
@@ -73,11 +76,11 @@ class _Window(io.RawIOBase):
         return self._fh.readinto(view)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._fh.tell(), io.SEEK_END: self._limit}[whence]
-        return self._fh.seek(min(base + offset, self._limit))
+        base = {io.SEEK_SET: self._start, io.SEEK_CUR: self._fh.tell(), io.SEEK_END: self._limit}[whence]
+        return self._fh.seek(max(self._start, min(base + offset, self._limit))) - self._start
 
     def tell(self) -> int:
-        return self._fh.tell()
+        return self._fh.tell() - self._start
 
     def close(self) -> None:
         self._fh.close()
@@ -106,9 +109,21 @@ def cut_off_box(path: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def open_part(info: PartInfo, path: Path) -> Iterator[InputContainer]:
+def open_part(info: PartInfo, path: Path, limit: int | None = None, start: int = 0) -> Iterator[InputContainer]:
+    """Open a part for reading; ``limit`` reads only its first bytes (a part that is still growing);
+    ``start`` skips its first bytes (MPEG-TS only: the demuxer finds the next packet; positions are then
+    counted from ``start``)."""
     hint = FORMAT_HINT.get(info.container)
-    limit = cut_off_box(path) if info.container is PartContainer.FMP4 else None
+    if start > 0:
+        end = path.stat().st_size if limit is None else min(limit, path.stat().st_size)
+        with _Window(path, end, start) as window, av.open(window, "r", format=hint) as container:
+            yield container
+        return
+    if limit is not None and limit >= path.stat().st_size:
+        limit = None
+    if info.container is PartContainer.FMP4:
+        box = cut_off_box(path)
+        limit = box if limit is None or (box is not None and box < limit) else limit
     if limit is not None:
         with _Window(path, limit) as window, av.open(window, "r", format=hint) as container:
             yield container
@@ -144,14 +159,14 @@ def _sig(stream: Stream | None) -> Sig | None:
                channels=getattr(ctx, "channels", 0))
 
 
-def survey_part(info: PartInfo, path: Path) -> Survey | str:
-    """A part's streams, or why the part cannot be used."""
+def survey_part(info: PartInfo, path: Path, limit: int | None = None) -> Survey | str:
+    """A part's streams, or why the part cannot be used (``limit``: only its first bytes count)."""
     if not path.is_file():
         return "file is missing"
-    if path.stat().st_size == 0:
+    if path.stat().st_size == 0 or limit == 0:
         return "file is empty"
     try:
-        with open_part(info, path) as container:  # stream objects die with their container
+        with open_part(info, path, limit) as container:  # stream objects die with their container
             streams = pick(container)
             sigs = [_sig(s) for s in streams]
             working = _decodable(container, streams)
@@ -165,7 +180,7 @@ def survey_part(info: PartInfo, path: Path) -> Survey | str:
                   for kind, sig in zip(kinds, sigs, strict=True) if sig and kind not in working)
     if info.container is PartContainer.FMP4 and cut_off_box(path) is not None:
         notes += (f"part {info.index}: ends inside a fragment header (cut-off write); that fragment is lost",)
-    return Survey(info, path, video, audio, notes)
+    return Survey(info, path, video, audio, notes, limit)
 
 
 def _decodable(container: InputContainer, streams: tuple[Stream | None, Stream | None]) -> set[str]:

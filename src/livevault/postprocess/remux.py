@@ -16,6 +16,12 @@ What the copy does beyond moving packets:
 * **Damage.** Empty, unreadable, undecodable or incompatible parts are skipped and reported; a read
   error ends a part where it happened; a corrupt packet at the end of a part (cut mid-write) is dropped.
   The MP4 is written as ``*.partial.mp4`` next to ``output`` and renamed into place only when complete.
+* **Pieces.** With a ``Split``, the copy starts at a ``Cut`` (a packet of a part, counted in demux order)
+  and, given a duration or a size, ends at the first video keyframe past it that the timeline writes as
+  new media (not while a part is still settling or dropping resent packets); that keyframe is the next
+  piece's ``Cut``. A cut is only taken once the demuxer has returned the next video packet after it (or
+  the part is finished), so re-reading a part that has grown since yields the same packets before it:
+  consecutive pieces neither lose nor repeat a frame.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import av
 import av.error
 from av.bitstream import BitStreamFilterContext
 
-from livevault.domain.capture import PartReason
+from livevault.domain.capture import PartContainer, PartReason
 from livevault.errors import DiskFull, NothingRecorded, RemuxFailed
 from livevault.postprocess._overlap import DIFFERS
 from livevault.postprocess._parts import (
@@ -50,7 +56,7 @@ from livevault.postprocess._parts import (
 from livevault.postprocess._timeline import OutTrack, Timeline, Track
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from av.container import InputContainer, OutputContainer
@@ -63,6 +69,12 @@ log = logging.getLogger(__name__)
 
 _MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
 _REJOIN = (PartReason.RECONNECT, PartReason.RESUME)  # parts that may start by resending the previous one's end
+TS_PACKET = 188
+SEEK_BACK = 32 * 1024 * 1024  # far more than any PES that ends after a keyframe can start before it
+
+
+class _StartNotFound(Exception):
+    """The keyframe a piece starts at was not met where it was looked for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,35 @@ class SkippedPart:
     index: int
     path: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A piece boundary: before the ``packet``-th packet (0-based, demux order of the part's picked streams,
+    empty packets not counted) of part ``part``, a video keyframe; ``pos`` is that packet's byte offset in
+    the part. In an MPEG-TS part the keyframe is found by ``pos`` when ``packet`` is -1 (the cut was found
+    in a read that began inside the part, so its count from the start is unknown)."""
+
+    part: int
+    packet: int
+    pos: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Copy one piece: from ``start`` (None: the beginning) up to the first clean keyframe once ``seconds``
+    of media or ``size`` bytes of packets were written (neither: to the end). ``growing`` is the index of a
+    part still being written: a cut found at its end is not final yet."""
+
+    start: Cut | None = None
+    seconds: float | None = None
+    size: int | None = None
+    growing: int | None = None
+    seek_back: int | None = SEEK_BACK  # an MPEG-TS part is read from this many bytes before `start` (None: whole)
+
+    @property
+    def bounded(self) -> bool:
+        return self.seconds is not None or self.size is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +126,7 @@ class RemuxResult:
     packets_dropped: int
     warnings: tuple[str, ...]
     overlap_packets_dropped: int = 0  # packets a reconnect/resume part resent, dropped as duplicates
+    cut: Cut | None = None  # with a bounded Split: where this piece ended (the next one starts there)
 
 
 def _write_error(exc: Exception, name: str) -> DiskFull | RemuxFailed:
@@ -94,8 +136,11 @@ def _write_error(exc: Exception, name: str) -> DiskFull | RemuxFailed:
 
 
 class _Remuxer:
-    def __init__(self, surveys: list[Survey], tmp: Path, name: str) -> None:
+    def __init__(self, surveys: list[Survey], tmp: Path, name: str, split: Split | None = None) -> None:
         self._surveys = surveys
+        self._split = split or Split()
+        self.cut: Cut | None = None
+        self.bytes = 0
         self._name = name
         self._out: OutputContainer = av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"})
         self._outs: dict[str, tuple[OutTrack, Sig]] = {}
@@ -115,6 +160,8 @@ class _Remuxer:
                 track.tb = Fraction(track.stream.time_base or Fraction(1, 90000))
             for survey in self._surveys:
                 self._copy_part(survey)
+                if self.cut is not None:
+                    break
         except BaseException:
             with contextlib.suppress(Exception):  # the file is discarded; keep the first error
                 self._out.close()
@@ -126,7 +173,7 @@ class _Remuxer:
         if not found:
             return
         survey = next((s for s in found if getattr(s, kind).known), found[0])
-        with open_part(survey.info, survey.path) as container:
+        with open_part(survey.info, survey.path, survey.limit) as container:
             template = pick(container)[0 if kind == "video" else 1]
             assert template is not None
             try:
@@ -166,21 +213,47 @@ class _Remuxer:
                 tracks[stream.index] = Track(stream, self._outs[kind][0], bsf)
         return tracks
 
+    def _seek_base(self, survey: Survey) -> int:
+        """Where to begin reading a part a piece starts inside: well before the cut in an MPEG-TS part (so a
+        long part is not read again from its start for every piece), else at its start."""
+        start, back = self._split.start, self._split.seek_back
+        if start is None or start.part != survey.info.index or back is None:
+            return 0
+        if survey.info.container is not PartContainer.TS or start.pos - back <= 0:
+            return 0
+        base = start.pos - back
+        return base - base % TS_PACKET
+
     def _copy_part(self, survey: Survey) -> None:
         n, muxed, stats = survey.info.index, self.timeline.muxed, self.timeline.stats
         resent, cut = stats.overlap, stats.overlap_cut
+        base = self._seek_base(survey)
         try:
-            with open_part(survey.info, survey.path) as container:
-                tracks = self._tracks_for(container, survey)
-                if tracks:
-                    self.timeline.begin_part(list(tracks.values()), rejoin=survey.info.reason in _REJOIN)
-                    try:
-                        self._demux(container, tracks, n)
-                    finally:
-                        self.timeline.end_part()  # while the part's streams still exist
+            try:
+                self._read_part(survey, base)
+            except _StartNotFound:
+                if base == 0:
+                    raise RemuxFailed(f"part {n}: the piece's first keyframe is not where it was") from None
+                self.warnings.append(f"part {n}: piece start not found from byte {base}; read from the start")
+                self._read_part(survey, 0)
         except (av.error.FFmpegError, OSError) as exc:
             self.warnings.append(f"part {n}: could not be read ({exc})")
         self._report_overlap(survey, stats.overlap - resent, stats.overlap_cut - cut)
+        self._note_used(survey, muxed)
+
+    def _read_part(self, survey: Survey, base: int) -> None:
+        with open_part(survey.info, survey.path, survey.limit, base) as container:
+            tracks = self._tracks_for(container, survey)
+            if tracks:
+                self.timeline.begin_part(list(tracks.values()), rejoin=survey.info.reason in _REJOIN)
+                try:
+                    self._demux(container, tracks, survey.info.index, base=base,
+                                finished=survey.info.index != self._split.growing)
+                finally:
+                    self.timeline.end_part()  # while the part's streams still exist
+
+    def _note_used(self, survey: Survey, muxed: int) -> None:
+        n = survey.info.index
         if self.timeline.muxed > muxed:
             self.used.append(n)
         else:
@@ -198,14 +271,58 @@ class _Remuxer:
             self.warnings.append(f"part {n} ({reason}): its timestamps go back into what was already written "
                                  "but its content differs; taken as a new timeline and appended")
 
-    def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int) -> None:
-        """Copy a part's packets; a read error ends the part there (what came before is kept)."""
+    def _demux(self, container: InputContainer, tracks: dict[int, Track], n: int, *, base: int,
+               finished: bool) -> None:
+        """Copy a part's packets; a read error ends the part there (what came before is kept). ``base``: the
+        byte the read began at (packet positions count from it)."""
+        start = self._split.start
+        here = start is not None and start.part == n
+        by_pos = here and start is not None and (base > 0 or start.packet < 0)
+        skip = start.packet if here and start is not None and not by_pos else 0
+        looking = start.pos - base if by_pos and start is not None else None
+        ordinal, candidate = -1, None
         try:
-            for packet in container.demux(*[t.stream for t in tracks.values()]):
-                if packet.size > 0:
-                    self._feed(tracks[packet.stream_index], packet)
+            # every picked stream is read, copied or not, so that packet counts (cuts) never depend on
+            # which streams fit this piece's output
+            for packet in container.demux(*[s for s in pick(container) if s is not None]):
+                if packet.size <= 0:
+                    continue
+                ordinal += 1
+                if looking is not None:
+                    if packet.pos != looking or not packet.is_keyframe or packet.stream.type != "video":
+                        continue
+                    looking = None
+                track = tracks.get(packet.stream_index)
+                if ordinal < skip or track is None:
+                    continue
+                if candidate is not None:  # a cut waits for the next video packet; until then, the next piece's
+                    if track.out.kind == "video":
+                        self.cut = candidate
+                        return
+                    continue
+                if self._cuttable(track, packet):
+                    candidate = Cut(n, ordinal if base == 0 else -1, base + max(0, packet.pos or 0))
+                    continue
+                self._feed(track, packet)
         except av.error.FFmpegError as exc:
             self.warnings.append(f"part {n}: reading stopped at a damaged spot ({exc})")
+        if looking is not None:
+            raise _StartNotFound
+        if candidate is not None and finished:
+            self.cut = candidate
+
+    def _cuttable(self, track: Track, packet: Packet[Stream]) -> bool:
+        """Whether this packet can begin the next piece: a keyframe of new media once the piece is long enough."""
+        split = self._split
+        if not split.bounded or not packet.is_keyframe or track.waiting or track.trimming or track.held:
+            return False
+        if track.out.kind != "video" and "video" in self._outs:
+            return False
+        if self.timeline.muxed == 0:
+            return False
+        if split.seconds is not None and self.timeline.duration() >= split.seconds:
+            return True
+        return split.size is not None and self.bytes >= split.size
 
     def _feed(self, track: Track, packet: Packet[Stream]) -> None:
         """Hand a packet on, one packet late for corrupt ones: a corrupt last packet is a cut-off write."""
@@ -237,6 +354,7 @@ class _Remuxer:
     def _mux(self, packet: Packet[Stream]) -> bool:
         """Write one packet; False if the muxer rejected just this packet. Anything worse is raised as a
         livevault error at once, so that no read-error handler mistakes it for a damaged part."""
+        size = packet.size
         try:
             self._out.mux_one(packet)
         except av.error.FFmpegError as exc:
@@ -251,6 +369,7 @@ class _Remuxer:
         except OSError as exc:
             raise _write_error(exc, self._name) from exc
         self._failures = 0
+        self.bytes += size
         return True
 
     @property
@@ -261,7 +380,7 @@ class _Remuxer:
         count, stats = {kind: pair[0].packets for kind, pair in self._outs.items()}, self.timeline.stats
         return RemuxResult(output, self.timeline.duration(), count.get("video", 0), count.get("audio", 0),
                            tuple(self.used), tuple(self.skipped), stats.adjustments, stats.repaired,
-                           stats.dropped, tuple(self.warnings), stats.overlap)
+                           stats.dropped, tuple(self.warnings), stats.overlap, self.cut)
 
 
 def _fsync_and_rename(tmp: Path, output: Path) -> None:
@@ -276,9 +395,10 @@ def _fsync_and_rename(tmp: Path, output: Path) -> None:
             os.close(dir_fd)
 
 
-def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: Path) -> RemuxResult:
+def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: Path,
+         split: Split | None) -> RemuxResult:
     try:
-        remuxer = _Remuxer(surveys, tmp, output.name)
+        remuxer = _Remuxer(surveys, tmp, output.name, split)
         remuxer.run()
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise _write_error(exc, output.name) from exc
@@ -294,12 +414,18 @@ def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: P
     return result
 
 
-def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path) -> RemuxResult:
-    """Copy the parts, in order, into one faststart MP4 at ``output``; see the module docstring."""
+def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path, split: Split | None = None,
+                limits: Mapping[int, int] | None = None) -> RemuxResult:
+    """Copy the parts, in order, into one faststart MP4 at ``output``; see the module docstring.
+    ``split``: copy one piece only (``result.cut`` says where it ended; with a bounded split and no cut
+    found yet, nothing is written and ``result.cut`` is None). ``limits``: bytes to read of some parts."""
     surveys: list[Survey] = []
     skipped: list[SkippedPart] = []
+    first = split.start.part if split is not None and split.start is not None else None
     for info, path in parts:
-        found = survey_part(info, path)
+        if first is not None and info.index < first:
+            continue
+        found = survey_part(info, path, (limits or {}).get(info.index))
         if isinstance(found, str):
             log.warning("skipping part %s (%s): %s", info.index, path, found)
             skipped.append(SkippedPart(info.index, str(path), found))
@@ -310,7 +436,10 @@ def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path) -> RemuxRe
                               details={"skipped": [f"{s.index}: {s.reason}" for s in skipped]})
     tmp = output.with_suffix(".partial.mp4")
     try:
-        result = _run(surveys, skipped, tmp, output)
+        result = _run(surveys, skipped, tmp, output, split)
+        if split is not None and split.bounded and result.cut is None:
+            tmp.unlink(missing_ok=True)
+            return result
         _fsync_and_rename(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)

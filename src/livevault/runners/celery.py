@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_TASK = "livevault.record"  # the same string as services.record.RECORD_JOB (runners sit below services)
+UPLOAD_TASK = "livevault.upload"  # services.delivery.UPLOAD_JOB
 DEFAULT_QUEUE = "default"
 RECORDING_QUEUE = "recording"
-QUEUES = (DEFAULT_QUEUE, RECORDING_QUEUE)
+UPLOAD_QUEUE = "upload"  # long network transfers: never queued behind (or ahead of) finalize work
+QUEUES = (DEFAULT_QUEUE, RECORDING_QUEUE, UPLOAD_QUEUE)
 
 # Redis re-delivers a message that stays unacknowledged longer than this. With late acks a record task holds
 # its message until the recording has finished (at most 24 h, see config.MAX_DURATION_SECONDS), so anything
@@ -46,8 +48,10 @@ def queue_name(queue: str, prefix: str = "") -> str:
 
 
 def queue_for(task_name: str, prefix: str = "") -> str:
-    """`livevault.record` goes to the `recording` queue (long, I/O bound); everything else to `default`."""
-    return queue_name(RECORDING_QUEUE if task_name == RECORD_TASK else DEFAULT_QUEUE, prefix)
+    """`livevault.record` goes to the `recording` queue (long, I/O bound), `livevault.upload` to `upload`;
+    everything else to `default`."""
+    queue = {RECORD_TASK: RECORDING_QUEUE, UPLOAD_TASK: UPLOAD_QUEUE}.get(task_name, DEFAULT_QUEUE)
+    return queue_name(queue, prefix)
 
 
 def create_celery_app(settings: Settings, *, set_as_current: bool = False) -> Celery:
@@ -68,6 +72,7 @@ def create_celery_app(settings: Settings, *, set_as_current: bool = False) -> Ce
         task_default_queue=queue_name(DEFAULT_QUEUE, prefix),
         task_routes={
             RECORD_TASK: {"queue": queue_name(RECORDING_QUEUE, prefix)},
+            UPLOAD_TASK: {"queue": queue_name(UPLOAD_QUEUE, prefix)},
             "livevault.*": {"queue": queue_name(DEFAULT_QUEUE, prefix)},
         },
         task_serializer="json",

@@ -1,4 +1,4 @@
-"""The file index (`GET /files`) and safe resolution of downloadable paths.
+"""The file index (`GET /files`): finished recordings and where their file is (the storage catalog).
 
 Pages are cached for FILES_CACHE_TTL seconds (seed 001 §6.2), keyed by the query under a generation counter
 that a completed or deleted recording advances: a page read before the change is never served after it.
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from livevault.cache.base import SharedStateUnavailable
-from livevault.db.repositories import RecordingRepository
-from livevault.errors import NotFound
+from livevault.db.repositories import FileRepository, RecordingRepository
+from livevault.domain.files import FileKind
 
 if TYPE_CHECKING:
     from livevault.cache.base import TtlCache
@@ -36,6 +36,9 @@ class FileEntry:
     recording_id: str
     room_id: str | None
     url: str | None
+    location: str | None = None  # local, s3 or both (None: finished before files were catalogued: local)
+    bucket: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +129,11 @@ class FileService:
                 room_id=query.room_id, url=query.url, from_=query.from_, to=query.to,
                 limit=query.page_size, offset=(query.page - 1) * query.page_size,
             )
-            items = [
-                FileEntry(
+            stored = FileRepository(session).for_recordings([r.id for r in recordings])
+            items = []
+            for r in recordings:
+                video = next((f for f in stored.get(r.id, []) if f.kind is FileKind.VIDEO and f.piece == 0), None)
+                items.append(FileEntry(
                     name=Path(r.file_path or "").name,
                     size=r.file_size,
                     mtime=r.completed_at,
@@ -135,17 +141,10 @@ class FileService:
                     recording_id=r.id,
                     room_id=r.room_id,
                     url=r.url,
-                )
-                for r in recordings
-            ]
+                    location=video.location.value if video else "local",
+                    bucket=video.bucket if video and video.remote else None,
+                    key=video.key if video and video.remote else None,
+                ))
             return FilePage(items=items, total=total, page=query.page, page_size=query.page_size)
 
         return self._db.run(work)
-
-    def resolve(self, relative: str, *, base: Path | None = None) -> Path:
-        """An existing file under `base` (default RECORDINGS_DIR); anything outside it is NotFound."""
-        root = (base or self._root).resolve()
-        target = (root / relative).resolve()
-        if root not in target.parents or not target.is_file():
-            raise NotFound("file not found", details={"path": relative})
-        return target

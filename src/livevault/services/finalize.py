@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
+from livevault.domain.files import FileKind
+from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
-from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
 from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class_for
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
 from livevault.postprocess.verify import verify
+from livevault.services.delivery import FinalizedFile
 from livevault.services.record import utcnow
 from livevault.services.recorder import isoformat
 
@@ -27,36 +29,37 @@ if TYPE_CHECKING:
 
     from livevault.config import Settings
     from livevault.observability import Metrics
+    from livevault.services.delivery import StorageService
+    from livevault.services.notify.emit import Notifier
+    from livevault.services.pieces import Splitter
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def unique_path(path: Path) -> Path:
-    if not path.exists():
-        return path
-    for n in range(1, 10_000):
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise FileExistsError(path)
-
-
 class Finalizer:
     def __init__(
-        self, settings: Settings, db: Database, metrics: Metrics, *, files_changed: Callable[[], None] | None = None
+        self, settings: Settings, db: Database, metrics: Metrics, storage: StorageService,
+        *, files_changed: Callable[[], None] | None = None, notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self._settings = settings
         self._db = db
         self._metrics = metrics
+        self._storage = storage  # claims the output name; takes the finished files over (upload, catalog)
         self._files_changed = files_changed  # after a completion is committed: the /files cache is stale
         # CPU-heavy steps (remux, decode verify) get their own few threads so they never crowd out the
         # short database and fsync work that live captures hand to the default pool.
         self._pool = ThreadPoolExecutor(max_workers=settings.finalize_workers, thread_name_prefix="finalize")
+        self.pieces: Splitter | None = None  # split recordings (options.split_every / split_bytes): set by bootstrap
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def offload(self, func: Callable[..., T], *args: Any) -> T:
+        """Run CPU-heavy work (a remux, a decode) on the finalize threads."""
+        return await self._off_loop(func, *args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -67,56 +70,58 @@ class Finalizer:
         await self.finalize(job_id, recording_id, CaptureOutcome(EndReason.STOPPED))
 
     def output_path(self, recording: Recording) -> Path:
-        template = recording.output_template or self._settings.default_output_template or DEFAULT_OUTPUT_TEMPLATE
-        key = recording.room_id or (source_key(recording.url) if recording.url else None)
-        relative = render_output_path(
-            template,
-            room_id=key,
-            source=recording.source if not recording.url else source_key(recording.url),
-            recording_id=recording.id,
-            started_at=recording.started_at or recording.created_at,
-            title=recording.title,
-        )
-        root = self._settings.recordings_dir.resolve()
-        target = (root / relative).resolve()
-        if root not in target.parents:
-            raise LivevaultError("output path escapes RECORDINGS_DIR")
-        return target
+        """Where the template puts the recording (before a claim makes the name unique)."""
+        return self._storage.local.path(self._storage.output_key(recording))
 
     async def finalize(self, job_id: str, recording_id: str, outcome: CaptureOutcome) -> None:
         recording = await self._db.run_async(
             lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
         )
         spool = Spool(self._settings.spool_dir / recording_id)
+        listing: dict[str, Any] | None = None
         try:
-            fields = await self._produce(recording, spool, outcome)
+            if self.pieces is not None and self.pieces.applies(recording):
+                fields, listing = await self.pieces.finish(recording, spool.directory)
+                files: list[FinalizedFile] = []  # pieces were handed to storage one by one as they finished
+            else:
+                fields, files = await self._produce(recording, spool, outcome)
         except Exception as exc:
             error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
             log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
                         exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
             return
-        await self._db.run_async(lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome))
+        await self._db.run_async(
+            lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome, listing))
+        if files:
+            try:
+                await self._storage.store_finalized(recording_id, files)
+            except LivevaultError as exc:  # the recording is complete; the retry schedule registers a claimed file
+                log.warning("finished files not handed over: %s", exc.message, extra={"recording_id": recording_id})
         if self._files_changed is not None:
             await asyncio.to_thread(self._files_changed)
         if not self._settings.keep_parts:
             shutil.rmtree(spool.directory, ignore_errors=True)
 
-    async def _produce(self, recording: Recording, spool: Spool, outcome: CaptureOutcome) -> dict[str, Any]:
+    async def _produce(
+        self, recording: Recording, spool: Spool, outcome: CaptureOutcome
+    ) -> tuple[dict[str, Any], list[FinalizedFile]]:
         parts = spool.part_paths()
         if not parts:
             raise _nothing(outcome)
-        target = unique_path(self.output_path(recording))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        await self._off_loop(remux_parts, parts, target)
+        target = await asyncio.to_thread(self._storage.claim_output, recording)
         try:
+            await self._off_loop(remux_parts, parts, target)
             await self._off_loop(verify, target)
             info: MediaInfo = await self._off_loop(probe, target)
-        except LivevaultError:
-            target.unlink(missing_ok=True)
+        except BaseException:
+            await asyncio.to_thread(self._storage.release, target)
             raise
         thumb = await self._thumbnail(target)
         root = self._settings.recordings_dir.resolve()
+        files = [FinalizedFile(target, FileKind.VIDEO, 0)]
+        if thumb is not None:
+            files.append(FinalizedFile(thumb, FileKind.THUMBNAIL, 0))
         return {
             "file_path": str(target.relative_to(root)),
             "file_size": target.stat().st_size,
@@ -127,7 +132,7 @@ class Finalizer:
             "height": info.height,
             "fps": info.fps,
             "thumbnail_path": str(thumb.relative_to(root)) if thumb else None,
-        }
+        }, files
 
     async def _thumbnail(self, video: Path) -> Path | None:
         if not self._settings.thumbnails:
@@ -149,7 +154,7 @@ class Finalizer:
         }
 
     def _complete(self, session: Any, job_id: str, recording_id: str, spool: Spool,
-                  fields: dict[str, Any], outcome: CaptureOutcome) -> None:
+                  fields: dict[str, Any], outcome: CaptureOutcome, listing: dict[str, Any] | None = None) -> None:
         now = utcnow()
         counters = self._save_ledger(session, recording_id, spool)
         recording = RecordingRepository(session).set_status(
@@ -164,8 +169,13 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            **(listing or {}),  # split recordings: every piece in order, and `pieces`
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
+        if self._notifier is not None and not self._storage.upload_wanted(recording):
+            # With an upload, `recording.completed` waits until every file is stored (see delivery.upload).
+            self._notifier.recording_event(session, EventType.RECORDING_COMPLETED, recording, once="final",
+                                           files=result["files"], s3=result["s3"], end_reason=outcome.reason.value)
         self._metrics.recordings.labels(status="completed").inc()
         self._metrics.recordings_success.inc()
         self._metrics.celery_tasks.labels(status="SUCCESS").inc()
@@ -178,9 +188,10 @@ class Finalizer:
             recording_id, RecordingStatus.FAILED, completed_at=now,
             error_code=exc.code, error_message=exc.message, **counters,
         )
+        pieces = self.pieces.finished_pieces(spool.directory) if self.pieces is not None else []
         result = {
             "returncode": 1,
-            "files": [],
+            "files": [p.file_path for p in pieces],  # pieces of a split recording finished before the failure
             "parts": [info.path for info, _ in spool.part_paths()],
             "s3": [],
             "started_at": isoformat(recording.started_at),
@@ -188,10 +199,15 @@ class Finalizer:
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
         }
+        if pieces:
+            result["pieces"] = [p.public() for p in pieces]
         JobRepository(session).update(
             job_id, status=JobStatus.FAILURE, result=result, ended_at=now,
             error_code=exc.code, error_message=exc.message,
         )
+        if self._notifier is not None:
+            self._notifier.recording_event(session, EventType.RECORDING_FAILED, recording,
+                                           end_reason=outcome.reason.value, parts=result["parts"])
         self._metrics.recordings.labels(status="failed").inc()
         self._metrics.recordings_failed.inc()
         self._metrics.celery_tasks.labels(status="FAILURE").inc()

@@ -30,14 +30,16 @@ from livevault.domain.recording import (
 )
 from livevault.domain.templates import validate_template
 from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.services.pieces import Piece, PieceBook, split_rule
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
     from livevault.runners.base import JobRunner
+    from livevault.services.delivery import StorageService
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -77,20 +79,26 @@ class RecordingPage:
 class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
-        *, files_changed: Callable[[], None] | None = None,
+        *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
     ) -> None:
         self._settings = settings
+        self._storage = storage  # deletes a recording's files wherever they are
         self._db = db
         self._runner = runner
         self._active = active
         self._swept: dict[str, float] = {}
+        # Recordings made by another system (LiveKit Egress): stopped through it, never captured here.
+        self.external_stoppers: dict[str, Callable[[Recording], Awaitable[Recording]]] = {}
         self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
 
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
-    def create(self, request: RecordingRequest) -> tuple[Recording, Job]:
-        """Persist a pending recording and its job, then hand the job to the runner."""
+    def create(
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+    ) -> tuple[Recording, Job]:
+        """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start)."""
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
@@ -126,6 +134,8 @@ class RecordingService:
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
             JobRepository(session).add(job)
+            if announce is not None:
+                announce(session, recording)
 
         self._db.run(work)
         self._runner.submit(RECORD_JOB, job.id, recording_id=recording.id, correlation_id=request.correlation_id)
@@ -177,12 +187,23 @@ class RecordingService:
         self._active.signal_stop(recording_id)
         return updated
 
+    async def stop_any(self, recording_id: str) -> Recording:
+        """Stop a recording whatever made it: livevault's capture, or an external recorder (LiveKit Egress)."""
+        recording = await asyncio.to_thread(self.get, recording_id)
+        stopper = self.external_stoppers.get(recording.source_kind)
+        if stopper is not None:
+            return await stopper(recording)
+        return await asyncio.to_thread(self.stop, recording_id)
+
     def delete(self, recording_id: str) -> None:
         recording = self.get(recording_id)
         if recording.status in ACTIVE_RECORDING_STATUSES:
             raise Conflict("recording is still active; stop it first", details={"status": recording.status.value})
-        for path in self.files_of(recording):
-            path.unlink(missing_ok=True)
+        if self._storage is not None:
+            self._storage.delete_files(recording)  # S3 objects, local files, their rows; raises if some remain
+        else:
+            for path in self.files_of(recording):
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.spool_dir(recording_id), ignore_errors=True)
         self._db.run(lambda s: RecordingRepository(s).delete(recording_id))
         if self._files_changed is not None:
@@ -190,7 +211,23 @@ class RecordingService:
 
     def files_of(self, recording: Recording) -> list[Path]:
         root = self._settings.recordings_dir
-        return [root / rel for rel in (recording.file_path, recording.thumbnail_path) if rel]
+        named = [recording.file_path, recording.thumbnail_path]
+        for piece in self.pieces(recording):
+            named += [piece.file_path, piece.thumbnail_path]
+        return [root / rel for rel in dict.fromkeys(named) if rel]
+
+    def pieces(self, recording: Recording) -> list[Piece]:
+        """A split recording's finished pieces, in order: live from the spool's piece ledger while it is
+        recorded (and when finalize failed), from its job's result once completed."""
+        book = PieceBook(self.spool_dir(recording.id))
+        if book.exists:
+            return book.pieces()
+        if not recording.job_id or split_rule(recording) == (None, None):
+            return []
+        job_id = recording.job_id
+        job = self._db.run(lambda s: JobRepository(s).get(job_id))
+        rows = (job.result or {}).get("pieces") if job is not None else None
+        return [Piece.from_public(row) for row in rows or []]
 
     def ledger(self, recording: Recording) -> Ledger:
         """Parts, segment index and gaps: live from the spool while recording, from the database afterwards."""
@@ -224,6 +261,8 @@ class RecordingService:
             return found
 
         for recording in self._db.run(work):
+            if recording.source_kind in self.external_stoppers:
+                continue  # followed by its own service, not by a capture job
             job_id = recording.job_id or str(uuid.uuid4())
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB
             log.info("recovering recording %s (%s)", recording.id, recording.status.value)
@@ -242,7 +281,8 @@ class RecordingService:
         clock = time.monotonic()
         resend_after = max(pending_grace, 2 * self._settings.lease_ttl)
         self._swept = {rid: at for rid, at in self._swept.items() if clock - at < resend_after}
-        found = [r for r in found if r.id not in self._swept]  # queued already: don't flood a backlogged queue
+        found = [r for r in found if r.id not in self._swept  # queued already: don't flood a backlogged queue
+                 and r.source_kind not in self.external_stoppers]
         for recording in found:
             self._swept[recording.id] = clock
             name = FINALIZE_JOB if recording.status is RecordingStatus.PROCESSING else RECORD_JOB

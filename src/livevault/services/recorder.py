@@ -10,6 +10,7 @@ from livevault.capture.base import CaptureControl, CaptureEngine, CaptureProgres
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
 from livevault.domain.capture import CaptureOutcome, EndReason
+from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import InternalError, LeaseLost, LiveOffline, LivevaultError, UnsupportedEngine
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.observability import Metrics
     from livevault.services.finalize import Finalizer
+    from livevault.services.notify.emit import Notifier
     from livevault.services.uow import Database
     from livevault.sources.registry import SourceRegistry
 
@@ -48,7 +50,9 @@ class Recorder:
         metrics: Metrics,
         named_engines: Mapping[str, CaptureEngine] | None = None,
         leases: LeaseKeeper | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self.leases = leases or LeaseKeeper(db, ttl=settings.lease_ttl)
         self._named_engines = dict(named_engines or {})
         self._settings = settings
@@ -112,7 +116,10 @@ class Recorder:
             jobs.update(job_id, status=JobStatus.STARTED, started_at=job.started_at or now,
                         attempts=job.attempts + 1)
         fields: dict[str, Any] = {"started_at": recording.started_at or now}
-        return recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields), lease
+        updated = recordings.set_status(recording_id, RecordingStatus.RECORDING, **fields)
+        if recording.started_at is None and self._notifier is not None:  # the first start, not a takeover
+            self._notifier.recording_event(session, EventType.RECORDING_STARTED, updated)
+        return updated, lease
 
     def _control_for(self, recording: Recording) -> CaptureControl:
         limit: float | None = None
@@ -132,6 +139,8 @@ class Recorder:
         self._active.controls[recording.id] = control
         self._metrics.recordings_active.inc()
         self.progress.add(recording.id, spool, control)
+        if self._finalizer.pieces is not None:  # split recordings: pieces are finalized while capturing
+            self._finalizer.pieces.watch(recording, spool)
         before = (spool.segment_count, spool.bytes_total, len(spool.gaps()))
         try:
             return await self._resolve_and_capture(recording, spool, control)
@@ -139,6 +148,8 @@ class Recorder:
             return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
         finally:
             spool.close()
+            if self._finalizer.pieces is not None:
+                await self._finalizer.pieces.unwatch(recording.id)
             self._active.controls.pop(recording.id, None)
             self._metrics.recordings_active.dec()
             self._count(spool, before)

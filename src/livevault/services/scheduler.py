@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import JobRepository, RecordingRepository, WatcherRepository
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, JobStatus, RecordingRequest, RecordingStatus
+from livevault.domain.notification import EventType
+from livevault.domain.recording import (
+    ACTIVE_RECORDING_STATUSES,
+    JobStatus,
+    Recording,
+    RecordingRequest,
+    RecordingStatus,
+)
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
 from livevault.errors import InternalError, LivevaultError, RecordingFailed
@@ -35,11 +42,12 @@ from livevault.services.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime, timedelta
 
     from livevault.config import Settings
     from livevault.observability import Metrics
+    from livevault.services.notify.emit import Notifier
     from livevault.services.record import RecordingService
     from livevault.services.uow import Database
     from livevault.sources.base import Resolver
@@ -71,7 +79,9 @@ class WatchScheduler:
         claim_limit: int = 2000,
         concurrency: int = 16,
         idle_sleep: float = 1.0,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier
         self._settings = settings
         self._db = db
         self._sources = sources
@@ -254,13 +264,26 @@ class WatchScheduler:
             if watcher.key not in still_active:
                 continue
             try:
-                recording, _job = await asyncio.to_thread(self._recordings.create, _recording_request(watcher))
+                recording, _job = await asyncio.to_thread(
+                    self._recordings.create, _recording_request(watcher), announce=self._announcer(watcher)
+                )
             except LivevaultError as exc:
                 log.warning("watcher %s could not start a recording: %s", watcher.key, exc.message)
                 continue
             log.info("source is live; recording", extra={"watcher": watcher.key, "recording_id": recording.id})
             started[watcher.id] = recording.id
         return started
+
+    def _announcer(self, watcher: Watcher) -> Callable[[Any, Recording], None] | None:
+        """`watcher.live`, queued with the recording it starts (so it reaches receivers before its start)."""
+        notifier = self._notifier
+        if notifier is None or not notifier.targets_for(watcher.options):
+            return None
+
+        def announce(session: Any, recording: Recording) -> None:
+            notifier.watcher_event(session, EventType.WATCHER_LIVE, watcher, recording=recording)
+
+        return announce
 
     async def _save(
         self, claimed: Sequence[Watcher], busy: set[str], results: Sequence[CheckResult], started: dict[str, str]

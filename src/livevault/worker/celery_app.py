@@ -21,6 +21,7 @@ from livevault.observability import configure_logging
 
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
+STORAGE_SWEEP_TASK = "livevault.storage.sweep"
 TICK_INTERVAL = 1.0
 SWEEP_INTERVAL = 2.0
 DEFAULT_CONCURRENCY = 100
@@ -64,6 +65,9 @@ app.conf.update(
     beat_schedule={
         "watchers-tick": {"task": TICK_TASK, "schedule": TICK_INTERVAL, "options": {"expires": 10}},
         "leases-sweep": {"task": SWEEP_TASK, "schedule": SWEEP_INTERVAL, "options": {"expires": 20}},
+        # The storage retry schedule: uploads waiting for S3 to come back, lapsed uploaders, unfinished deletes.
+        "storage-sweep": {"task": STORAGE_SWEEP_TASK, "schedule": settings.storage_sweep_interval,
+                          "options": {"expires": max(10.0, 2 * settings.storage_sweep_interval)}},
     },
     beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     include=["livevault.worker.tasks"],

@@ -10,6 +10,8 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.record         duration + 30 min (24 h cap + 30 min)  soft + 10 min
     livevault.finalize       2 h                                    2.5 h
     livevault.download       6 h                                    6.5 h
+    livevault.upload         6 h                                    6.5 h   (queue `upload`)
+    livevault.storage.sweep  -                                      60 s
     livevault.watchers.tick  -                                      60 s
     livevault.leases.sweep   -                                      (synchronous, short)
 
@@ -30,9 +32,10 @@ from celery.worker import state as worker_state  # type: ignore[import-untyped]
 
 from livevault.config import MAX_DURATION_SECONDS
 from livevault.errors import LivevaultError, NotFound
+from livevault.services.delivery import UPLOAD_JOB
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
-from livevault.worker.celery_app import SWEEP_TASK, TICK_TASK, app, settings
+from livevault.worker.celery_app import STORAGE_SWEEP_TASK, SWEEP_TASK, TICK_TASK, app, settings
 from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ FINALIZE_MARGIN = 30 * 60  # stall and reconnect windows, then remux + verify of
 HARD_MARGIN = 10 * 60
 FINALIZE_LIMITS = Limits(soft=2 * 3600, hard=2.5 * 3600)
 DOWNLOAD_LIMITS = Limits(soft=6 * 3600, hard=6.5 * 3600)
+UPLOAD_LIMITS = Limits(soft=6 * 3600, hard=6.5 * 3600)
 TICK_TIMEOUT = 60.0
 
 
@@ -95,6 +99,18 @@ def _download(self: Task, job_id: str, **kwargs: Any) -> None:
     _execute(self, DOWNLOAD_JOB, job_id, kwargs, DOWNLOAD_LIMITS)
 
 
+def _upload(self: Task, job_id: str, **kwargs: Any) -> None:
+    """`livevault.upload`: send a recording's waiting files to S3 (its own attempts and retry schedule)."""
+    _execute(self, UPLOAD_JOB, job_id, kwargs, UPLOAD_LIMITS)
+
+
+def _storage_sweep() -> int:
+    """The storage retry schedule: resend waiting uploads, finish deletes; returns how many files it saw."""
+    rt = runtime()
+    container = rt.start()
+    return rt.call(container.storage.sweep(), TICK_TIMEOUT)
+
+
 def _watchers_tick() -> int | None:
     """One pass of the watcher scheduler in this worker; None when this process is already in a pass."""
     return runtime().tick(TICK_TIMEOUT)
@@ -110,6 +126,8 @@ def _leases_sweep() -> int:
 record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)
 finalize = app.task(_finalize, name=FINALIZE_JOB, bind=True, max_retries=MAX_RETRIES)
 download = app.task(_download, name=DOWNLOAD_JOB, bind=True, max_retries=MAX_RETRIES)
+upload = app.task(_upload, name=UPLOAD_JOB, bind=True, max_retries=MAX_RETRIES)
+storage_sweep = app.task(_storage_sweep, name=STORAGE_SWEEP_TASK, ignore_result=True)
 watchers_tick = app.task(_watchers_tick, name=TICK_TASK, ignore_result=True)
 leases_sweep = app.task(_leases_sweep, name=SWEEP_TASK, ignore_result=True)
 

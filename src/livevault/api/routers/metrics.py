@@ -25,4 +25,5 @@ async def metrics(container: ContainerDep, _key: ApiKeyDep) -> Response:
     files = container.files.search(page=1, page_size=1).total
     container.metrics.recording_files.set(files)
     container.metrics.watchers_active.set(await asyncio.to_thread(container.watchers.count_active))
+    await asyncio.to_thread(container.storage.backlog)  # s3_upload_backlog_files / _bytes
     return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)

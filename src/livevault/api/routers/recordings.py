@@ -7,32 +7,38 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, RecordScopeDep
+from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
 from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
     IntegrityOut,
     LedgerOut,
+    LinkOut,
     PartLedgerOut,
     PartList,
     PartOut,
+    PieceOut,
     RecordingAccepted,
     RecordingCreate,
     RecordingEnvelope,
     RecordingList,
     RecordingOut,
     SegmentOut,
+    StoredFileOut,
 )
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
+from livevault.domain.files import FileKind, StoredFile
+from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
-from livevault.errors import MissingSource, NotFound, UnsupportedSource
+from livevault.errors import MissingSource, NotFound, Unauthorized, UnsupportedSource
 from livevault.observability import current_correlation_id
+from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
@@ -72,8 +78,24 @@ def summary_report(rec: Recording) -> IntegrityReport:
     )
 
 
-def recording_out(container: Container, rec: Recording, *, full: bool) -> RecordingOut:
+def stored_file_out(file: StoredFile) -> StoredFileOut:
+    return StoredFileOut(kind=file.kind.value, piece=file.piece, path=file.local_path, size=file.size,
+                         location=file.location.value, state=file.state.value, bucket=file.bucket, key=file.key,
+                         error_code=file.error_code, error_message=file.error_message)
+
+
+def video_location(files: list[StoredFile]) -> str | None:
+    for file in files:
+        if file.kind is FileKind.VIDEO and file.piece == 0:
+            return file.location.value
+    return None
+
+
+def recording_out(container: Container, rec: Recording, *, full: bool,
+                  files: list[StoredFile] | None = None) -> RecordingOut:
     report = container.recordings.report(rec) if full else summary_report(rec)
+    if files is None:
+        files = container.storage.files_of(rec.id)
     return RecordingOut(
         id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
         duration=round(rec.duration), file_size=rec.file_size, status=rec.status.value,
@@ -85,6 +107,8 @@ def recording_out(container: Container, rec: Recording, *, full: bool) -> Record
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=mask_optional(rec.error_message), stop_requested=rec.stop_requested,
         options=mask_options(rec.options), integrity=integrity_out(report, with_gaps=full),
+        location=video_location(files), files=[stored_file_out(f) for f in files],
+        pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
 
 
@@ -97,7 +121,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         check_room_id(body.room_id)
     if body.user is not None:
         check_user(body.user)
-    container.validate_options(body.options.proxy, body.options.cookies)
+    container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
     return RecordingRequest(
@@ -133,7 +157,15 @@ async def resolve_target(
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
 async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`."""
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+
+    `{"source": "livekit", "room": ...}` asks LiveKit Egress to record a room into the S3 bucket instead."""
+    if body.source == LIVEKIT_SOURCE:
+        recording, job = await container.rooms.start(RoomRequest(
+            room=body.room or "", layout=body.layout, file_format=body.file_format, audio_only=body.audio_only,
+            correlation_id=current_correlation_id(),
+        ))
+        return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
     request = await build_request(container, body)
     recording, job = await asyncio.to_thread(container.recordings.create, request)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
@@ -151,11 +183,13 @@ async def list_recordings(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RecordingList:
     """Recordings, newest first, filtered by status and source."""
-    result = container.recordings.search(
-        status=status, source_kind=source_kind, source=source, room_id=room_id, page=page, page_size=page_size
+    result = await asyncio.to_thread(
+        container.recordings.search,
+        status=status, source_kind=source_kind, source=source, room_id=room_id, page=page, page_size=page_size,
     )
+    files = await asyncio.to_thread(container.storage.files_for, [r.id for r in result.items])
     return RecordingList(
-        recordings=[recording_out(container, r, full=False) for r in result.items],
+        recordings=[recording_out(container, r, full=False, files=files.get(r.id, [])) for r in result.items],
         total=result.total, page=page, page_size=page_size,
     )
 
@@ -178,36 +212,83 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
              responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Not active"}})
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
-    rec = container.recordings.stop(recording_id)
+    rec = await container.recordings.stop_any(recording_id)
     return recording_out(container, rec, full=False)
 
 
 @router.delete("/recordings/{recording_id}", status_code=204, response_class=Response,
-               responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Still active"}})
+               responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "Still active"},
+                          503: {"model": ErrorBody, "description": "Some files could not be deleted yet; retried"}})
 async def delete_recording(recording_id: str, container: ContainerDep, _key: AdminScopeDep) -> Response:
-    """Delete the files and the row. An active recording must be stopped first (409)."""
+    """Delete the recording everywhere: its S3 objects (video, thumbnail), its local files, then the row.
+    An active recording must be stopped first (409). When object storage fails part way, the answer is 503
+    STORAGE_UNAVAILABLE, the rest stays marked for deletion and is retried automatically; asking again is safe."""
     await asyncio.to_thread(container.recordings.delete, recording_id)
     return Response(status_code=204)
 
 
-@router.get("/recordings/{recording_id}/download", response_class=FileResponse,
-            responses={**NOT_FOUND, 206: {"description": "Partial content (Range)"}})
-async def download_recording(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
-    """The MP4, with HTTP Range support. A failed recording has no MP4: use its parts."""
+def _check_link(container: Container, recording_id: str, kind: FileKind, piece: int, expires: int | None,
+                signature: str | None) -> None:
+    if expires is None or not signature or not container.storage.check_link(
+        recording_id, kind, piece, expires, signature
+    ):
+        raise Unauthorized("the download link is invalid or has expired")
+
+
+async def _serve(container: Container, recording_id: str, kind: FileKind, piece: int, media_type: str,
+                 principal: object, expires: int | None, signature: str | None) -> Response:
+    if principal is None:
+        _check_link(container, recording_id, kind, piece, expires, signature)
     rec = container.recordings.get(recording_id)
-    if not rec.file_path:
-        raise NotFound("recording has no file yet", details={"status": rec.status.value})
-    path = container.files.resolve(rec.file_path)
-    return FileResponse(path, media_type="video/mp4", filename=path.name)
+    located = await asyncio.to_thread(container.storage.locate, rec, kind, piece)
+    if located.path is not None:
+        return FileResponse(located.path, media_type=media_type, filename=located.path.name)
+    assert located.url is not None
+    return RedirectResponse(located.url, status_code=307)
+
+
+LINK_QUERY = {"description": "with `signature`: a signed link from `/recordings/{id}/url` (no API key needed)"}
+
+
+@router.get("/recordings/{recording_id}/download", response_class=FileResponse,
+            responses={**NOT_FOUND, 206: {"description": "Partial content (Range)"},
+                       307: {"description": "The file is only in S3: redirect to a presigned (or public) URL"}})
+async def download_recording(
+    recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
+    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
+    piece: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The MP4, with HTTP Range support; a 307 redirect to S3 when the local copy is gone. A failed recording
+    has no MP4: use its parts. Opens without an API key through a signed link (`GET /recordings/{id}/url`)."""
+    return await _serve(container, recording_id, FileKind.VIDEO, piece, "video/mp4", principal, expires, signature)
 
 
 @router.get("/recordings/{recording_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND)
-async def recording_thumbnail(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
-    """The JPEG thumbnail written at finalize."""
+async def recording_thumbnail(
+    recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
+    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
+    piece: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The JPEG thumbnail written at finalize (a 307 redirect when it is only in S3)."""
+    return await _serve(container, recording_id, FileKind.THUMBNAIL, piece, "image/jpeg", principal, expires,
+                        signature)
+
+
+@router.get("/recordings/{recording_id}/url", response_model=LinkOut, responses=NOT_FOUND)
+async def recording_url(
+    recording_id: str, request: Request, container: ContainerDep, _key: ApiKeyDep,
+    expires: Annotated[int, Query(ge=1, le=604800, description="seconds the link works (at most 7 days)")] = 3600,
+    kind: Annotated[FileKind, Query(description="video or thumbnail")] = FileKind.VIDEO,
+    piece: Annotated[int, Query(ge=0)] = 0,
+) -> LinkOut:
+    """A download URL that needs no API key: a presigned S3 GET (or the public URL under S3_PUBLIC_BASE_URL)
+    when the file is in S3, else a signed, expiring link to `/recordings/{id}/download` on this API."""
     rec = container.recordings.get(recording_id)
-    if not rec.thumbnail_path:
-        raise NotFound("recording has no thumbnail")
-    return FileResponse(container.files.resolve(rec.thumbnail_path), media_type="image/jpeg")
+    link = await asyncio.to_thread(container.storage.link, rec, expires=expires, base_url=str(request.base_url),
+                                   kind=kind, piece=piece)
+    return LinkOut(url=link.url, expires_at=link.expires_at, location=link.location.value, kind=link.kind)
 
 
 @router.get("/recordings/{recording_id}/parts", response_model=PartList, responses=NOT_FOUND)
@@ -231,6 +312,15 @@ async def download_part(recording_id: str, index: int, container: ContainerDep, 
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
             return FileResponse(path, media_type=media, filename=path.name)
     raise NotFound("no such part", details={"index": index})
+
+
+@router.get("/recordings/{recording_id}/pieces/{index}", response_class=FileResponse, responses=NOT_FOUND)
+async def download_piece(
+    recording_id: str, index: Annotated[int, Path(ge=1, le=100_000)], container: ContainerDep, key: ApiKeyDep,
+) -> Response:
+    """One finished piece of a split recording (already while the stream goes on), with HTTP Range support;
+    the same as `/download?piece={index}`."""
+    return await _serve(container, recording_id, FileKind.VIDEO, index, "video/mp4", key, None, None)
 
 
 @router.get("/recordings/{recording_id}/ledger", response_model=LedgerOut, responses=NOT_FOUND)

@@ -51,7 +51,7 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
         check_room_id(body.room_id)
     if body.user is not None:
         check_user(body.user)
-    container.validate_options(body.options.proxy, body.options.cookies)
+    container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, target = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
     user = "@" + body.user.lstrip("@") if body.user else None
@@ -100,7 +100,7 @@ async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep,
     status = WatcherStatus(body.status) if body.status else None
     options = body.options.model_dump(exclude_none=True) if body.options is not None else None
     if body.options is not None:
-        container.validate_options(body.options.proxy, body.options.cookies)
+        container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options)
     return watcher_out(updated)
 

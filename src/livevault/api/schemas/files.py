@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class FileOut(BaseModel):
@@ -15,6 +15,9 @@ class FileOut(BaseModel):
     recording_id: str
     room_id: str | None
     url: str | None
+    location: str | None = Field(default=None, description="where the file is: local, s3 or both")
+    bucket: str | None = None
+    key: str | None = None
 
 
 class FileList(BaseModel):

@@ -12,7 +12,12 @@ from livevault.api.schemas.common import RequestModel
 
 class RecordingOptions(RequestModel):
 
-    upload_s3: bool = False
+    upload_s3: bool | None = Field(
+        default=None, description="upload the finished files to S3/MinIO/R2 (default: S3_UPLOAD_DEFAULT)"
+    )
+    keep_local: bool | None = Field(
+        default=None, description="keep the local copy after a verified upload (default: S3_KEEP_LOCAL)"
+    )
     proxy: str | None = Field(
         default=None, description="http(s):// proxy for this recording (`http://user:password@host:port`); "
         "returned masked",
@@ -26,6 +31,20 @@ class RecordingOptions(RequestModel):
     format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
     codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
     probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
+    notify_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
+        "a source URL",
+    )
+    split_every: int | None = Field(
+        default=None, ge=5, le=86400,
+        description="Split into pieces of about this many seconds (cut at the first keyframe past it); each "
+        "piece is finalized as its own MP4 while the stream goes on",
+    )
+    split_bytes: int | None = Field(
+        default=None, ge=64 * 1024, le=1 << 40,
+        description="Split into pieces of about this many bytes (cut at the first keyframe past it)",
+    )
 
 
 class RecordingCreate(RequestModel):
@@ -58,6 +77,18 @@ class RecordingCreate(RequestModel):
     )
     title: str | None = Field(default=None, max_length=200)
     options: RecordingOptions = Field(default_factory=RecordingOptions)
+    room: str | None = Field(
+        default=None, max_length=128,
+        description="LiveKit room name, with `source: livekit`: LiveKit Egress records the room into the bucket",
+        examples=[None],
+    )
+    layout: Literal["speaker", "grid", "single-speaker"] = Field(
+        default="speaker", description="LiveKit room composite layout (`source: livekit`)"
+    )
+    file_format: Literal["mp4", "webm"] = Field(
+        default="mp4", description="`source: livekit`: mp4 (room composite egress has no WebM: webm is refused)"
+    )
+    audio_only: bool = Field(default=False, description="`source: livekit`: record the room's audio only")
 
 
 class RecordingAccepted(BaseModel):
@@ -90,6 +121,41 @@ class IntegrityOut(BaseModel):
     discontinuities: int
     sequence_resets: int
     gaps: list[GapOut] | None = None
+
+
+class StoredFileOut(BaseModel):
+    """One finished file and where it is: `local` (RECORDINGS_DIR), `s3` (the bucket), or `both`."""
+
+    kind: str = Field(examples=["video"])
+    piece: int
+    path: str
+    size: int
+    location: str = Field(examples=["both"])
+    state: str = Field(description="local, pending, uploading, uploaded, failed (retried), deleting")
+    bucket: str | None
+    key: str | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class LinkOut(BaseModel):
+    """A URL that downloads the file without an API key."""
+
+    url: str
+    expires_at: datetime | None = Field(description="None for a public URL (S3_PUBLIC_BASE_URL)")
+    location: str
+    kind: str = Field(description="signed (local file via this API), presigned (S3) or public (S3)")
+class PieceOut(BaseModel):
+    """One piece of a split recording (`options.split_every` / `split_bytes`), in order."""
+
+    index: int = Field(description="1-based, in recording order")
+    file_path: str = Field(description="relative to RECORDINGS_DIR")
+    name: str
+    size: int
+    duration: float = Field(description="seconds")
+    start_time: float = Field(description="media seconds from the start of the recording where the piece begins")
+    end_time: float = Field(description="media seconds from the start of the recording where the piece ends")
+    thumbnail_path: str | None = None
 
 
 class RecordingOut(BaseModel):
@@ -125,6 +191,13 @@ class RecordingOut(BaseModel):
     stop_requested: bool
     options: dict[str, Any]
     integrity: IntegrityOut
+    location: str | None = Field(default=None, description="where the video is: local, s3 or both")
+    files: list[StoredFileOut] = Field(default_factory=list)
+    pieces: list[PieceOut] | None = Field(
+        default=None,
+        description="split recordings: the finished pieces in order, growing while the stream goes on "
+        "(`[]` for a recording that is not split; left out of list pages)",
+    )
 
 
 class RecordingList(BaseModel):

@@ -13,7 +13,8 @@ from livevault.api.schemas.common import RequestModel
 class WatcherOptions(RequestModel):
     """What each recording this watcher starts gets."""
 
-    upload_s3: bool = False
+    upload_s3: bool | None = None
+    keep_local: bool | None = None
     proxy: str | None = Field(default=None, description="http(s):// proxy for checks and recordings; returned masked")
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
@@ -21,12 +22,21 @@ class WatcherOptions(RequestModel):
     max_duration: int | None = Field(default=None, ge=1, le=86400, description="Stop each recording after this")
     split_every: int | None = Field(
         default=None, ge=60, le=86400,
-        description="Accepted and stored; splitting a live recording into several files is not implemented yet",
+        description="Split each recording into pieces of about this many seconds, finalized while it goes on",
+    )
+    split_bytes: int | None = Field(
+        default=None, ge=1024 * 1024, le=1 << 40,
+        description="Split each recording into pieces of about this many bytes",
     )
     engine: Literal["native", "ffmpeg", "command"] | None = None
     format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
     codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
     probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
+    notify_url: str | None = Field(
+        default=None, max_length=2048,
+        description="Also send this watcher's notifications (watcher.live and its recordings' events) here; "
+        "checked like a source URL",
+    )
 
 
 class WatcherCreate(RequestModel):
