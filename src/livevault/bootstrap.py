@@ -267,7 +267,8 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     name lookup.
     """
     guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=settings.trusted_hosts)
-    register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key)
+    register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key,
+                     settings.url_signing_key, settings.notify_secret, settings.livekit_api_secret)
     targets = notify_targets(settings, guard)  # before anything that needs closing: a refused target stops start-up
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)

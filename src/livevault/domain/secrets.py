@@ -53,16 +53,18 @@ def mask_optional(value: str | None) -> str | None:
 
 
 def mask_options(options: dict[str, Any]) -> dict[str, Any]:
-    """A recording's or watcher's options as the API returns them: proxy credentials, cookies and keys masked."""
+    """A recording's or watcher's options as the API returns them: credentials in every URL (`proxy`,
+    `notify_url`, ...), cookies and secret-named values masked."""
     masked: dict[str, Any] = {}
     for key, value in options.items():
         lower = key.lower()
         if value in (None, "", False):
             masked[key] = value
-        elif lower == "proxy" and isinstance(value, str):
-            masked[key] = mask_credentials(value)
-        elif lower in SECRET_OPTION_KEYS or any(s in lower for s in ("password", "secret", "token", "cookie")):
+        elif lower != "proxy" and (lower in SECRET_OPTION_KEYS
+                                   or any(s in lower for s in ("password", "secret", "token", "cookie"))):
             masked[key] = MASK
+        elif isinstance(value, str):
+            masked[key] = mask_credentials(value)
         elif isinstance(value, dict):
             masked[key] = mask_options(value)
         else:
