@@ -6,9 +6,10 @@ The only module that names concrete adapter classes.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from livevault.cache.memory import MemoryCache, MemoryRateLimiter
 from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
@@ -26,11 +27,13 @@ from livevault.net.guard import UrlGuard as UrlGuard
 from livevault.observability import Metrics, register_secrets
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
+from livevault.services.bucketsource import BucketPoller, presigner
 from livevault.services.delivery import UPLOAD_JOB, StorageService
 from livevault.services.downloads import DOWNLOAD_JOB, DownloadService
 from livevault.services.files import FileService
 from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
+from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
 from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
@@ -42,8 +45,10 @@ from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, 
 from livevault.services.recorder import Recorder
 from livevault.services.scheduler import WatchScheduler
 from livevault.services.uow import Database
+from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
 from livevault.services.webhooks import PushService
+from livevault.sources.bucket import ENGINE as BUCKET_ENGINE
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
 from livevault.sources.livekit import LiveKitClient
@@ -109,6 +114,25 @@ def object_store(settings: Settings) -> Store | None:
     ))
 
 
+def segments_store(settings: Settings) -> Store | None:
+    """The bucket a streaming server writes live HLS into (bucket sources), on the same S3 service and
+    credentials as the recordings bucket; None when neither a bucket source nor S3 is configured."""
+    if settings.push_source != "bucket" and not settings.s3_enabled:
+        return None
+    return S3Store(S3Config(
+        bucket=settings.bucket_source_bucket, endpoint_url=settings.s3_endpoint or None,
+        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
+        region=settings.aws_region, force_path_style=settings.s3_path_style,
+        connect_timeout=min(settings.bucket_read_timeout, 10.0), read_timeout=settings.bucket_read_timeout,
+    ))
+
+
+def bucket_capture_options(settings: Settings, options: CaptureOptions, store: Store | None) -> CaptureOptions:
+    """The native HLS capture's options for bucket streams: the bucket read timeout and retries, s3:// signing."""
+    return replace(options, http_timeout=settings.bucket_read_timeout, segment_retries=settings.bucket_read_retries,
+                   url_signer=presigner(store) if store is not None else None)
+
+
 @dataclass
 class Container:
     """Everything a process needs, built once per app / CLI command / worker."""
@@ -137,15 +161,28 @@ class Container:
     trusted_http: aiohttp.ClientSession | None = None
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
+    segments: Store | None = None
     push: PushService = field(init=False)
+    bucket_poller: BucketPoller | None = field(init=False, default=None)
     notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    sessions: SessionService = field(init=False)
+    live: LivePlaylists = field(init=False)
+    overview: Overview = field(init=False)
+    targets: TargetResolver = field(init=False)
 
     def __post_init__(self) -> None:
         self.access = AccessService(self.settings.api_keys)
+        self.sessions = SessionService.from_settings(self.settings)
+        self.live = LivePlaylists(self.recordings)
+        self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
+                                 upload_backlog_of=lambda: self.storage.backlog()[0])
         self.notifications = NotificationService(self.db, on_requeued=self.dispatcher.poke)
         self.push = PushService(self.settings, self.db, self.recordings, self.validate_url)
+        self.targets = TargetResolver(self.sources, self.validate_url, self.push)
+        if self.segments is not None and self.settings.push_source == "bucket":
+            self.bucket_poller = BucketPoller(self.settings, self.push, self.segments)
         self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
 
     def validate_url(self, url: str) -> str:
@@ -174,11 +211,15 @@ class Container:
             await self.scheduler.start()
         if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
             await self.storage.start()
+            if self.bucket_poller is not None:  # distributed: Celery beat runs `livevault.bucket.poll`
+                await self.bucket_poller.start()
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
         await self.storage.stop()
+        if self.bucket_poller is not None:
+            await self.bucket_poller.stop()
         for control in list(self.active.controls.values()):
             control.stop.set()
         await self.runner.shutdown(timeout)
@@ -243,6 +284,17 @@ def _claim_piece(storage: StorageService, recording: Recording, index: int) -> P
     return storage.claim_output(recording, piece=index)
 
 
+def trusted_hosts(settings: Settings) -> list[str]:
+    """LIVEVAULT_TRUSTED_HOSTS and the S3 endpoint's host: the operator's own object store (often MinIO on a
+    private network) serves the presigned reads of bucket sources through the capture client."""
+    hosts = list(settings.trusted_hosts)
+    if settings.s3_endpoint:
+        endpoint_host = urlsplit(settings.s3_endpoint).hostname
+        if endpoint_host:
+            hosts.append(endpoint_host)
+    return hosts
+
+
 def notify_targets(settings: Settings, guard: UrlGuard) -> list[str]:
     """LIVEVAULT_WEBHOOK_URLS, each through the URL guard: a refused target stops start-up."""
     targets = []
@@ -266,7 +318,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     `guard` is the outbound URL policy (LIVEVAULT_ALLOW_PRIVATE_SOURCES); tests hand in one with their own
     name lookup.
     """
-    guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=settings.trusted_hosts)
+    guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=trusted_hosts(settings))
     register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key,
                      settings.url_signing_key, settings.notify_secret, settings.livekit_api_secret)
     targets = notify_targets(settings, guard)  # before anything that needs closing: a refused target stops start-up
@@ -306,6 +358,8 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
             settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),
     }
+    segments = segments_store(settings)
+    named_engines[BUCKET_ENGINE] = HlsCapture(http, bucket_capture_options(settings, options, segments))
     recorder = Recorder(settings, db, sources, engines, finalizer, active, metrics, named_engines,
                         notifier=notifier)
     runner.register(RECORD_JOB, recorder.run)
@@ -347,6 +401,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
         storage=storage,
         active=active,
         shared_store=store,
+        segments=segments,
     )
 
 

@@ -6,6 +6,7 @@ Nothing is built at import time: call `Settings()` (or `load_settings()`) where 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,24 @@ MAX_DURATION_SECONDS = 24 * 3600
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | str:
+    """Seconds of a Go duration (`10s`, `1m30s`, `250ms`) or a plain number; anything else is returned as is
+    (for the field's own validation to reject)."""
+    value = text.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return text
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 class Settings(BaseSettings):
@@ -255,6 +274,49 @@ class Settings(BaseSettings):
     )
     public_url: str = Field("", validation_alias=_env("LIVEVAULT_PUBLIC_URL", "public_url"))
 
+    # Bucket source: a streaming server writes live HLS into a bucket (seed 002). docs/bucket-source.md.
+    push_source: Literal["http", "bucket"] = Field(
+        "http", validation_alias=_env("LIVEVAULT_PUSH_SOURCE", "push_source")
+    )
+    bucket_source_bucket: str = Field(
+        "live-segments", min_length=3, max_length=63,
+        validation_alias=_env("LIVEVAULT_BUCKET_SOURCE_BUCKET", "MINIO_BUCKET_SEGMENTS", "bucket_source_bucket"),
+    )
+    bucket_playlist: str = Field(
+        "{stream_key}/index.m3u8", validation_alias=_env("LIVEVAULT_BUCKET_PLAYLIST", "bucket_playlist")
+    )
+    bucket_poll_interval: float = Field(
+        10.0, ge=0, le=3600, validation_alias=_env("LIVEVAULT_BUCKET_POLL_INTERVAL", "MONITOR_INTERVAL",
+                                                   "bucket_poll_interval")
+    )
+    bucket_idle_grace: float = Field(
+        30.0, gt=0, le=86400, validation_alias=_env("LIVEVAULT_BUCKET_IDLE_GRACE", "bucket_idle_grace")
+    )
+    bucket_read_timeout: float = Field(
+        30.0, gt=0, le=600, validation_alias=_env("LIVEVAULT_BUCKET_READ_TIMEOUT", "SEGMENT_DOWNLOAD_TIMEOUT",
+                                                  "bucket_read_timeout")
+    )
+    push_output_template: str | None = Field(
+        None, validation_alias=_env("LIVEVAULT_PUSH_OUTPUT_TEMPLATE", "push_output_template")
+    )
+    bucket_read_retries: int = Field(
+        3, ge=0, le=50, validation_alias=_env("LIVEVAULT_BUCKET_READ_RETRIES", "MAX_RETRY_ATTEMPTS",
+                                              "bucket_read_retries")
+    )
+
+    @field_validator("bucket_poll_interval", "bucket_idle_grace", "bucket_read_timeout", mode="before")
+    @classmethod
+    def _go_duration(cls, value: object) -> object:
+        """Seed 002 writes durations the Go way (`10s`, `500ms`, `1m30s`); plain numbers are seconds."""
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("bucket_playlist")
+    @classmethod
+    def _playlist_layout(cls, value: str) -> str:
+        if value.count("{stream_key}") != 1 or value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("LIVEVAULT_BUCKET_PLAYLIST must be a relative key with {stream_key} once")
+        return value
+
     # LiveKit room recording (egress into the S3 bucket)
     livekit_host: str = Field("", validation_alias=_env("LIVEKIT_HOST", "LIVEKIT_URL", "livekit_host"))
     livekit_api_key: str = Field("", validation_alias=_env("LIVEKIT_API_KEY", "livekit_api_key"))
@@ -287,6 +349,13 @@ class Settings(BaseSettings):
     request_body_timeout: float = Field(
         30.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_REQUEST_BODY_TIMEOUT", "request_body_timeout")
     )
+    # Web pages (`/`): the secret that signs and encrypts session cookies (generated into the data dir when unset)
+    session_secret: str | None = Field(
+        None, min_length=16, repr=False, validation_alias=_env("LIVEVAULT_SESSION_SECRET", "session_secret"))
+    session_max_age: int = Field(
+        7 * 24 * 3600, ge=60, validation_alias=_env("LIVEVAULT_SESSION_MAX_AGE", "session_max_age"))
+    session_cookie_secure: bool = Field(
+        False, validation_alias=_env("LIVEVAULT_SESSION_COOKIE_SECURE", "session_cookie_secure"))
 
     @field_validator("log_level")
     @classmethod

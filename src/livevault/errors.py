@@ -13,6 +13,7 @@ The tree::
     ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
     │   └── InvalidSignature             UNAUTHORIZED INVALID_SIGNATURE (webhooks)
     ├── Forbidden                        FORBIDDEN   FORBIDDEN
+    │   └── CrossSiteRequest             FORBIDDEN   CROSS_SITE_REQUEST (a web form without its CSRF token)
     ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
     ├── NotFound                         NOT_FOUND   NOT_FOUND
     ├── Conflict                         CONFLICT    CONFLICT
@@ -152,6 +153,10 @@ class InvalidSignature(Unauthorized):
 class Forbidden(LivevaultError):
     code = "FORBIDDEN"
     kind = ErrorKind.FORBIDDEN
+
+
+class CrossSiteRequest(Forbidden):
+    code = "CROSS_SITE_REQUEST"
 
 
 class RateLimited(LivevaultError):

@@ -186,3 +186,37 @@ def test_completed_waits_for_the_upload_and_carries_the_object(
             moto_server.client().head_object(Bucket=s3_bucket, Key=key)  # stored before it was announced
         time.sleep(1.0)
         assert _types(receiver.accepted()).count("recording.completed") == 1
+
+
+@pytest.mark.live
+def test_a_split_uploaded_recording_announces_every_piece_then_completes_in_order(
+    tmp_path: Path, stream_server: StreamServer, moto_server: Any, s3_bucket: str
+) -> None:
+    from tests.s3fixtures import s3_overrides
+
+    stream = stream_server.stream(f"p-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    with Receiver(answers=[500, 500]) as receiver, _client(tmp_path, webhook_urls=receiver.url,
+                                                           **s3_overrides(moto_server, s3_bucket)) as api:
+        accepted = api.post("/recordings", json={
+            "url": stream.playlist_url("hi"), "duration": 16, "options": {"upload_s3": True, "split_every": 5},
+        }).json()
+        body = wait_finished(api, accepted["recording_id"], timeout=120)
+        assert body["status"] == "completed", body
+        wait_until(lambda: "recording.completed" in _types(receiver.accepted()), timeout=60)
+        time.sleep(1.0)
+
+        delivered = receiver.accepted()
+        kinds = _types(delivered)
+        pieces = [r.event["data"]["piece"]["index"] for r in delivered
+                  if r.event["type"] == "recording.piece_completed"]
+        assert kinds[0] == "recording.started"
+        assert kinds[-1] == "recording.completed"
+        assert len(pieces) >= 2
+        assert pieces == list(range(1, len(pieces) + 1)), "every piece once, in order"
+        assert kinds == ["recording.started"] + ["recording.piece_completed"] * len(pieces) + ["recording.completed"]
+        ids = [r.event["id"] for r in delivered]
+        assert len(set(ids)) == len(ids), "exactly once by event id"
+        assert [r.status for r in receiver.requests[:2]] == [500, 500]
+        assert all(_signed(r) for r in receiver.requests)
+        stored = {entry["key"] for entry in delivered[-1].event["data"]["s3"] if entry["kind"] == "video"}
+        assert len(stored) == len(pieces), "the completed event lists every stored piece"

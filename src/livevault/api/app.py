@@ -20,6 +20,7 @@ from livevault.api.routers import (
     files,
     health,
     jobs,
+    live,
     livekit,
     metrics,
     notifications,
@@ -31,6 +32,7 @@ from livevault.bootstrap import build_container
 from livevault.config import Settings
 from livevault.errors import InternalError
 from livevault.observability import correlation_id_var, new_correlation_id
+from livevault.web import install as install_web
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = Non
 
     app = FastAPI(
         title="livevault", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served offline by livevault.web from assets in the package
     )
     app.state.settings = settings
     if settings.cors_allow_origins:
@@ -109,6 +112,8 @@ def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = Non
     app.add_middleware(RequestLimits, settings=settings)  # inside the correlation middleware: errors carry its id
     _correlation_middleware(app)
     install_error_handlers(app)
-    for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics):
+    for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics,
+                   live):
         app.include_router(module.router)
+    install_web(app)
     return app

@@ -24,6 +24,7 @@ import aiohttp
 import yarl
 from aiohttp import hdrs
 
+from livevault.capture.s3url import is_s3
 from livevault.errors import (
     InvalidInput,
     InvalidUrl,
@@ -191,8 +192,10 @@ class HttpClient:
     """Requests of one capture: its headers, proxy and cookies, errors mapped."""
 
     def __init__(self, session: aiohttp.ClientSession, *, headers: Mapping[str, str] | None = None,
-                 proxy: str | None = None, timeout: float = 10.0, origin: str | None = None) -> None:
+                 proxy: str | None = None, timeout: float = 10.0, origin: str | None = None,
+                 signer: Callable[[str], str] | None = None) -> None:
         self._session = session
+        self._signer = signer
         self._guard = guard_of(session)
         self._origin = origin
         self._middlewares: tuple[Any, ...] | None = None
@@ -245,11 +248,21 @@ class HttpClient:
 
     def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
              target: yarl.URL | None = None) -> _RequestContextManager:
+        target = target or as_url(self._signed(url))
         if self._middlewares is not None:
-            return self._session.get(target or as_url(url), headers=self._request_headers(url, headers),
-                                     proxy=self._proxy, timeout=timeout, middlewares=self._middlewares)
-        return self._session.get(target or as_url(url), headers=self._request_headers(url, headers),
-                                 proxy=self._proxy, timeout=timeout)
+            return self._session.get(target, headers=self._request_headers(url, headers), proxy=self._proxy,
+                                     timeout=timeout, middlewares=self._middlewares)
+        return self._session.get(target, headers=self._request_headers(url, headers), proxy=self._proxy,
+                                 timeout=timeout)
+
+    def _signed(self, url: str) -> str:
+        """An `s3://bucket/key` address as a fresh presigned URL (see `capture.s3url`); other URLs as they are."""
+        if not is_s3(url):
+            return url
+        if self._signer is None:
+            raise InvalidUrl("s3:// addresses need an object store (none is configured for this capture)",
+                             details={"url": _safe_url(url)})
+        return self._signer(url)
 
     @contextlib.asynccontextmanager
     async def open(self, url: str, *, headers: Mapping[str, str] | None = None,
@@ -265,15 +278,19 @@ class HttpClient:
 
     async def get_text(self, url: str, *, total: float | None = None) -> tuple[str, str]:
         """A text document (a playlist) and the URL it came from after redirects."""
-        target = _document_url(url)
+        signed = is_s3(url)
+        target = as_url(self._signed(url)) if signed else _document_url(url)
         await self._scope()
         try:
             async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
                 self._accept(resp, url)
                 raw = await resp.read()
                 final = str(resp.url)
+                moved = bool(resp.history)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_error(exc, url) from exc
+        if signed:  # relative URIs resolve against the s3:// address, never the presigned one
+            return raw.decode("utf-8", errors="replace"), url if not moved else final
         return raw.decode("utf-8", errors="replace"), (url if final == str(target) else final)
 
     async def get_body(self, url: str, *, byte_range: tuple[int, int] | None = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from livevault.capture.m3u8_attrs import parse_attributes, parse_float, parse_int
+from livevault.capture.s3url import join_url
 from livevault.capture.variants import MasterPlaylist, Rendition, Variant, parse_master, select_variant
 from livevault.errors import InvalidInput, PlaylistInvalid
 
@@ -137,7 +137,7 @@ def _key(attrs: dict[str, str], base: str) -> Key:
             raise PlaylistInvalid(f"EXT-X-KEY has an invalid IV: {raw_iv!r}") from exc
     return Key(
         method=attrs.get("METHOD", "NONE").upper(),
-        uri=urljoin(base, attrs["URI"]) if "URI" in attrs else None,
+        uri=join_url(base, attrs["URI"]) if "URI" in attrs else None,
         iv=iv,
         keyformat=attrs.get("KEYFORMAT", "identity"),
     )
@@ -173,7 +173,7 @@ class ReloadCache:
         """`uri` resolved against the playlist URL."""
         resolved = self._uris.get(uri)
         if resolved is None:
-            resolved = self._uris[uri] = urljoin(self._base, uri)
+            resolved = self._uris[uri] = join_url(self._base, uri)
         self._used_uris.append(uri)
         return resolved
 
@@ -286,7 +286,7 @@ class _MediaParser:
         if "URI" not in attrs:
             return
         byterange = _byterange(attrs["BYTERANGE"], 0) if "BYTERANGE" in attrs else None
-        self.init = InitSection(urljoin(self.url, attrs["URI"]), byterange, self._current_key())
+        self.init = InitSection(join_url(self.url, attrs["URI"]), byterange, self._current_key())
 
     def _set(self, attr: str, value: object) -> None:
         setattr(self, attr, value)

@@ -328,6 +328,10 @@ class Spool:
         """How many bytes of a part its index describes (all of it once closed; less while being written)."""
         return max((r.offset + r.bytes for r in self._segments_of(part)), default=0)
 
+    def segments_of(self, part: PartInfo) -> list[SegmentRecord]:
+        """The indexed segments of one part, in the order they were written."""
+        return self._segments_of(part)
+
     def part_paths(self) -> list[tuple[PartInfo, Path]]:
         """Parts that hold bytes, in order, with their absolute paths."""
         return [(p, self.directory / p.path) for p in self._parts if self._part_size(p) > 0]

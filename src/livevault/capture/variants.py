@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 from livevault.capture.m3u8_attrs import parse_attributes, parse_float, parse_int, parse_resolution
+from livevault.capture.s3url import join_url
 from livevault.errors import InvalidInput, NoMatchingQuality
 
 _QUALITY_HEIGHT = re.compile(r"^(\d{2,4})p(\d{0,3})$")
@@ -63,7 +63,7 @@ def _rendition(attrs: dict[str, str], base: str) -> Rendition:
         type=attrs.get("TYPE", ""),
         group_id=attrs.get("GROUP-ID", ""),
         name=attrs.get("NAME", ""),
-        uri=urljoin(base, attrs["URI"]) if "URI" in attrs else None,
+        uri=join_url(base, attrs["URI"]) if "URI" in attrs else None,
         language=attrs.get("LANGUAGE"),
         default=attrs.get("DEFAULT", "").upper() == "YES",
     )
@@ -80,7 +80,7 @@ def parse_master(lines: list[str], url: str) -> MasterPlaylist:
         elif line.startswith("#EXT-X-MEDIA:"):
             media.append(_rendition(parse_attributes(line.partition(":")[2]), url))
         elif not line.startswith("#") and pending is not None:
-            variants.append(_variant(pending, urljoin(url, line)))
+            variants.append(_variant(pending, join_url(url, line)))
             pending = None
     return MasterPlaylist(url=url, variants=tuple(variants), media=tuple(media))
 

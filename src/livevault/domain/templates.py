@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 DEFAULT_OUTPUT_TEMPLATE = "{room_id}/{YYYY}/{MM}/{DD}/{timestamp}_{title}.mp4"
 TEMPLATE_FIELDS = frozenset(
-    {"room_id", "source", "title", "author", "recording_id", "timestamp", "YYYY", "MM", "DD", "hh", "mm", "ss"}
+    {"room_id", "source", "title", "author", "recording_id", "timestamp", "YYYY", "MM", "DD", "hh", "mm", "ss",
+     "stream_key"}
 )
 _MAX_COMPONENT = 120
 _MAX_TEMPLATE = 512
@@ -77,6 +78,7 @@ def render_output_path(
     started_at: datetime,
     title: str | None = None,
     author: str | None = None,
+    stream_key: str | None = None,
 ) -> PurePosixPath:
     """Render a validated template into a relative POSIX path that ends in `.mp4`."""
     validate_template(template)
@@ -93,6 +95,7 @@ def render_output_path(
         "hh": f"{started_at.hour:02d}",
         "mm": f"{started_at.minute:02d}",
         "ss": f"{started_at.second:02d}",
+        "stream_key": stream_key or room_id or source,
     }
     safe = {key: sanitize_component(val) or "_" for key, val in values.items()}
     rendered = template.format(**safe)

@@ -156,6 +156,9 @@ class RecordingService:
         room_id: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        watcher_key: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
     ) -> RecordingPage:
         def work(session: Any) -> tuple[list[Recording], int]:
             return RecordingRepository(session).list(
@@ -165,6 +168,9 @@ class RecordingService:
                 room_id=room_id,
                 limit=page_size,
                 offset=(page - 1) * page_size,
+                watcher_key=watcher_key,
+                created_from=created_from,
+                created_to=created_to,
             )
 
         items, total = self._db.run(work)

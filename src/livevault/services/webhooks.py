@@ -22,6 +22,7 @@ from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.errors import Conflict, InvalidSignature, WebhookNotConfigured, WebhookReplayed
 from livevault.observability import current_correlation_id
+from livevault.sources.bucket import playlist_url
 from livevault.sources.push import STREAM_KEY_PATTERN as STREAM_KEY_PATTERN
 from livevault.sources.push import origin_url, push_target
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Livevault-Signature"
 SIGNATURE_PREFIX = "sha256="
 PUSH_SOURCE = "push"
+BUCKET_SOURCE = "bucket"
+_PUSH_KINDS = (PUSH_SOURCE, BUCKET_SOURCE)
 _LOCK_STRIPES = 64
 _MEMORY = 4096
 _RECENT = 20
@@ -77,6 +80,7 @@ class WebhookOutcome(StrEnum):
     NOT_RECORDING = "not_recording"
     STALE = "stale"
     DUPLICATE = "duplicate"
+    IDLE = "idle"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +188,77 @@ class PushService:
         self._event_ids.put(key, "1")
         return seen
 
+    @property
+    def source_kind(self) -> str:
+        """`push` (HTTP origin, LIVEVAULT_PUSH_HLS_URL_TEMPLATE) or `bucket` (LIVEVAULT_PUSH_SOURCE=bucket)."""
+        return BUCKET_SOURCE if self._settings.push_source == BUCKET_SOURCE else PUSH_SOURCE
+
+    @staticmethod
+    def target(stream_key: str) -> str:
+        """`push:<stream_key>`, the one identity of a pushed stream (raises InvalidStreamKey)."""
+        return push_target(stream_key)
+
     def origin_url(self, stream_key: str) -> str:
-        """The origin playlist URL of `stream_key`, through the URL gate (blocking: it resolves the host)."""
+        """Where the stream's playlist is: the origin URL through the URL gate (blocking: it resolves the host),
+        or the `s3://` address in the segments bucket."""
+        if self.source_kind == BUCKET_SOURCE:
+            settings = self._settings
+            return playlist_url(settings.bucket_source_bucket, settings.bucket_playlist, stream_key)
         return self._validate_url(origin_url(self._settings.push_hls_url_template, stream_key))
 
     def started(self, event: StreamEvent) -> WebhookResult:
         """Start recording the stream unless that is already done. Blocking: call it from a worker thread."""
+        return self._start(event)
+
+    def discovered(self, stream_key: str, modified: float) -> WebhookResult:
+        """The bucket poller saw `stream_key`'s playlist change at `modified` (Unix seconds, the store's clock)
+        and no webhook announced it: start recording unless a recording of the key is active, finalizing, or
+        ended after that change (the stream it recorded is the one still in the bucket)."""
+        return self._start(StreamEvent(StreamEventType.STARTED, stream_key), discovered_at=modified)
+
+    def idle(self, stream_key: str) -> WebhookResult:
+        """The bucket poller saw no new segment of `stream_key` for LIVEVAULT_BUCKET_IDLE_GRACE: stop its active
+        bucket recording gracefully (what was captured is finalized)."""
+        target = push_target(stream_key)
+        with self._lock_for(stream_key):
+            active, _recent = self._db.run(lambda s: self._lookup(s, target))
+            if active is None or active.source_kind != BUCKET_SOURCE:
+                return WebhookResult(WebhookOutcome.NOT_RECORDING)
+            if active.stop_requested:
+                return WebhookResult(WebhookOutcome.ALREADY_STOPPING, active.id)
+            try:
+                self._recordings.stop(active.id)
+            except Conflict:
+                return WebhookResult(WebhookOutcome.ALREADY_STOPPING, active.id)
+        log.info("bucket stream idle; stopping recording %s", active.id, extra={"recording_id": active.id})
+        return WebhookResult(WebhookOutcome.IDLE, active.id)
+
+    def capturing_bucket_keys(self) -> dict[str, Recording]:
+        """Stream key -> its active bucket recording (pending or recording), for the poller."""
+        def work(session: Session) -> dict[str, Recording]:
+            repo = RecordingRepository(session)
+            found: dict[str, Recording] = {}
+            for status in _CAPTURING:
+                offset = 0
+                while True:
+                    page, total = repo.list(source_kind=BUCKET_SOURCE, status=status, limit=500, offset=offset)
+                    for rec in page:
+                        found.setdefault(rec.source[len("push:"):], rec)
+                    offset += len(page)
+                    if not page or offset >= total:
+                        break
+            return found
+        return self._db.run(work)
+
+    def _start(self, event: StreamEvent, *, discovered_at: float | None = None) -> WebhookResult:
         target = push_target(event.stream_key)
         url = self.origin_url(event.stream_key)
         with self._lock_for(event.stream_key):
             active, recent = self._db.run(lambda s: self._lookup(s, target))
+            if discovered_at is not None:
+                seen = self._seen_before(active, recent, discovered_at)
+                if seen is not None:
+                    return seen
             if active is not None and not active.stop_requested:
                 if event.stream_id:
                     self._owners.put(active.id, event.stream_id)
@@ -204,11 +269,11 @@ class PushService:
                 done = next((r for r in recent if r.stream_id == event.stream_id and r.status in _RECORDED), None)
                 if done is not None:
                     return WebhookResult(WebhookOutcome.ALREADY_RECORDED, done.id)
-            recording, _job = self._recordings.create(self._request(event, target, url))
+            recording, _job = self._recordings.create(self._request(event, target, url, discovered=discovered_at))
             if event.stream_id:
                 self._owners.put(recording.id, event.stream_id)
-        log.info("push stream started; recording %s", recording.id,
-                 extra={"recording_id": recording.id, "stream_key": event.stream_key})
+        log.info("push stream %s; recording %s", "discovered in the bucket" if discovered_at else "started",
+                 recording.id, extra={"recording_id": recording.id, "stream_key": event.stream_key})
         return WebhookResult(WebhookOutcome.RECORDING_STARTED, recording.id)
 
     def ended(self, event: StreamEvent) -> WebhookResult:
@@ -235,6 +300,22 @@ class PushService:
         log.info("push stream ended; stopping recording %s", active.id, extra={"recording_id": active.id})
         return WebhookResult(WebhookOutcome.STOPPING, active.id)
 
+    @staticmethod
+    def _seen_before(active: Recording | None, recent: list[Recording], modified: float) -> WebhookResult | None:
+        """Why the poller must not start a recording for a playlist changed at `modified`, or None."""
+        if active is not None:
+            outcome = WebhookOutcome.ALREADY_STOPPING if active.stop_requested else WebhookOutcome.ALREADY_RECORDING
+            return WebhookResult(outcome, active.id)
+        latest = recent[0] if recent else None
+        if latest is None:
+            return None
+        if latest.status is RecordingStatus.PROCESSING:
+            return WebhookResult(WebhookOutcome.ALREADY_RECORDED, latest.id)
+        ended = latest.completed_at or latest.created_at
+        if modified <= ended.timestamp():
+            return WebhookResult(WebhookOutcome.ALREADY_RECORDED, latest.id)
+        return None
+
     def _lock_for(self, stream_key: str) -> threading.Lock:
         return self._locks[zlib.crc32(stream_key.encode()) % _LOCK_STRIPES]
 
@@ -246,14 +327,27 @@ class PushService:
         """
         repo = RecordingRepository(session)
         active: list[Recording] = []
-        for status in _CAPTURING:
-            found, _total = repo.list(source_kind=PUSH_SOURCE, source=target, status=status, limit=1)
-            active.extend(found)
-        recent, _total = repo.list(source_kind=PUSH_SOURCE, source=target, limit=_RECENT)
+        recent: list[Recording] = []
+        for kind in _PUSH_KINDS:  # one stream key, one recording, whether it comes from an origin or a bucket
+            for status in _CAPTURING:
+                found, _total = repo.list(source_kind=kind, source=target, status=status, limit=1)
+                active.extend(found)
+            page, _total = repo.list(source_kind=kind, source=target, limit=_RECENT)
+            recent.extend(page)
+        recent.sort(key=lambda r: r.created_at, reverse=True)
         newest = max(active, key=lambda r: r.created_at, default=None)
         return newest, recent
 
-    def _request(self, event: StreamEvent, target: str, url: str) -> RecordingRequest:
+    def _request(
+        self, event: StreamEvent, target: str, url: str, *, discovered: float | None = None
+    ) -> RecordingRequest:
+        if discovered is not None:
+            return RecordingRequest(
+                source_kind=self.source_kind, source=target, quality=self._settings.default_quality,
+                output_template=self._settings.push_output_template,
+                options={"bucket": {"stream_key": event.stream_key, "playlist": url, "discovered": True}},
+                correlation_id=current_correlation_id(),
+            )
         webhook: dict[str, Any] = {"stream_key": event.stream_key, "origin_url": url}
         if event.user_id:
             webhook["user_id"] = event.user_id
@@ -262,11 +356,12 @@ class PushService:
         if event.metadata:
             webhook["metadata"] = event.metadata
         return RecordingRequest(
-            source_kind=PUSH_SOURCE,
+            source_kind=self.source_kind,
             source=target,
             stream_id=event.stream_id,
             title=event.title,
             quality=self._settings.default_quality,
+            output_template=self._settings.push_output_template,
             options={"webhook": webhook},
             correlation_id=current_correlation_id(),
         )

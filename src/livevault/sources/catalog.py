@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from livevault.sources.base import Resolver
 
 # Match order matters: specific platforms before the generic URL source, which takes any http(s) URL.
-SOURCE_MODULES: tuple[str, ...] = ("tiktok", "push", "ytdlp", "streamlink", "direct")
+SOURCE_MODULES: tuple[str, ...] = ("tiktok", "push", "bucket", "ytdlp", "streamlink", "direct")
 
 
 def create_resolvers(settings: Settings, http: aiohttp.ClientSession) -> list[Resolver]:

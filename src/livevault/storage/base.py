@@ -25,6 +25,7 @@ class ObjectInfo:
     key: str
     size: int
     etag: str | None  # S3's ETag without quotes; for a local file the hex MD5
+    modified: float | None = None  # last change, Unix seconds (the store's clock), where the listing says
 
 
 @dataclass(slots=True)

@@ -186,7 +186,7 @@ class S3Store:
             for page in paginator.paginate(Bucket=self.config.bucket, Prefix=self.object_key(prefix)):
                 for item in page.get("Contents", []):
                     yield ObjectInfo(key=str(item["Key"])[strip:], size=int(item["Size"]),
-                                     etag=clean_etag(item.get("ETag")))
+                                     etag=clean_etag(item.get("ETag")), modified=_timestamp(item.get("LastModified")))
         except (BotoCoreError, ClientError) as exc:
             raise StoreError(f"S3 listing of {prefix!r} failed: {exc}", details={"prefix": prefix}) from exc
 
@@ -226,6 +226,10 @@ class S3Store:
             return self.public_url(key)
         endpoint = (self.config.endpoint_url or f"https://s3.{self.config.region}.amazonaws.com").rstrip("/")
         return f"{endpoint}/{self.config.bucket}/{quote(self.object_key(key))}"
+
+
+def _timestamp(value: Any) -> float | None:
+    return float(value.timestamp()) if hasattr(value, "timestamp") else None
 
 
 def _content_type(key: str) -> str:

@@ -22,6 +22,7 @@ from livevault.observability import configure_logging
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
 STORAGE_SWEEP_TASK = "livevault.storage.sweep"
+BUCKET_POLL_TASK = "livevault.bucket.poll"
 TICK_INTERVAL = 1.0
 SWEEP_INTERVAL = 2.0
 DEFAULT_CONCURRENCY = 100
@@ -68,6 +69,10 @@ app.conf.update(
         # The storage retry schedule: uploads waiting for S3 to come back, lapsed uploaders, unfinished deletes.
         "storage-sweep": {"task": STORAGE_SWEEP_TASK, "schedule": settings.storage_sweep_interval,
                           "options": {"expires": max(10.0, 2 * settings.storage_sweep_interval)}},
+        # Bucket sources: streams that appear in the segments bucket without a webhook (MONITOR_INTERVAL).
+        **({"bucket-poll": {"task": BUCKET_POLL_TASK, "schedule": settings.bucket_poll_interval,
+                            "options": {"expires": max(10.0, 2 * settings.bucket_poll_interval)}}}
+           if settings.push_source == "bucket" and settings.bucket_poll_interval > 0 else {}),
     },
     beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     include=["livevault.worker.tasks"],

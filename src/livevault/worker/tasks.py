@@ -13,6 +13,7 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.upload         6 h                                    6.5 h   (queue `upload`)
     livevault.storage.sweep  -                                      60 s
     livevault.watchers.tick  -                                      60 s
+    livevault.bucket.poll    -                                      60 s
     livevault.leases.sweep   -                                      (synchronous, short)
 
 Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
@@ -35,7 +36,7 @@ from livevault.errors import LivevaultError, NotFound
 from livevault.services.delivery import UPLOAD_JOB
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
-from livevault.worker.celery_app import STORAGE_SWEEP_TASK, SWEEP_TASK, TICK_TASK, app, settings
+from livevault.worker.celery_app import BUCKET_POLL_TASK, STORAGE_SWEEP_TASK, SWEEP_TASK, TICK_TASK, app, settings
 from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,16 @@ def _storage_sweep() -> int:
     return rt.call(container.storage.sweep(), TICK_TIMEOUT)
 
 
+def _bucket_poll() -> int:
+    """One pass of the bucket poller (bucket sources); returns how many recordings it started or stopped."""
+    rt = runtime()
+    container = rt.start()
+    if container.bucket_poller is None:
+        return 0
+    result = rt.call(container.bucket_poller.run_once(), TICK_TIMEOUT)
+    return len(result.started) + len(result.stopped)
+
+
 def _watchers_tick() -> int | None:
     """One pass of the watcher scheduler in this worker; None when this process is already in a pass."""
     return runtime().tick(TICK_TIMEOUT)
@@ -129,6 +140,7 @@ download = app.task(_download, name=DOWNLOAD_JOB, bind=True, max_retries=MAX_RET
 upload = app.task(_upload, name=UPLOAD_JOB, bind=True, max_retries=MAX_RETRIES)
 storage_sweep = app.task(_storage_sweep, name=STORAGE_SWEEP_TASK, ignore_result=True)
 watchers_tick = app.task(_watchers_tick, name=TICK_TASK, ignore_result=True)
+bucket_poll = app.task(_bucket_poll, name=BUCKET_POLL_TASK, ignore_result=True)
 leases_sweep = app.task(_leases_sweep, name=SWEEP_TASK, ignore_result=True)
 
 

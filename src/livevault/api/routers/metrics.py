@@ -8,13 +8,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from livevault.api.deps import ApiKeyDep, ContainerDep
+from livevault.api.deps import ContainerDep, SessionOrKeyDep
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(container: ContainerDep, _key: ApiKeyDep) -> Response:
+async def metrics(container: ContainerDep, _key: SessionOrKeyDep) -> Response:
     """Counters and gauges: http_requests_total, recordings_total, disk_free_bytes, …"""
     try:
         free = await asyncio.to_thread(container.disk_free)

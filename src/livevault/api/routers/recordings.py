@@ -10,7 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from livevault.api.deps import AdminScopeDep, ApiKeyDep, ContainerDep, KeyOrSignedLinkDep, RecordScopeDep
+from livevault.api.deps import (
+    AdminScopeDep,
+    ApiKeyDep,
+    ContainerDep,
+    KeyOrSignedLinkDep,
+    RecordScopeDep,
+    SessionOrKeyDep,
+)
 from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -36,7 +43,7 @@ from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
 from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
-from livevault.errors import MissingSource, NotFound, Unauthorized, UnsupportedSource
+from livevault.errors import MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.livekit.rooms import RoomRequest
 
@@ -113,9 +120,10 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
 
 
 async def build_request(container: Container, body: RecordingCreate) -> RecordingRequest:
-    if not body.url and not body.room_id and not body.user:
+    if not body.url and not body.room_id and not body.user and not body.stream_key:
         raise MissingSource(
-            "give a `url`, a `room_id` or a `user` to record", details={"fields": ["url", "room_id", "user"]}
+            "give a `url`, a `room_id`, a `user` or a `stream_key` to record",
+            details={"fields": ["url", "room_id", "user", "stream_key"]},
         )
     if body.room_id is not None:
         check_room_id(body.room_id)
@@ -123,7 +131,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         check_user(body.user)
     container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
-                                        source=body.source)
+                                        source=body.source, stream_key=body.stream_key)
     return RecordingRequest(
         source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
         duration=body.duration, output_template=body.output_template,
@@ -134,25 +142,12 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
 
 
 async def resolve_target(
-    container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None
+    container: Container, *, url: str | None, room_id: str | None, user: str | None, source: str | None,
+    stream_key: str | None = None,
 ) -> tuple[str, str]:
     """(source kind, target) for what the user gave; URLs pass the one validation function."""
-    if url:
-        target = await asyncio.to_thread(container.validate_url, url)
-    elif room_id:
-        target = room_id
-    else:
-        target = "@" + (user or "").lstrip("@")
-    if source:
-        resolver = container.sources.get(source)
-        accepts = getattr(resolver, "accepts", resolver.matches)  # a named source may take more than it routes
-        if not accepts(target):
-            raise UnsupportedSource(f"the {source} source cannot record this target",
-                                    details={"source": source, "target": target[:200]})
-        return resolver.name, target
-    if url:
-        return container.sources.match(target).name, target
-    return container.sources.get("tiktok").name, target
+    return await asyncio.to_thread(container.targets.resolve, url=url, room_id=room_id, user=user, source=source,
+                                   stream_key=stream_key)
 
 
 @router.post("/recordings", status_code=202, response_model=RecordingAccepted)
@@ -304,7 +299,7 @@ async def list_parts(recording_id: str, request: Request, container: ContainerDe
 
 
 @router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
-async def download_part(recording_id: str, index: int, container: ContainerDep, _key: ApiKeyDep) -> FileResponse:
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
     """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
     rec = container.recordings.get(recording_id)
     for idx, path in container.recordings.parts_of(rec):

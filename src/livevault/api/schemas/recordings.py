@@ -56,7 +56,14 @@ class RecordingCreate(RequestModel):
                              examples=[None])
     source: str | None = Field(
         default=None, max_length=32,
-        description="force a source: tiktok, url, ytdlp, streamlink (default: chosen from the URL)",
+        description="force a source: tiktok, url, ytdlp, streamlink, push, bucket (default: chosen from the URL; "
+        "for a `stream_key`, LIVEVAULT_PUSH_SOURCE)",
+        examples=[None],
+    )
+    stream_key: str | None = Field(
+        default=None, max_length=128,
+        description="a stream published to your streaming server: recorded from its HTTP origin (`push`) or from "
+        "the segments bucket (`bucket`, see docs/bucket-source.md)",
         examples=[None],
     )
     url: str | None = Field(

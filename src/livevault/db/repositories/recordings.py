@@ -236,6 +236,7 @@ class RecordingRepository:
         completed_only: bool = False,
         limit: int = 50,
         offset: int = 0,
+        watcher_key: str | None = None,
     ) -> RecordingsAndTotal:
         """One page, newest first (created_at, then id, descending), and the total that match."""
         _page_bounds(limit, offset)
@@ -247,6 +248,7 @@ class RecordingRepository:
             (r.source, source),
             (r.room_id, room_id),
             (r.url, url),
+            (r.watcher_key, watcher_key),
         ):
             if value is not None:
                 conditions.append(column == value)

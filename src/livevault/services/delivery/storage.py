@@ -103,7 +103,7 @@ class StorageService:
         relative = render_output_path(
             template, room_id=key, source=recording.source if not recording.url else source_key(recording.url),
             recording_id=recording.id, started_at=recording.started_at or recording.created_at,
-            title=recording.title,
+            title=recording.title, stream_key=_stream_key(recording),
         )
         if piece:
             relative = relative.with_name(f"{relative.stem}_p{piece:03d}{relative.suffix}")
@@ -487,3 +487,10 @@ class StorageService:
 
 def _postpone(session: Any, *, file_ids: list[str], until: datetime) -> None:
     FileRepository(session).postpone(file_ids, until)
+
+
+def _stream_key(recording: Recording) -> str | None:
+    """The `{stream_key}` of a push or bucket recording (`push:<stream_key>`), else None."""
+    if recording.source_kind in {"push", "bucket"} and recording.source.startswith("push:"):
+        return recording.source[len("push:"):]
+    return None

@@ -1,0 +1,114 @@
+// livevault web pages: confirmations, copy-link, live updates without reloading, and the live player.
+"use strict";
+
+(function () {
+  // Forms that need a confirmation (delete): one delegated listener survives live updates.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+
+  // "Copy link": ask the server for a download link that works without signing in, then copy it.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("[data-copy]") : null;
+    if (!button) return;
+    var label = button.textContent;
+    var done = function (text) { button.textContent = text; setTimeout(function () { button.textContent = label; }, 2000); };
+    fetch(button.getAttribute("data-copy"), { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (!body.url) { done("No link"); return; }
+        var url = new URL(body.url, window.location.href).href;
+        button.setAttribute("data-link", url);
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(url).then(function () { done("Copied"); },
+                                                  function () { window.prompt("Copy this link", url); });
+        } else {
+          window.prompt("Copy this link", url);
+        }
+      })
+      .catch(function () { done("No link"); });
+  });
+
+  // Live updates: every 2 s fetch this page again and swap each [data-live] region whose server HTML changed
+  // (not while the keyboard focus is inside it, so nobody loses their place).
+  var lastHtml = {};
+  document.querySelectorAll("[data-live]").forEach(function (el) { lastHtml[el.id] = null; });
+  function poll() {
+    if (document.hidden || !Object.keys(lastHtml).length) return;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "X-Livevault-Poll": "1" } })
+      .then(function (response) {
+        if (response.redirected && response.url.indexOf("/ui/signin") !== -1) { window.location.reload(); return null; }
+        return response.ok ? response.text() : null;
+      })
+      .then(function (text) {
+        if (!text) return;
+        var fresh = new DOMParser().parseFromString(text, "text/html");
+        fresh.querySelectorAll("[data-live]").forEach(function (next) {
+          var current = document.getElementById(next.id);
+          if (!current) return;
+          var html = next.outerHTML;
+          if (lastHtml[next.id] === null) { lastHtml[next.id] = current.outerHTML; }
+          if (html === lastHtml[next.id] || current.contains(document.activeElement)) return;
+          lastHtml[next.id] = html;
+          current.replaceWith(document.importNode(next, true));
+        });
+        if (window.livevaultInitPlayer) window.livevaultInitPlayer();
+      })
+      .catch(function () { /* offline for a moment: try again on the next tick */ });
+  }
+  setInterval(poll, 2000);
+
+  // The live player: hls.js where the browser has Media Source Extensions, else native HLS (Safari, iOS).
+  function initPlayer() {
+  var video = document.getElementById("video");
+  if (!video || !video.getAttribute("data-hls") || video.getAttribute("data-started")) return;
+  video.setAttribute("data-started", "1");
+  var state = document.getElementById("player-state");
+  var source = video.getAttribute("data-hls");
+  function say(text) { if (state) state.textContent = text; }
+
+  function startHlsJs() {
+    var hls = new window.Hls({ liveSyncDurationCount: 3, manifestLoadingMaxRetry: 60, manifestLoadingRetryDelay: 2000,
+                               levelLoadingMaxRetry: 60, levelLoadingRetryDelay: 2000 });
+    hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
+      say("Playing live. Seek back to watch from the start.");
+      video.play().catch(function () { say("Press play to start."); });
+    });
+    hls.on(window.Hls.Events.ERROR, function (_event, data) {
+      if (!data.fatal) return;
+      if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+        say("Waiting for the first segments…");
+        setTimeout(function () { hls.loadSource(source); }, 2000);
+      } else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
+        hls.recoverMediaError();
+      } else {
+        say("The live stream cannot be played here (" + data.details + ").");
+        video.setAttribute("data-player-error", data.details);
+      }
+    });
+    hls.loadSource(source);
+    hls.attachMedia(video);
+  }
+
+  var hasMse = !!(window.MediaSource || window.ManagedMediaSource);
+  if (hasMse) {
+    var script = document.createElement("script");
+    script.src = video.getAttribute("data-hlsjs");
+    script.onload = function () {
+      if (window.Hls && window.Hls.isSupported()) { startHlsJs(); } else { say("This browser cannot play HLS."); }
+    };
+    document.head.appendChild(script);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = source;
+    video.addEventListener("loadedmetadata", function () { video.play().catch(function () { say("Press play to start."); }); });
+  } else {
+    say("This browser cannot play HLS.");
+  }
+  }
+  window.livevaultInitPlayer = initPlayer;
+  initPlayer();
+})();
