@@ -130,7 +130,8 @@ def human_epoch(value: float | None) -> str:
 
 
 # Every value a page shows has URL credentials masked, like the API's responses (docs/security.md).
-templates.env.finalize = lambda value: mask_credentials(value) if isinstance(value, str) else value
+templates.env.finalize = lambda value: (
+    mask_credentials(value) if isinstance(value, str) and not hasattr(value, "__html__") else value)
 templates.env.filters.update(size=human_size, duration=human_duration, when=human_time, epoch=human_epoch)
 templates.env.globals.update(version=__version__, completeness=completeness, shown_duration=shown_duration,
                              where_stored=where_stored, watcher_state=watcher_state,
