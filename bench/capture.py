@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sides", choices=["both", "livevault", "ffmpeg"], default="both",
                         help="which half to run (both for the comparison)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, files)")
+    parser.add_argument("--verify", choices=["sampled", "full", "off"], default=None,
+                        help="LIVEVAULT_VERIFY for the service (default: its own default, sampled)")
+    parser.add_argument("--event-loop", choices=["auto", "uvloop", "asyncio"], default=None,
+                        help="LIVEVAULT_EVENT_LOOP for the service (default: auto, uvloop where installed)")
     parser.add_argument("--serve-launcher", type=Path, metavar="FILE",
                         help="experiments only: a Python file to run instead of `livevault serve` "
                              "(same environment); the result says so")
@@ -279,6 +283,13 @@ def run_livevault(args: argparse.Namespace, server: ServerProcess, root: Path,
         "cpu_per_stream_minute": cpu_pure / (pure_seconds / 60) if pure_seconds else None,
         "cpu_capture_s": cpu_capture,
         "cpu_finalize_s": cpu_finalize,
+        "end_to_end_cpu_s": cpu_final_end - cpu0,
+        "end_to_end_cpu_per_stream_minute": (cpu_final_end - cpu0) / (recorded_seconds / 60)
+        if recorded_seconds else None,
+        "last_file_ready_s": t_final_end - t_first_post,
+        "files_ready": sum(1 for r in accepted if r.detail.get("status") == "completed" and r.detail.get("file_path")),
+        "verified": {mode: sum(1 for r in accepted if (r.detail.get("integrity") or {}).get("verify") == mode)
+                     for mode in ("sampled", "full", "off", None)},
         "recorded_stream_minutes": recorded_seconds / 60,
         "nominal_stream_minutes": n * seconds / 60,
         "cpu_per_stream_minute_steady": steady_rate(service.sampler.rows, t_first_post + 0.25 * seconds,
@@ -339,10 +350,12 @@ def run_ffmpeg(args: argparse.Namespace, server: ServerProcess, root: Path, bina
     t_start = time.time()
     fleet.start()
     print(f"  spawned {n} ffmpeg processes in {time.time() - t_start:.2f} s")
-    fleet.wait(seconds + 120)
+    fleet.wait(seconds + 120 + 5 * n)
     t_end = max((r.ended_at or time.time()) for r in fleet.runs)
     server_cpu1 = server.cpu()
-    print(f"  all exited {t_end - t_start:.1f} s after the first spawn")
+    t_mp4 = max((r.remux_ended_at or t_end) for r in fleet.runs)
+    print(f"  all captures exited {t_end - t_start:.1f} s after the first spawn; the last MP4 was ready after "
+          f"{t_mp4 - t_start:.1f} s")
     records = server.records(names)
     server.call("end", names=names)
 
@@ -368,8 +381,12 @@ def run_ffmpeg(args: argparse.Namespace, server: ServerProcess, root: Path, bina
             "wall_s": (run.ended_at or t_end) - run.started_at, "segments": len(captured),
             "ttfs": (first_at - run.started_at) if first_at is not None else None,
             "output_mib": run.output.stat().st_size / MIB if run.output.exists() else 0.0,
+            "remux_cpu_s": run.remux_cpu, "remux_returncode": run.remux_returncode,
+            "mp4_mib": run.mp4.stat().st_size / MIB if run.mp4 and run.mp4.exists() else 0.0,
         })
     cpu = sum(r.cpu for r in fleet.runs)
+    remux_cpu = sum(r.remux_cpu for r in fleet.runs)
+    mp4s = sum(1 for r in fleet.runs if r.remux_returncode == 0 and r.mp4 is not None and r.mp4.exists())
     http = _request_counts(records)
     peak_pss = fleet.sampler.peak("pss")
     peak_rss = fleet.sampler.peak("rss")
@@ -387,6 +404,12 @@ def run_ffmpeg(args: argparse.Namespace, server: ServerProcess, root: Path, bina
         "cpu_per_nominal_stream_minute": cpu / (n * seconds / 60),
         "cpu_per_stream_minute_steady": steady_rate(fleet.sampler.rows, t_start + 0.25 * seconds,
                                                     t_start + 0.85 * seconds, n),
+        "cpu_finalize_s": remux_cpu,
+        "finalize_cpu_per_stream_minute": remux_cpu / (recorded_seconds / 60) if recorded_seconds else None,
+        "end_to_end_cpu_s": cpu + remux_cpu,
+        "end_to_end_cpu_per_stream_minute": (cpu + remux_cpu) / (recorded_seconds / 60) if recorded_seconds else None,
+        "last_file_ready_s": t_mp4 - t_start,
+        "files_ready": mp4s,
         "peak_pss_mib": peak_pss / MIB,
         "peak_rss_mib": peak_rss / MIB,
         "mem_per_stream_mib": peak_pss / n / MIB,
@@ -430,10 +453,19 @@ def build_rows(lv: dict[str, Any] | None, ff: dict[str, Any] | None) -> list[Row
                pct(ff, "completeness", "overall"), "{:.2f}", ratio=False, target="lv = 100%")
     worst = Row("completeness, worst stream (%)", pct(lv, "completeness", "worst", "ratio"),
                 pct(ff, "completeness", "worst", "ratio"), "{:.2f}", ratio=False)
+    steady = Row("  same, steady state only (25-85 % of S, sampled)", _get(lv, "cpu_per_stream_minute_steady"),
+                 _get(ff, "cpu_per_stream_minute_steady"), "{:.4f}", target="ratio <= 0.75")
+    end_to_end = Row("CPU-s per stream-minute, end to end (capture + MP4)",
+                     _get(lv, "end_to_end_cpu_per_stream_minute"), _get(ff, "end_to_end_cpu_per_stream_minute"),
+                     "{:.4f}", target="ratio <= 1.00")
+    ready = Row("MP4s ready (lv: completed + verified; ff: remux exit 0)", _get(lv, "files_ready"),
+                _get(ff, "files_ready"), "{:.0f}", ratio=False, target="all N")
     rows = [
+        end_to_end,
+        Row("  finalize CPU-s per stream-minute (lv: after capture; ff: remux)",
+            _get(lv, "finalize_cpu_per_stream_minute"), _get(ff, "finalize_cpu_per_stream_minute"), "{:.4f}"),
         cpu,
-        Row("  same, steady state only (25-85 % of S, sampled)", _get(lv, "cpu_per_stream_minute_steady"),
-            _get(ff, "cpu_per_stream_minute_steady"), "{:.4f}"),
+        steady,
         Row("  same, until all left `recording` (lv incl. finalize overlap)",
             _get(lv, "cpu_per_stream_minute_until_all_stopped"), _get(ff, "cpu_per_stream_minute"), "{:.4f}"),
         Row("  same, per nominal stream-minute (N*S)", _get(lv, "cpu_per_nominal_stream_minute"),
@@ -448,9 +480,15 @@ def build_rows(lv: dict[str, Any] | None, ff: dict[str, Any] | None) -> list[Row
         Row("time to first segment, p95 (s)", _get(lv, "ttfs_p95_s"), _get(ff, "ttfs_p95_s"), "{:.2f}"),
         Row("HTTP requests per stream-minute", _get(lv, "requests_per_stream_minute"),
             _get(ff, "requests_per_stream_minute"), "{:.1f}"),
-        Row("finalize CPU-s per stream-minute (info)", _get(lv, "finalize_cpu_per_stream_minute"), None,
-            "{:.4f}", ratio=False),
+        ready,
+        Row("last MP4 ready, s after the first POST / spawn", _get(lv, "last_file_ready_s"),
+            _get(ff, "last_file_ready_s"), "{:.1f}"),
     ]
+    for row, limit in ((steady, 0.75), (end_to_end, 1.0)):
+        if row.ratio_value is not None:
+            row.passed = row.ratio_value <= limit
+    if lv is not None and ready.livevault is not None:
+        ready.passed = ready.livevault == lv["streams"] and lv["verified"].get(None, 0) == 0
     if cpu.ratio_value is not None:
         cpu.passed = cpu.ratio_value <= 0.5
     if mem.ratio_value is not None:
@@ -473,6 +511,9 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    for name, value in (("LIVEVAULT_VERIFY", args.verify), ("LIVEVAULT_EVENT_LOOP", args.event_loop)):
+        if value is not None:
+            os.environ[name] = value  # the service inherits the environment
     started = datetime.now(UTC)
     root = Path(tempfile.mkdtemp(prefix="livevault-bench-"))
     result: dict[str, Any] = {
@@ -480,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {"streams": args.streams, "seconds": args.seconds, "bitrate": args.bitrate,
-                   "segment": args.segment, "window": WINDOW, "sides": args.sides},
+                   "segment": args.segment, "window": WINDOW, "sides": args.sides,
+                   "verify": os.environ.get("LIVEVAULT_VERIFY", "sampled"),
+                   "event_loop": os.environ.get("LIVEVAULT_EVENT_LOOP", "auto")},
         "machine": machine(),
         "notes": [],
     }

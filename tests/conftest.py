@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from livevault.api.app import create_app
 from livevault.config import Settings
 
-pytest_plugins = ["tests.dbfixtures", "tests.s3fixtures"]
+pytest_plugins = ["tests.dbfixtures", "tests.s3fixtures", "tests.toolfixtures"]
 
 API_KEY = "test-key"
 HEADERS = {"X-API-Key": API_KEY}

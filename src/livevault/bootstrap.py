@@ -5,14 +5,16 @@ The only module that names concrete adapter classes.
 
 from __future__ import annotations
 
-import shutil
+import asyncio
+import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from livevault.cache.memory import MemoryCache, MemoryRateLimiter
-from livevault.cache.redis_store import RedisCache, RedisRateLimiter, RedisStore
+from livevault.cache.limiter import LimitsRateLimiter
+from livevault.cache.memory import MemoryCache
+from livevault.cache.redis_store import RedisCache, RedisStore
 from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
@@ -35,6 +37,7 @@ from livevault.services.finalize import Finalizer
 from livevault.services.health import Readiness
 from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
+from livevault.services.keys import KeyService
 from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
@@ -43,7 +46,10 @@ from livevault.services.pieces import Splitter
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB, ActiveCaptures, RecordingService
 from livevault.services.recorder import Recorder
+from livevault.services.retention.disk import DiskWatch
+from livevault.services.retention.service import RetentionLoop, RetentionService
 from livevault.services.scheduler import WatchScheduler
+from livevault.services.telemetry import TelemetryService
 from livevault.services.uow import Database
 from livevault.services.viewing import LivePlaylists, Overview, SessionService
 from livevault.services.watch import WatcherService
@@ -57,8 +63,13 @@ from livevault.sources.ytdlp_video import YtDlpVideo
 from livevault.storage.local import LocalStore
 from livevault.storage.s3 import S3Config, S3Store
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
     from pathlib import Path
+    from types import ModuleType
 
     import aiohttp
     from celery import Celery  # type: ignore[import-untyped]
@@ -71,6 +82,40 @@ if TYPE_CHECKING:
     from livevault.services.downloads import VideoStrategy
     from livevault.sources.registry import SourceRegistry
     from livevault.storage.base import Store
+
+
+def _uvloop() -> ModuleType | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop
+
+
+def event_loop_name(settings: Settings) -> str:
+    """The event loop `LIVEVAULT_EVENT_LOOP` asks for and this install has: "uvloop" or "asyncio"."""
+    if settings.event_loop == "asyncio":
+        return "asyncio"
+    if _uvloop() is None:
+        if settings.event_loop == "uvloop":
+            log.warning("LIVEVAULT_EVENT_LOOP=uvloop, but uvloop is not installed: using asyncio's loop")
+        return "asyncio"
+    return "uvloop"
+
+
+def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """A new event loop of the configured kind (uvloop's costs less CPU per request and socket read)."""
+    module = _uvloop() if event_loop_name(settings) == "uvloop" else None
+    if module is None:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = module.new_event_loop()
+    return loop
+
+
+def run_async(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on the configured event loop (the CLI's one-shot commands)."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
+        return runner.run(main)
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -153,6 +198,8 @@ class Container:
     jobs: JobLedger
     downloads: DownloadService
     rate_limits: ApiRateLimit
+    disk: DiskWatch
+    retention: RetentionService
     storage: StorageService
     notifier: Notifier
     dispatcher: Dispatcher
@@ -167,13 +214,18 @@ class Container:
     notifications: NotificationService = field(init=False)
     readiness: Readiness = field(init=False)
     access: AccessService = field(init=False)
+    retention_loop: RetentionLoop = field(init=False)
     sessions: SessionService = field(init=False)
     live: LivePlaylists = field(init=False)
     overview: Overview = field(init=False)
     targets: TargetResolver = field(init=False)
+    keys: KeyService = field(init=False)
+    telemetry: TelemetryService = field(init=False)
 
     def __post_init__(self) -> None:
-        self.access = AccessService(self.settings.api_keys)
+        self.telemetry = TelemetryService(self.db, self.metrics, self.disk_free, refresh=[self.storage.backlog])
+        self.keys = KeyService(self.db, touch_interval=self.settings.key_touch_interval)
+        self.access = AccessService(self.settings.api_keys, self.keys)
         self.sessions = SessionService.from_settings(self.settings)
         self.live = LivePlaylists(self.recordings)
         self.overview = Overview(self.settings, self.recordings, self.watchers, self.disk_free,
@@ -183,7 +235,8 @@ class Container:
         self.targets = TargetResolver(self.sources, self.validate_url, self.push)
         if self.segments is not None and self.settings.push_source == "bucket":
             self.bucket_poller = BucketPoller(self.settings, self.push, self.segments)
-        self.readiness = Readiness(self.settings, self.database_ok, self.disk_free, self.shared_store)
+        self.readiness = Readiness(self.settings, self.database_ok, self.disk.status, self.shared_store)
+        self.retention_loop = RetentionLoop(self.retention, self.settings.retention_interval)
 
     def validate_url(self, url: str) -> str:
         return self.guard.check_url(url)
@@ -200,15 +253,16 @@ class Container:
         return check(self.engine)
 
     def disk_free(self) -> int:
-        self.settings.recordings_dir.mkdir(parents=True, exist_ok=True)
-        return shutil.disk_usage(self.settings.recordings_dir).free
+        return self.disk.status().free_bytes
 
     async def start(self, *, scheduler: bool | None = None) -> None:
+        """`scheduler`: run the watcher scheduler and the cleanup job in this process (embedded mode)."""
         await self.runner.start()
         await self.dispatcher.start()  # in every process: deliveries are claimed, so none is sent twice
         await self.rooms.start_polling()  # LiveKit egresses whose webhook never came (idempotent everywhere)
         if self.settings.scheduler_enabled if scheduler is None else scheduler:
             await self.scheduler.start()
+            await self.retention_loop.start()
         if isinstance(self.runner, LocalRunner):  # distributed: Celery beat runs the storage retry schedule
             await self.storage.start()
             if self.bucket_poller is not None:  # distributed: Celery beat runs `livevault.bucket.poll`
@@ -217,6 +271,7 @@ class Container:
     async def close(self, timeout: float = 30.0) -> None:
         """Stop captures (they finalize what they have), wait for jobs, then release resources."""
         await self.scheduler.stop()
+        await self.retention_loop.stop()
         await self.storage.stop()
         if self.bucket_poller is not None:
             await self.bucket_poller.stop()
@@ -256,10 +311,10 @@ def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBacken
     """Rate-limit windows and caches: in this process's memory (embedded), or in Redis shared by every replica."""
     url = settings.shared_redis_url
     if url is None:
-        return None, MemoryRateLimiter(), MemoryCache()
+        return None, LimitsRateLimiter.in_memory(), MemoryCache()
     store = RedisStore.from_url(url)
     namespace = settings.redis_namespace
-    return store, RedisRateLimiter(store, f"{namespace}:ratelimit:"), RedisCache(store, f"{namespace}:")
+    return store, LimitsRateLimiter.on_redis(store, f"{namespace}:ratelimit"), RedisCache(store, f"{namespace}:")
 
 
 def build_rooms(
@@ -369,7 +424,15 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     trusted_http = create_session(options, guard=UrlGuard(allow_private=True))
     downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, trusted_http))
     runner.register(DOWNLOAD_JOB, downloads.run)
-    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage)
+    disk = DiskWatch(settings, metrics)
+    recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage,
+                                  disk=disk)
+    # Under disk pressure, local copies with a verified S3 copy go first (only when S3 is configured).
+    retention = RetentionService(
+        settings, db, recordings, disk, metrics,
+        remote_copies=storage.verified_remote if storage.remote is not None else None,
+        drop_local=storage.drop_local_copies,
+    )
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
     rooms = build_rooms(settings, db, metrics, trusted_http, notifier, storage)
@@ -397,7 +460,10 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
         rooms=rooms,
         guard=guard,
         trusted_http=trusted_http,
-        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, MemoryRateLimiter() if store else None),
+        rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, LimitsRateLimiter.in_memory() if store else None,
+                                 auth_failures_per_minute=settings.auth_failures_per_min),
+        disk=disk,
+        retention=retention,
         storage=storage,
         active=active,
         shared_store=store,

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     )
     keep_parts: bool = Field(False, validation_alias=_env("LIVEVAULT_KEEP_PARTS", "keep_parts"))
     thumbnails: bool = Field(True, validation_alias=_env("LIVEVAULT_THUMBNAILS", "thumbnails"))
+    verify: Literal["sampled", "full", "off"] = Field(
+        "sampled", validation_alias=_env("LIVEVAULT_VERIFY", "verify")
+    )  # sampled: every sample's structure + a few GOPs decoded; full: every frame decoded; off: none
+    # auto: uvloop where it is installed (the `uvloop` extra), else asyncio's own loop
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", validation_alias=_env("LIVEVAULT_EVENT_LOOP", "event_loop")
+    )
 
     # Object storage (S3, MinIO, Cloudflare R2; seed names, with seed 002's MINIO_* and seed 004's
     # CLOUDFLARE_R2_* accepted as aliases). docs/storage.md.
@@ -349,6 +356,24 @@ class Settings(BaseSettings):
     request_body_timeout: float = Field(
         30.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_REQUEST_BODY_TIMEOUT", "request_body_timeout")
     )
+
+    # Retention and disk (docs/retention.md)
+    retention_days: float | None = Field(
+        None, ge=0, validation_alias=_env("LIVEVAULT_RETENTION_DAYS", "retention_days"),
+        description="Delete finished, unpinned recordings older than this many days (unset or 0: keep)",
+    )
+    min_free_bytes: int = Field(
+        100 * 1024 * 1024, ge=0, validation_alias=_env("LIVEVAULT_MIN_FREE_BYTES", "min_free_bytes"),
+        description="Below this many free bytes no new recording starts (DISK_FULL); running ones go on",
+    )
+    disk_alert_percent: float = Field(
+        80.0, gt=0, le=100, validation_alias=_env("LIVEVAULT_DISK_ALERT_PERCENT", "disk_alert_percent"),
+        description="Disk use (percent) from which /ready, the metrics and the logs raise an alert",
+    )
+    retention_interval: float = Field(
+        600.0, ge=1, validation_alias=_env("LIVEVAULT_RETENTION_INTERVAL", "retention_interval"),
+        description="Seconds between two runs of the cleanup job",
+    )
     # Web pages (`/`): the secret that signs and encrypts session cookies (generated into the data dir when unset)
     session_secret: str | None = Field(
         None, min_length=16, repr=False, validation_alias=_env("LIVEVAULT_SESSION_SECRET", "session_secret"))
@@ -356,6 +381,17 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=60, validation_alias=_env("LIVEVAULT_SESSION_MAX_AGE", "session_max_age"))
     session_cookie_secure: bool = Field(
         False, validation_alias=_env("LIVEVAULT_SESSION_COOKIE_SECURE", "session_cookie_secure"))
+
+    # Access: managed keys, key guessing, metrics
+    auth_failures_per_min: int = Field(
+        20, ge=0, validation_alias=_env("LIVEVAULT_AUTH_FAILURES_PER_MIN", "auth_failures_per_min")
+    )
+    key_touch_interval: float = Field(
+        60.0, ge=0, le=86400, validation_alias=_env("LIVEVAULT_KEY_TOUCH_INTERVAL", "key_touch_interval")
+    )
+    metrics_dir: Path | None = Field(
+        None, validation_alias=_env("PROMETHEUS_MULTIPROC_DIR", "LIVEVAULT_METRICS_DIR", "metrics_dir")
+    )
 
     @field_validator("log_level")
     @classmethod

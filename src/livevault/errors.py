@@ -13,14 +13,18 @@ The tree::
     ├── Unauthorized                     UNAUTHORIZED UNAUTHORIZED
     │   └── InvalidSignature             UNAUTHORIZED INVALID_SIGNATURE (webhooks)
     ├── Forbidden                        FORBIDDEN   FORBIDDEN
-    │   └── CrossSiteRequest             FORBIDDEN   CROSS_SITE_REQUEST (a web form without its CSRF token)
+    │   ├── CrossSiteRequest             FORBIDDEN   CROSS_SITE_REQUEST (a web form without its CSRF token)
+    │   └── QuotaExceeded                FORBIDDEN   QUOTA_EXCEEDED (an API key's recordings / watchers quota)
     ├── RateLimited                      RATE_LIMITED RATE_LIMITED   (retryable)
+    │   └── TooManyAuthFailures          RATE_LIMITED TOO_MANY_AUTH_FAILURES (bad keys from one address)
     ├── NotFound                         NOT_FOUND   NOT_FOUND
     ├── Conflict                         CONFLICT    CONFLICT
+    │   └── AlreadyRecording             CONFLICT    ALREADY_RECORDING (one capturing recording per source)
     ├── SourceError                      UNAVAILABLE SOURCE_ERROR
     │   ├── LiveOffline                  UNAVAILABLE LIVE_OFFLINE
     │   ├── StreamEnded                  UNAVAILABLE STREAM_ENDED
     │   ├── NetworkTimeout               UNAVAILABLE NETWORK_TIMEOUT (retryable)
+    │   ├── StreamStalled                UNAVAILABLE STREAM_STALLED (retryable; connected, no media came)
     │   ├── SourceUnreachable            UNAVAILABLE SOURCE_UNREACHABLE (retryable)
     │   ├── SourceBlocked                UNAVAILABLE SOURCE_BLOCKED
     │   ├── LoginRequired                UNAVAILABLE LOGIN_REQUIRED
@@ -165,6 +169,18 @@ class RateLimited(LivevaultError):
     retryable = True
 
 
+class QuotaExceeded(Forbidden):
+    """An API key already holds as many active recordings (or watchers) as its quota allows."""
+
+    code = "QUOTA_EXCEEDED"
+
+
+class TooManyAuthFailures(RateLimited):
+    """Too many invalid API keys from one client address in the last minute."""
+
+    code = "TOO_MANY_AUTH_FAILURES"
+
+
 class NotFound(LivevaultError):
     code = "NOT_FOUND"
     kind = ErrorKind.NOT_FOUND
@@ -173,6 +189,12 @@ class NotFound(LivevaultError):
 class Conflict(LivevaultError):
     code = "CONFLICT"
     kind = ErrorKind.CONFLICT
+
+
+class AlreadyRecording(Conflict):
+    """The source already has a capturing recording; `details` names it (`recording_id`, `task_id`)."""
+
+    code = "ALREADY_RECORDING"
 
 
 class SourceError(LivevaultError):
@@ -190,6 +212,13 @@ class StreamEnded(SourceError):
 
 class NetworkTimeout(SourceError):
     code = "NETWORK_TIMEOUT"
+    retryable = True
+
+
+class StreamStalled(SourceError):
+    """The media URL answered, then sent no media for LIVEVAULT_STALL_TIMEOUT seconds."""
+
+    code = "STREAM_STALLED"
     retryable = True
 
 
@@ -454,12 +483,23 @@ class HttpError(LivevaultError):
 
 
 def error_class_for(code: str | None) -> type[LivevaultError]:
-    """The class that reports `code` (the first one declared, for the two codes shared by two classes)."""
-    found: type[LivevaultError] = InternalError
-    stack: list[type[LivevaultError]] = [LivevaultError]
-    while stack:
-        cls = stack.pop(0)
-        if cls.code == code:
-            return cls
-        stack.extend(cls.__subclasses__())
+    """The class that reports `code`; InternalError for an unknown one."""
+    return error_class(code) or InternalError
+
+
+def error_class(code: str | None) -> type[LivevaultError] | None:
+    """The class that reports `code` (the most general one when several share it), or None when unknown.
+
+    Used where an error is known only by its stored code (a capture outcome) and must be raised again as
+    its own class, e.g. "nothing was recorded because the stream stalled" ends as STREAM_STALLED.
+    """
+    if not code:
+        return None
+    found: type[LivevaultError] | None = None
+    pending: list[type[LivevaultError]] = [LivevaultError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.code == code and found is None:
+            found = cls
+        pending.extend(cls.__subclasses__())
     return found

@@ -5,16 +5,41 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
+import socket
 import sys
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
 
+from livevault.domain.capture import GapCause
 from livevault.domain.secrets import MASK, mask_text
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from prometheus_client.metrics_core import Metric
+
+CORRELATION_HEADER = "livevault_correlation_id"  # the Celery message header that carries it to workers
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+log_context_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_context", default=None)
+"""Fields every log line of the current job carries (recording_id, task_id, source): `log_context()` sets them."""
 _SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")
 
 
@@ -41,6 +66,30 @@ def redact_string(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+def safe_source(value: str | None) -> str | None:
+    """A source for logs: a URL without user info, query or fragment (where tokens live); other values as is."""
+    if not value or "://" not in value:
+        return value
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@contextmanager
+def log_context(*, correlation_id: str | None = None, **fields: Any) -> Iterator[None]:
+    """Every log line inside carries `fields` (None values are left out) and, when given, `correlation_id`.
+    Nests: inner fields are added to the outer ones. asyncio tasks started inside inherit them."""
+    merged = {**(log_context_var.get() or {}), **{k: v for k, v in fields.items() if v is not None}}
+    token = log_context_var.set(merged)
+    cid_token = correlation_id_var.set(correlation_id) if correlation_id else None
+    try:
+        yield
+    finally:
+        if cid_token is not None:
+            correlation_id_var.reset(cid_token)
+        log_context_var.reset(token)
 
 
 def redact(value: Any) -> Any:
@@ -77,6 +126,8 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": getattr(record, "correlation_id", None) or current_correlation_id(),
             "message": record.getMessage(),
         }
+        for key, val in (log_context_var.get() or {}).items():
+            payload.setdefault(key, val)
         for key, val in record.__dict__.items():
             if key not in self._STANDARD and not key.startswith("_") and key not in payload:
                 payload[key] = val
@@ -85,17 +136,141 @@ class JsonFormatter(logging.Formatter):
         return redact_string(json.dumps(redact(payload), default=str))
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, with the job's context (recording_id, task_id, ...) appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = dict(log_context_var.get() or {})
+        cid = current_correlation_id()
+        if cid:
+            context.setdefault("correlation_id", cid)
+        if not context:
+            return redact_string(line)
+        return redact_string(line + " [" + " ".join(f"{k}={v}" for k, v in redact(context).items()) + "]")
+
+
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("aiohttp.access", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# -- metrics ----------------------------------------------------------------------------------------------
+#
+# Every series is named livevault_* and listed, with an example alert, in docs/metrics.md. In a deployment of
+# several processes (API replicas, Celery workers) each process writes its counters to files in a shared
+# directory (prometheus_client's multiprocess mode, PROMETHEUS_MULTIPROC_DIR) and `/metrics` on any API process
+# shows their sum. What the database knows (active recordings, watchers, files, each recording's health) is
+# read at scrape time instead (`services.telemetry`), so it is right whatever process records.
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# No `*_created` series: multiprocess mode has none, so single-process mode has none either.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def process_identifier() -> str:
+    """This process in metric file names: host and pid (processes in different containers may share a pid)."""
+    host = "".join(c if c.isalnum() or c in ".-" else "-" for c in socket.gethostname()) or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def multiprocess_dir() -> Path | None:
+    """The shared metrics directory when multiprocess mode is on in this process, else None."""
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value and _multiprocess_on else None
+
+
+_multiprocess_on = False
+
+
+def setup_multiprocess_metrics(directory: Path | str | None) -> Path | None:
+    """Switch this process to multiprocess metrics under `directory` (None: leave single-process mode).
+
+    Call before any `Metrics()` is built (the CLI does, in `serve` and `worker`). Live gauges left by processes
+    of this host that no longer run are removed, so a SIGKILLed worker's gauges do not linger.
+    """
+    global _multiprocess_on
+    if directory is None or str(directory) == "":
+        return None
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)  # type: ignore[no-untyped-call]
+    _multiprocess_on = True
+    _forget_dead_processes(path)
+    return path
+
+
+def _forget_dead_processes(path: Path) -> None:
+    host = process_identifier().rsplit("-", 1)[0]
+    for file in path.glob("gauge_live*_*.db"):
+        ident = file.stem.split("_", 2)[-1]
+        owner, _, pid = ident.rpartition("-")
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(ident, str(path))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_this_process_dead() -> None:
+    """At a clean exit: drop this process's live gauges (its counters stay, as counters must)."""
+    directory = multiprocess_dir()
+    if directory is not None:
+        multiprocess.mark_process_dead(process_identifier(), str(directory))  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeFamily:
+    """One gauge computed at scrape time: name, help, label names and (label values, value) samples."""
+
+    name: str
+    documentation: str
+    labels: Sequence[str]
+    samples: Sequence[tuple[tuple[str, ...], float]]
+
+
+class StaticCollector:
+    """Yields the given gauge families (a scrape-time snapshot) as Prometheus metrics."""
+
+    def __init__(self, families: list[GaugeFamily]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._families:
+            metric = GaugeMetricFamily(family.name, family.documentation, labels=list(family.labels))
+            for labelvalues, value in family.samples:
+                metric.add_metric(list(labelvalues), value)
+            yield metric
+
+
+class _Chain:
+    """A collector that yields the samples of several collectors / registries (for one exposition)."""
+
+    def __init__(self, *sources: Any) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        for source in self._sources:
+            yield from source.collect()
 
 
 class Metrics:
@@ -105,34 +280,39 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.http_requests = Counter(
-            "http_requests", "HTTP requests by endpoint", ["method", "endpoint", "status"], registry=r
+            "livevault_http_requests", "HTTP requests by method, route template and status",
+            ["method", "endpoint", "status"], registry=r,
         )
         self.http_latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency", ["endpoint"], registry=r
+            "livevault_http_request_duration_seconds", "HTTP request latency by route template", ["endpoint"],
+            registry=r,
         )
-        self.celery_tasks = Counter("celery_tasks", "Jobs by final status", ["status"], registry=r)
-        self.recordings = Counter("recordings", "Recordings by final status", ["status"], registry=r)
-        self.recordings_success = Counter("recordings_success", "Recordings completed", registry=r)
-        self.recordings_failed = Counter("recordings_failed", "Recordings failed", registry=r)
-        self.recordings_active = Gauge("recordings_active", "Recordings capturing now", registry=r)
-        self.watchers_active = Gauge("watchers_active", "Active watchers", registry=r)
+        self.celery_tasks = Counter("livevault_jobs", "Jobs (record, finalize, download) by final status",
+                                    ["status"], registry=r)
+        self.recordings = Counter("livevault_recordings", "Recordings by final status", ["status"], registry=r)
         self.watcher_checks = Counter(
-            "watcher_checks", "Watcher live checks by source and result", ["source", "result"], registry=r
+            "livevault_watcher_checks", "Watcher live checks by source and result", ["source", "result"], registry=r
         )
         self.watcher_lateness = Histogram(
-            "watcher_check_lateness_seconds", "How late a watcher check ran after it was due",
+            "livevault_watcher_check_lateness_seconds", "How late a watcher check ran after it was due",
             buckets=(0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0), registry=r,
         )
-        self.disk_free = Gauge("disk_free_bytes", "Free bytes on the recordings disk", registry=r)
-        self.disk_bytes_free = Gauge("disk_bytes_free", "Free bytes on the recordings disk", registry=r)
-        self.recording_files = Gauge("recording_files_total", "Completed recording files", registry=r)
-        self.s3_uploads = Counter("s3_uploads", "S3 uploads by status", ["status"], registry=r)
-        self.s3_upload_parts = Counter("s3_upload_parts", "Requests that sent media to S3 (parts)", registry=r)
-        self.s3_backlog_files = Gauge("s3_upload_backlog_files", "Files waiting to be uploaded", registry=r)
-        self.s3_backlog_bytes = Gauge("s3_upload_backlog_bytes", "Bytes waiting to be uploaded", registry=r)
-        self.segments = Counter("capture_segments", "Segments appended", registry=r)
-        self.capture_bytes = Counter("capture_bytes", "Media bytes appended", registry=r)
-        self.gaps = Counter("capture_gaps", "Gaps recorded", ["cause"], registry=r)
+        self.s3_uploads = Counter("livevault_s3_uploads", "S3 upload attempts by outcome", ["status"], registry=r)
+        self.s3_upload_parts = Counter("livevault_s3_upload_parts", "Requests that sent media to S3 (parts)",
+                                       registry=r)
+        # Set from the database at scrape time (StorageService.backlog): every API replica sets the same value,
+        # so the most recent one is the answer, not their sum.
+        self.s3_backlog_files = Gauge(
+            "livevault_s3_upload_backlog_files", "Finished files waiting for their upload", registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.s3_backlog_bytes = Gauge(
+            "livevault_s3_upload_backlog_bytes", "Bytes of finished files waiting for their upload", registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.segments = Counter("livevault_capture_segments", "Segments appended", registry=r)
+        self.capture_bytes = Counter("livevault_capture_bytes", "Media bytes appended", registry=r)
+        self.gaps = Counter("livevault_capture_gaps", "Gaps recorded by cause", ["cause"], registry=r)
         self.downloads = Counter(
             "livevault_downloads", "Video downloads by strategy and final status", ["strategy", "status"], registry=r
         )
@@ -147,3 +327,50 @@ class Metrics:
         self.download_retries = Counter(
             "livevault_download_retries", "Downloads that needed the headful retry", ["strategy"], registry=r
         )
+        # Retention and disk (services.retention)
+        self.disk_used_percent = Gauge("livevault_disk_used_percent", "Used percent of the fullest recordings disk",
+                                       registry=r, multiprocess_mode="livemostrecent")
+        self.disk_low = Gauge("livevault_disk_low", "1 while free space is below LIVEVAULT_MIN_FREE_BYTES (new "
+                              "recordings refused with DISK_FULL)", registry=r, multiprocess_mode="livemostrecent")
+        self.disk_alert = Gauge("livevault_disk_alert", "1 while disk use is at or above LIVEVAULT_DISK_ALERT_PERCENT",
+                                registry=r, multiprocess_mode="livemostrecent")
+        self.recordings_refused = Counter("livevault_recordings_refused", "Recordings refused before they started",
+                                          ["reason"], registry=r)
+        self.retention_actions = Counter("livevault_retention_actions", "Recordings removed by the cleanup job",
+                                         ["action"], registry=r)
+        self.retention_freed = Counter("livevault_retention_freed_bytes", "Bytes freed by the cleanup job",
+                                       registry=r)
+        self._initialize_series()
+
+    def _initialize_series(self) -> None:
+        """Create the series of known label values at 0, so every documented series exists from the start (and
+        `rate()` sees the first increment)."""
+        for status in ("completed", "failed"):
+            self.recordings.labels(status=status)
+        for status in ("success", "retry", "failed"):
+            self.s3_uploads.labels(status=status)
+        for status in ("delivered", "retry", "failed"):
+            self.notifications.labels(status=status)
+        for status in ("SUCCESS", "FAILURE"):
+            self.celery_tasks.labels(status=status)
+        for cause in GapCause:
+            self.gaps.labels(cause=cause.value)
+        for strategy in ("yt-dlp", "scrapling-api"):
+            self.download_seconds.labels(strategy=strategy)
+            for status in ("completed", "failed"):
+                self.downloads.labels(strategy=strategy, status=status)
+        self.download_retries.labels(strategy="scrapling-api")
+        for result in ("live", "offline"):
+            self.watcher_checks.labels(source="tiktok", result=result)
+
+    def exposition(self, *extra: Any) -> bytes:
+        """The Prometheus text: this process's metrics (or, in multiprocess mode, every process's, summed)
+        followed by the `extra` collectors (computed at scrape time)."""
+        registry = CollectorRegistry(auto_describe=False)
+        directory = multiprocess_dir()
+        if directory is not None:
+            multiprocess.MultiProcessCollector(registry, str(directory))  # type: ignore[no-untyped-call]
+            registry.register(_Chain(*extra))
+        else:
+            registry.register(_Chain(self.registry, *extra))
+        return generate_latest(registry)

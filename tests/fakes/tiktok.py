@@ -43,7 +43,9 @@ Scenarios (kw in brackets):
     live            normal; the API follows go_live / end_live
     offline         every endpoint says offline (status 4, alive false); media 404
     drop            [seconds=5, status=503] open media bodies are cut now; media answers `status` for
-                    `seconds`; the API keeps saying live
+                    `seconds`; the API keeps saying live. status=404 is TikTok's CDN blip: the room stays
+                    live while every pull URL answers 404 for a few seconds
+    timeout         [seconds=30] media requests (HEAD and GET) get no answer at all for `seconds`
     stall           [seconds=30] media sends no bytes for `seconds` (open bodies pause, new ones hang)
     stream_forbidden  media answers 403 (expired sign / IP block); the API says live
     waf             every API/page request naming the user (a whole check_alive batch containing its room)
@@ -76,8 +78,8 @@ import aiohttp
 from aiohttp import web
 
 SCENARIOS = frozenset({
-    "live", "offline", "drop", "stall", "stream_forbidden", "waf", "blacklist", "rate_limit", "user_not_found",
-    "login_required", "private", "h265_only", "h265_h264",
+    "live", "offline", "drop", "stall", "timeout", "stream_forbidden", "waf", "blacklist", "rate_limit",
+    "user_not_found", "login_required", "private", "h265_only", "h265_h264",
 })
 ALL = "*"
 QUALITIES = {  # sdk_key: (name, level, resolution, vbitrate, URL suffix)
@@ -98,7 +100,7 @@ WAF_PAGE = (
     '"bid":"slardar_us_waf"}</script></head><body><p>Please wait...</p><p id="wci" class="_wafchallengeid"></p>'
     '<p id="cs" class="eyJ2Ijp7ImEiOiJhYmMiLCJjIjoiMDAwIn19"></p></body></html>'
 )
-_TIMED = frozenset({"drop", "stall"})
+_TIMED = frozenset({"drop", "stall", "timeout"})
 _BLOCKING = ("rate_limit", "waf", "blacklist")
 _MAX_RECORDS = 200_000
 
@@ -583,8 +585,13 @@ class FakeTikTok:
         while self._scenario(entry)[0] == "stall" and not (conn and conn.ended):
             await asyncio.sleep(min(0.05, max(0.005, self._until(entry) - time.monotonic())))
 
+    async def _unanswered(self, entry: _User | None) -> None:
+        while entry is not None and self._scenario(entry)[0] == "timeout":
+            await asyncio.sleep(0.05)
+
     async def _flv(self, request: web.Request) -> web.StreamResponse:
         entry, key = self._media_target(request)
+        await self._unanswered(entry)
         status = self._media_status(entry, key)
         if entry is None or status != 200:
             return web.Response(status=status, text="unavailable")
@@ -619,6 +626,7 @@ class FakeTikTok:
 
     async def _playlist(self, request: web.Request) -> web.Response:
         entry, key = self._media_target(request)
+        await self._unanswered(entry)
         status = self._media_status(entry, key)
         if entry is not None and status == 404 and not entry.live and key in entry.playlists:
             ended = entry.playlists[key].rstrip("\n") + "\n#EXT-X-ENDLIST\n"
@@ -639,6 +647,7 @@ class FakeTikTok:
 
     async def _segment(self, request: web.Request) -> web.Response:
         entry, key = self._media_target(request)
+        await self._unanswered(entry)
         status = self._media_status(entry, key)
         if entry is not None and status == 404 and key in entry.playlists:
             status = 200  # an ended LIVE's last segments stay fetchable

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from livevault.api.app import create_app
+from livevault.db.repositories import RecordingRepository
+from livevault.domain.recording import Recording, RecordingStatus
 from tests.conftest import make_settings
 
 
@@ -146,3 +150,19 @@ def test_metrics_are_prometheus_text(api: TestClient) -> None:
     assert "http_requests_total" in text
     assert "disk_free_bytes" in text
     assert "recordings_active" in text
+
+
+def test_seed_routes_show_seed_statuses_and_livevault_routes_keep_pending(api: TestClient) -> None:
+    """A recording no worker has picked up yet is `pending` to livevault and `recording` to seed 002."""
+    container = api.app.state.container  # type: ignore[attr-defined]
+    recording_id = str(uuid.uuid4())
+    pending = Recording(id=recording_id, source_kind="url", source="http://example.com/live.m3u8",
+                        status=RecordingStatus.PENDING, created_at=datetime.now(UTC))
+    container.db.run(lambda s: RecordingRepository(s).add(pending))  # accepted, no worker has it yet
+    own = api.get(f"/recordings/{recording_id}").json()
+    assert (own["status"], own["state"]) == ("pending", "pending")
+    seed = api.get(f"/recording/{recording_id}").json()["recording"]
+    assert (seed["status"], seed["state"]) == ("recording", "pending")
+    listed = {r["id"]: r for r in api.get("/recordings").json()["recordings"]}
+    assert listed[recording_id]["status"] == "recording"
+    assert {r["status"] for r in listed.values()} <= {"recording", "processing", "completed", "failed"}

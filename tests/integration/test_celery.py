@@ -50,7 +50,9 @@ _counter = itertools.count()
 def session_prefix() -> Iterator[str]:
     url = redis_url()
     if not redis_ok(url):
-        pytest.skip(f"Redis not reachable at {url} (set REDIS_URL)")
+        if os.environ.get("LIVEVAULT_REQUIRE_REDIS") == "1":
+            pytest.fail(f"Redis not reachable at {url}; LIVEVAULT_REQUIRE_REDIS=1 requires it", pytrace=False)
+        pytest.skip(f"Redis not reachable at {url} (set REDIS_URL, or LIVEVAULT_REQUIRE_REDIS=1 to fail instead)")
     prefix = f"lvtest-{os.getpid()}-{secrets.token_hex(3)}-"
     yield prefix
     delete_prefixed(url, prefix)
@@ -150,7 +152,9 @@ def test_one_worker_process_holds_twenty_recordings_at_once(
     with processes(tmp_path) as start, api_client(settings) as api:
         worker = start("worker", ["worker", "-c", "24", "-n", "w1@%h"], env_for())
         worker.wait_for_log(READY)
-        ids = [post_recording(api, streams[i % 4].playlist_url("hi"), duration=6)["recording_id"]
+        # Five recordings per stream: a query parameter of their own makes each URL a source of its own (one
+        # source, one recording; the test server ignores the parameter).
+        ids = [post_recording(api, f"{streams[i % 4].playlist_url('hi')}?copy={i}", duration=6)["recording_id"]
                for i in range(20)]
         bodies = [wait_finished(api, rid, timeout=120) for rid in ids]
 
@@ -191,7 +195,8 @@ def test_a_redis_restart_mid_recording_loses_no_job_and_watchers_resume(
             broker.kill()  # everything Redis held is gone: queues, unacked messages, results, beat's ticks
             second: dict[str, Any] = {}
             posting = threading.Thread(
-                target=lambda: second.update(post_recording(api, stream.playlist_url("hi"), duration=4)))
+                # (another URL of the same stream: the first recording still holds `hi`)
+                target=lambda: second.update(post_recording(api, stream.playlist_url("hi") + "?copy=2", duration=4)))
             posting.start()  # publishing waits for the broker instead of failing
             time.sleep(3.0)
             assert posting.is_alive(), "the job was published (or failed) while Redis was down"
@@ -363,6 +368,41 @@ def wait_http(ready: Any, timeout: float = 30.0) -> None:
             pass
         assert time.monotonic() < deadline, "Flower did not answer as expected"
         time.sleep(0.3)
+
+
+def test_beat_runs_the_cleanup_job_on_a_worker(tmp_path: Path, env_for: Any, settings_for: Any) -> None:
+    """Distributed mode: `livevault scheduler` sends `livevault.retention.sweep`, a worker deletes an old
+    recording (and its file) and leaves a pinned one."""
+    from datetime import UTC, datetime, timedelta
+
+    from livevault.db.repositories import RecordingRepository
+    from livevault.domain.recording import Recording, RecordingStatus
+
+    retention = {"LIVEVAULT_RETENTION_DAYS": "1", "LIVEVAULT_RETENTION_INTERVAL": "1"}
+    settings = settings_for()
+    with processes(tmp_path) as start, api_client(settings) as api:
+        container = api.app.state.container  # type: ignore[attr-defined]
+        old = datetime.now(UTC) - timedelta(days=3)
+        rows = []
+        for name, pinned in (("old", False), ("pinned", True)):
+            path = settings.recordings_dir / "seed" / f"{name}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"\0" * 10)
+            rows.append(Recording(id=f"{name}-{uuid.uuid4().hex[:8]}", source_kind="url", source=name,
+                                  status=RecordingStatus.COMPLETED, created_at=old, completed_at=old,
+                                  file_path=f"seed/{name}.mp4", file_size=10, pinned=pinned))
+        container.db.run(lambda s: [RecordingRepository(s).add(r) for r in rows])
+        worker = start("worker", ["worker", "-Q", "default", "-c", "4"], env_for(**retention))
+        worker.wait_for_log(READY)
+        start("beat", ["scheduler"], env_for(**retention))
+        deadline = time.monotonic() + 60
+        while api.get(f"/recordings/{rows[0].id}").status_code != 404:
+            assert time.monotonic() < deadline, worker.log()[-4000:]
+            time.sleep(0.5)
+        assert not (settings.recordings_dir / "seed" / "old.mp4").exists()
+        assert api.get(f"/recordings/{rows[1].id}").json()["pinned"] is True
+        assert (settings.recordings_dir / "seed" / "pinned.mp4").exists()
+    assert "livevault.retention.sweep[" in worker.log()
 
 
 def test_a_worker_uploads_a_finished_recording_from_the_upload_queue(

@@ -238,7 +238,7 @@ def test_recordings_list_is_newest_first_and_filters_by_status(
 ) -> None:
     stream = new_stream(stream_server, segment_duration=0.5, window=8)
     first = record(api, stream.playlist_url("lo"), duration=2)
-    second = record(api, stream.playlist_url("lo"), duration=2)
+    second = record(api, stream.playlist_url("hi"), duration=2)  # another variant: another source
     wait_finished(api, first)
     wait_finished(api, second)
     listed = api.get("/recordings").json()

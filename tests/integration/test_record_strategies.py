@@ -5,7 +5,6 @@ sources (the native HLS engine records what they resolve), the external recorder
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -112,7 +111,7 @@ def test_the_ffmpeg_engine_without_ffmpeg_fails_with_ffmpeg_missing(
     assert "LIVEVAULT_FFMPEG" in body["error_message"]
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg binary on PATH")
+@pytest.mark.usefixtures("ffmpeg_binary")  # tests/toolfixtures.py: fails in CI when missing
 def test_the_ffmpeg_engine_records_the_test_stream(tmp_path: Path, stream_server: StreamServer) -> None:
     settings = make_settings(tmp_path / "data")
     stream = new_stream(stream_server)

@@ -136,3 +136,36 @@ def test_a_paused_owner_writes_nothing_after_losing_its_lease(
     assert body["status"] == "completed", body
     frames = decode_frame_numbers(recording_file(settings.recordings_dir, body))
     assert frames == sorted(set(frames)), "frames duplicated or out of order"
+
+
+def test_takeover_needs_no_scheduler_process(
+    tmp_path: Path, env_for: Any, settings_for: Any, stream_server: StreamServer
+) -> None:
+    """No `livevault scheduler` at all: the surviving worker's own lease sweep takes the recording over."""
+    from tests.integration.celery_helpers import processes
+
+    stream = stream_server.stream(f"n-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=8)
+    settings = settings_for()
+    with processes(tmp_path) as start, api_client(settings) as api:
+        owner = start("owner", ["worker", "-Q", "recording", "-c", "4", "-n", "owner@%h"], env_for())
+        owner.wait_for_log(READY)
+        rid = post_recording(api, stream.playlist_url("hi"), duration=300)["recording_id"]
+        wait_until(lambda: len(ledger(api, rid)["segments"]) >= 2, timeout=30)
+        standby = start("standby", ["worker", "-Q", "default,recording", "-c", "4", "-n", "standby@%h"], env_for())
+        standby.wait_for_log(READY)
+
+        os.kill(owner.proc.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(lambda: len(ledger(api, rid)["parts"]) >= 2, timeout=25, interval=0.2)
+        took_over = time.monotonic() - killed_at
+        resumed = len(ledger(api, rid)["segments"])
+        wait_until(lambda: len(ledger(api, rid)["segments"]) >= resumed + 2, timeout=30)
+        assert api.post(f"/recordings/{rid}/stop").status_code == 202
+        body = wait_finished(api, rid, timeout=120)
+
+    print(f"takeover without a scheduler: {took_over:.1f} s")
+    assert took_over <= 15.0, f"takeover took {took_over:.1f} s"
+    assert body["status"] == "completed", body
+    assert body["integrity"]["segments_missing"] == 0
+    frames = decode_frame_numbers(recording_file(settings.recordings_dir, body))
+    assert frames == sorted(set(frames)), "frames duplicated or out of order across the takeover"

@@ -52,7 +52,8 @@ def test_a_watcher_records_each_live_and_stops_on_delete(client: TestClient, tmp
     stream = new_stream(stream_server, segment_duration=0.5, window=8)
     stream.offline(3.0)
     url = stream.playlist_url("hi")
-    response = client.post("/watchers", json={"url": url, "poll_interval": 1})
+    # a reconnect window shorter than the outage: the recording ends, the next live is a new one
+    response = client.post("/watchers", json={"url": url, "poll_interval": 1, "options": {"reconnect_window": 1}})
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["status"] == "PENDING"

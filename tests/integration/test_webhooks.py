@@ -113,7 +113,11 @@ def test_seed_bodies_get_seed_responses_and_started_then_ended_makes_a_playable_
 
     seed = client.get(f"/recording/{recording_id}").json()["recording"]
     assert seed["stream_id"] == SEED_STREAM_ID
-    assert seed["status"] in {"pending", "recording"}
+    assert seed["status"] == "recording", "recording from the moment stream.started is answered"
+    assert seed["started_at"] is not None
+    assert client.get(f"/recordings/{recording_id}").json()["state"] == "recording", "so it is, not pending"
+    listed = {r["id"]: r for r in client.get("/recordings", params={"source_kind": "push"}).json()["recordings"]}
+    assert listed[recording_id]["status"] == "recording"
     assert (seed["source_kind"], seed["source"]) == ("push", f"push:{key}")
     webhook = seed["options"]["webhook"]
     assert webhook["user_id"] == SEED_USER_ID
@@ -275,10 +279,10 @@ def test_without_stream_ended_the_recording_completes_when_the_playlist_ends(
     assert len(recordings(client)) == 1
 
 
-def test_without_stream_ended_a_playlist_that_disappears_ends_the_recording_after_the_grace(
+def test_without_stream_ended_a_playlist_that_disappears_ends_the_recording_after_the_reconnect_window(
     tmp_path: Path, stream_server: StreamServer
 ) -> None:
-    with open_client(tmp_path, stream_server, playlist_grace=3.0) as (client, settings):
+    with open_client(tmp_path, stream_server, playlist_grace=3.0, reconnect_window=5.0) as (client, settings):
         stream = new_stream(stream_server)
         started = post(client, seed_event("stream.started", stream.name, stream_id=str(uuid.uuid4())))
         recording_id = started.headers["X-Livevault-Recording-Id"]
@@ -289,7 +293,7 @@ def test_without_stream_ended_a_playlist_that_disappears_ends_the_recording_afte
         stream.offline(120)
         body = wait_finished(client, recording_id, timeout=40)
 
-        assert time.monotonic() - gone_at < 3.0 + 15, "ends a few seconds after the grace, not much later"
+        assert time.monotonic() - gone_at < 5.0 + 3.0 + 10, "ends a few seconds after the window, not much later"
         assert body["status"] == "completed", body
         assert client.get(f"/jobs/{body['task_id']}").json()["result"]["end_reason"] == "unreachable"
         assert_contiguous(decode_frame_numbers(recording_file(settings.recordings_dir, body)))

@@ -20,6 +20,7 @@ from livevault.api.routers import (
     files,
     health,
     jobs,
+    keys,
     live,
     livekit,
     metrics,
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = Non
     _correlation_middleware(app)
     install_error_handlers(app)
     for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics,
-                   live):
+                   live, keys):
         app.include_router(module.router)
     install_web(app)
     return app

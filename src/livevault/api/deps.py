@@ -8,10 +8,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from livevault.bootstrap import Container
+from livevault.errors import Forbidden, Unauthorized
 from livevault.services.access import Principal, Scope
 from livevault.services.viewing import SESSION_COOKIE
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of API_KEYS")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="One of API_KEYS, or a key made with `livevault keys create`"
+)
 
 
 def get_container(request: Request) -> Container:
@@ -25,9 +28,17 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 def require_api_key(
     request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
 ) -> Principal:
-    """A known key under its rate limit; sync, so FastAPI runs it (and its Redis round trip) in a thread."""
+    """A known key under its rate limit; sync, so FastAPI runs it (and its Redis round trip) in a thread.
+
+    An address that sent too many invalid keys in the last minute gets 429 before its key is looked at."""
     container = get_container(request)
-    principal = container.access.authenticate(key)
+    address = request.client.host if request.client is not None else "unknown"
+    container.rate_limits.check_client(address)
+    try:
+        principal = container.access.authenticate(key)
+    except (Unauthorized, Forbidden):
+        container.rate_limits.failed(address)
+        raise
     container.rate_limits.check(principal.rate_key)
     request.state.principal = principal
     return principal

@@ -32,7 +32,8 @@ class RateDecision:
 
 class RateLimitBackend(Protocol):
     def hit(self, key: str, limit: int, window: float) -> RateDecision:
-        """Count one request for `key` unless `limit` requests already fall in the last `window` seconds.
+        """Count one request for `key` unless `limit` requests already fall in the last `window` seconds (a
+        moving window).
 
         Args:
             key: an opaque, already hashed identity (never a raw API key).
@@ -45,6 +46,10 @@ class RateLimitBackend(Protocol):
         Raises:
             SharedStateUnavailable: the store did not answer.
         """
+        ...
+
+    def peek(self, key: str, limit: int, window: float) -> RateDecision:
+        """Would one more hit for `key` be allowed? Counts nothing. Raises SharedStateUnavailable."""
         ...
 
 

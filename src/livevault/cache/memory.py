@@ -1,36 +1,14 @@
-"""Embedded-mode twins of the Redis adapters: one process, one lock, the same semantics."""
+"""Embedded-mode twin of the Redis cache: one process, one lock, the same semantics (rate limits: `cache.limiter`)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import TYPE_CHECKING
-
-from livevault.cache.base import RateDecision
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-class MemoryRateLimiter:
-    """Sliding-window log per key: the timestamps of the requests counted in the last `window` seconds."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, limit: int, window: float) -> RateDecision:
-        now = self._clock()
-        with self._lock:
-            log = self._hits.setdefault(key, deque())
-            while log and now - log[0] >= window:
-                log.popleft()
-            if len(log) >= limit:
-                return RateDecision(False, len(log), limit, retry_after=log[0] + window - now)
-            log.append(now)
-            return RateDecision(True, len(log), limit)
 
 
 class MemoryCache:

@@ -1,4 +1,5 @@
-"""Redis adapters: a sliding-window rate limit shared by every API replica, and a TTL cache with generations.
+"""Redis adapters: the process's client behind a breaker, and a TTL cache with generations (rate-limit windows go
+through the `limits` library on the same client: `cache.limiter`).
 
 One `RedisStore` per process owns the client. After a failed call it fails fast for `cooldown` seconds, so a
 Redis outage costs the API one short timeout per cooldown instead of one per request.
@@ -7,7 +8,6 @@ Redis outage costs the API one short timeout per cooldown instead of one per req
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,35 +16,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from livevault.cache.base import RateDecision, SharedStateUnavailable, describe
+from livevault.cache.base import SharedStateUnavailable, describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# KEYS[1]: the key's window, a sorted set of request ids scored by arrival time (ms).
-# ARGV: limit, window (ms), a unique request id, now (ms; empty = the Redis server's clock, which every
-# replica shares). Trim, count, then add or refuse in one atomic step; a refused request is not stored.
-SLIDING_WINDOW_LUA = """
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local now = tonumber(ARGV[4])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, count, tonumber(oldest[2]) + window - now}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], window)
-return {1, count + 1, 0}
-"""
 
 
 class RedisStore:
@@ -114,24 +92,6 @@ class RedisStore:
             was_down, self._down_until = bool(self._down_until), 0.0
         if was_down:
             log.info("redis answers again: rate limits and caches are shared again")
-
-
-class RedisRateLimiter:
-    """Sliding-window log in a sorted set per key, `<prefix><key>`; atomic across replicas (one Lua script)."""
-
-    def __init__(self, store: RedisStore, prefix: str, clock: Callable[[], float] | None = None) -> None:
-        self._store = store
-        self._prefix = prefix
-        self._clock = clock
-        self._script = store.client.register_script(SLIDING_WINDOW_LUA)
-
-    def hit(self, key: str, limit: int, window: float) -> RateDecision:
-        window_ms = max(1, round(window * 1000))
-        now = "" if self._clock is None else str(round(self._clock() * 1000))
-        args: list[str | int] = [limit, window_ms, secrets.token_hex(8), now]
-        reply: Any = self._store.run(lambda _client: self._script(keys=[self._prefix + key], args=args))
-        allowed, count, retry_ms = (int(v) for v in reply)
-        return RateDecision(bool(allowed), count, limit, retry_after=retry_ms / 1000)
 
 
 class RedisCache:

@@ -267,7 +267,8 @@ class ManagedProcess:
         for task in pending:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        log.info("%s exited with code %s", self._spec.label, result.returncode)
+        log.info("%s exited with code %s", self._spec.label, result.returncode,
+                 extra={"returncode": result.returncode, "program": self._spec.label})
 
 
 class Markers:

@@ -1,8 +1,11 @@
 """HLS live capture (RFC 8216 §6.3): a playlist worker, bounded parallel segment fetchers, an in-order writer.
 
-Start position: `CaptureOptions.start_from`. The default `live_edge` starts where a player would, at the
-latest segment beginning at least three target durations before the end of the first playlist seen
-(what the user saw when pressing record); `window_start` takes the whole window. A playlist that has
+Start position: `CaptureControl.start`, else `CaptureOptions.start_from`. The default `live_edge` starts at
+the newest segment of the first playlist seen, so a media limit (`duration`) counts from now;
+`window_start` takes the whole window (the back-fill does not count against the limit); `player` starts
+where a player would (three target durations before the end). A media limit stops right after the segment
+that reaches it. A playlist that still answers but brings nothing new for `playlist_grace` is
+STREAM_STALLED; an unreachable playlist that comes back opens a new part after the gap. A playlist that has
 EXT-X-ENDLIST is recorded whole, and so is a stream whose first playlist was still empty. After a crash,
 a spool that already holds segments continues right after its last sequence while that is in the window;
 otherwise the pause is a PROCESS_RESTART gap (`hls_window.resume_point`).
@@ -42,7 +45,7 @@ from livevault.capture.m3u8 import (
     start_index,
 )
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, PartReason
-from livevault.errors import LivevaultError
+from livevault.errors import LivevaultError, StreamStalled
 
 if TYPE_CHECKING:
     import aiohttp
@@ -101,6 +104,7 @@ class _HlsRun:
         self._last_text = ""
         self._parsed = ReloadCache()
         self._last_ok = time.monotonic()
+        self._last_new = self._last_ok
         self._outage = False
         self._ended = False
         self._saw_empty = False
@@ -115,7 +119,8 @@ class _HlsRun:
         self._stopper: asyncio.Task[None] | None = None
         records = spool.segments()
         self._resume_after = records[-1] if records else None
-        self._spool_writer = HlsSpoolWriter(spool, control, PartReason.RESUME if spool.parts() else PartReason.START)
+        resumed = PartReason.RECONNECT if control.resume_cause else PartReason.RESUME
+        self._spool_writer = HlsSpoolWriter(spool, control, resumed if spool.parts() else PartReason.START)
         self._spill_dir = spool.directory / ".hls-tmp"
 
     # ---- supervision -------------------------------------------------------------------------------
@@ -149,7 +154,8 @@ class _HlsRun:
             log.exception("HLS capture failed")
             return CaptureOutcome(EndReason.ERROR, LivevaultError.code, f"{type(exc).__name__}: {exc}")
         reason, error = self._end or (EndReason.STOPPED, None)
-        return CaptureOutcome(reason, error.code if error else None, error.message if error else None)
+        return CaptureOutcome(reason, error.code if error else None, error.message if error else None,
+                              explicit_end=reason is EndReason.END_OF_STREAM and self._ended)
 
     async def _stop_gracefully(self, producer: asyncio.Task[None], writer: asyncio.Task[None]) -> None:
         """Give in-flight segments a moment, write the ones that arrived, abandon the rest."""
@@ -215,6 +221,12 @@ class _HlsRun:
                 return False
             started = time.monotonic()
             changed = await self._reload()
+            if changed:
+                self._last_new = started
+            elif started - self._last_new > self._options.playlist_grace and not self._outage:
+                raise StreamStalled(
+                    f"the playlist brought no new segment for {self._options.playlist_grace:g} s "
+                    f"(LIVEVAULT_PLAYLIST_GRACE) while it still answered: the stream stalled")
         return True
 
     async def _pause(self, seconds: float) -> bool:
@@ -281,6 +293,11 @@ class _HlsRun:
         self._ended = playlist.endlist
         if verdict is Verdict.RESET:
             log.warning("HLS media sequence reset: %d after %d", playlist.media_sequence, window.next_seq - 1)
+            if self._outage:  # it came back renumbered: the outage is a gap of unknown sequences
+                now = time.time()
+                self._add(_Item(gap=PendingGap(GapCause.PLAYLIST_UNREACHABLE, window.applied_wall, now,
+                                               duration=max(0.0, now - window.applied_wall)),
+                                epoch=window.epoch))
             tolerance = max(2.0, playlist.target_duration)
             fresh = [s for s in playlist.segments if not window.same(s, tolerance)]
             window.start_over()
@@ -291,6 +308,7 @@ class _HlsRun:
             return True
         self._note_skipped(playlist)
         window.remember(playlist)
+        self._control.live_edge = playlist.last_sequence
         fresh = [s for s in playlist.segments if s.sequence >= window.next_seq]
         window.next_seq = max(window.next_seq, playlist.last_sequence + 1)
         self._enqueue(fresh)
@@ -304,18 +322,22 @@ class _HlsRun:
             return False
 
         def fresh_start() -> int:
-            return 0 if self._saw_empty else start_index(playlist, self._options.start_from)
+            return 0 if self._saw_empty else start_index(playlist, self._control.start or self._options.start_from)
 
         if self._resume_after is None:
             index = fresh_start()
+            if index < len(playlist.segments) - 1 and not playlist.endlist:  # back-fill: not counted as duration
+                self._control.allow_backfill(sum(seg.duration for seg in playlist.segments[index:-1]))
         else:
-            index, gap = resume_point(self._resume_after, playlist, fresh_start, time.time())
+            index, gap = resume_point(self._resume_after, playlist, fresh_start, time.time(),
+                                      self._control.resume_cause)
             if gap is not None:
                 log.warning("HLS resumed after a restart; lost %s since the last recorded sequence %d",
                             f"sequences {gap.from_seq}-{gap.to_seq}" if gap.missing else "an unknown stretch",
                             self._resume_after.sequence)
                 self._add(_Item(gap=gap, epoch=self._window.epoch))
         self._window.remember(playlist)
+        self._control.live_edge = playlist.last_sequence
         self._enqueue(list(playlist.segments[index:]))
         self._window.next_seq = playlist.last_sequence + 1
         self._ended = playlist.endlist
@@ -387,6 +409,9 @@ class _HlsRun:
             if item.task is not None:
                 self._active -= 1
                 self._pump()
+            if item.segment is not None and self._control.max_media is not None and self._control.expired():
+                self._finish(EndReason.DURATION)  # the media limit: stop right after the segment reaching it
+                return
 
     def _write_item(self, item: _Item, fetched: Fetched | None) -> None:
         self._spool_writer.write(item.segment, item.gap, fetched, reset=item.reset)

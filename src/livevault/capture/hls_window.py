@@ -226,7 +226,7 @@ class SequenceWindow:
 
 
 def resume_point(last: SegmentRecord, playlist: MediaPlaylist, fallback: Callable[[], int],
-                 now: float) -> tuple[int, PendingGap | None]:
+                 now: float, cause: GapCause | None = None) -> tuple[int, PendingGap | None]:
     """Where a capture resumed on a spool ending with `last` starts in its first playlist, and what it lost.
 
     It continues right after `last` while the window still has it (with the same discontinuity
@@ -234,8 +234,17 @@ def resume_point(last: SegmentRecord, playlist: MediaPlaylist, fallback: Callabl
     when the first segment taken directly follows `last`. When the numbering restarted it starts at
     `fallback()` (where a new capture would). The pause is one PROCESS_RESTART gap: from `last` was
     fetched until `now`, with the skipped sequences when the numbering plausibly continued (their
-    duration estimated from the target duration), else of unknown extent lasting the wall time.
+    duration estimated from the target duration), else of unknown extent lasting the wall time. `cause`
+    replaces PROCESS_RESTART when the pause was something else (a reconnect after the stream went away).
     """
+    found, gap = _resume_point(last, playlist, fallback, now)
+    if gap is not None and cause is not None:
+        gap = replace(gap, cause=cause)
+    return found, gap
+
+
+def _resume_point(last: SegmentRecord, playlist: MediaPlaylist, fallback: Callable[[], int],
+                  now: float) -> tuple[int, PendingGap | None]:
     segments = playlist.segments
     for index, seg in enumerate(segments):
         if seg.sequence == last.sequence:

@@ -54,6 +54,7 @@ class HlsSpoolWriter:
         self._part_disc: int | None = None
         self._part_init: tuple[str, object] | None = None
         self._reset_pending = False
+        self._reconnect_pending = False
 
     def write(self, segment: Segment | None, gap: PendingGap | None, fetched: Fetched | None, *,
               reset: bool = False) -> None:
@@ -101,18 +102,26 @@ class HlsSpoolWriter:
             reason = self._open_reason
         elif self._reset_pending:
             reason = PartReason.SEQUENCE_RESET
+        elif self._reconnect_pending:
+            reason = PartReason.RECONNECT
         elif seg.discontinuity_sequence != self._part_disc:
             reason = PartReason.DISCONTINUITY
         elif init != self._part_init or container is not current.info.container:
             reason = PartReason.INIT_CHANGE
         self._part_disc, self._part_init, self._reset_pending = seg.discontinuity_sequence, init, False
+        self._reconnect_pending = False
         if reason is None and current is not None:
             return current, None
-        log.info("HLS part opened (%s, %s)", reason, container.value)
+        log.debug("HLS part opened (%s, %s)", reason, container.value)  # logged with its size when it closes
         return self._spool.open_part(container, reason or PartReason.START), reason
 
     def add_gap(self, gap: PendingGap) -> None:
-        """Record a gap against the open part, else the last part (0 when there is none yet)."""
+        """Record a gap against the open part, else the last part (0 when there is none yet).
+
+        Media after an unreachable playlist goes into a new part (RECONNECT): its timestamps jumped.
+        """
+        if gap.cause is GapCause.PLAYLIST_UNREACHABLE:
+            self._reconnect_pending = True
         current = self._spool.current
         parts = self._spool.parts()
         part = current.index if current is not None else (parts[-1].index if parts else 0)

@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
-    "LIVE_EDGE", "WINDOW_START", "ByteRange", "InitSection", "Key", "MasterPlaylist", "MediaPlaylist", "Playlist",
-    "ReloadCache", "Rendition", "Segment", "Variant", "parse_attributes", "parse_media_playlist", "parse_playlist",
-    "select_variant", "start_index",
+    "LIVE_EDGE", "PLAYER_START", "WINDOW_START", "ByteRange", "InitSection", "Key", "MasterPlaylist", "MediaPlaylist",
+    "Playlist", "ReloadCache", "Rendition", "Segment", "Variant", "parse_attributes", "parse_media_playlist",
+    "parse_playlist", "select_variant", "start_index",
 ]
 
 LIVE_EDGE = "live_edge"
 WINDOW_START = "window_start"
+PLAYER_START = "player"
+"""Where a player starts (RFC 8216 §6.3.3): three target durations before the end (the engine tests use it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,14 +343,16 @@ _MEDIA_TAGS: dict[str, Callable[[_MediaParser, str], None]] = {
 def start_index(playlist: MediaPlaylist, start_from: str = LIVE_EDGE) -> int:
     """Index of the first segment to record from a first look at a live playlist.
 
-    `live_edge` starts where a player would (RFC 8216 §6.3.3): the latest segment that begins at least
-    three target durations before the end. `window_start`, or a playlist with EXT-X-ENDLIST, starts at
-    the oldest segment.
+    `live_edge` starts at the newest segment (the media a `duration` counts begins now, give or take one
+    segment); `window_start`, or a playlist with EXT-X-ENDLIST, starts at the oldest segment (back-fill);
+    `player` at the latest segment beginning at least three target durations before the end.
     """
     segments = playlist.segments
     if start_from == WINDOW_START or playlist.endlist or not segments:
         return 0
-    if start_from != LIVE_EDGE:
+    if start_from == LIVE_EDGE:
+        return len(segments) - 1
+    if start_from != PLAYER_START:
         raise InvalidInput(f"unknown start position {start_from!r}; use live_edge or window_start")
     index = len(segments) - 1
     covered = segments[index].duration

@@ -2,13 +2,15 @@
 
 The index gets a pseudo-segment about every `progressive_index_interval` seconds (sequence = running
 counter, duration = wall time covered). A stall (`stall_timeout` without a byte), a dropped connection or
-a clean end of the body while the capture should go on leads to reconnects with backoff for up to
-`reconnect_window` seconds. Each connection that delivers bytes gets its own part (a complete FLV/TS file
-with its own header), and the outage between two of them is a gap. A capture that starts on a spool that
-already holds segments (livevault was restarted) opens a RESUME part, and the time from the last indexed
-segment to its first new byte is a PROCESS_RESTART gap. 404/410 on a reconnect ends the
-capture as END_OF_STREAM; an exhausted window ends it as UNREACHABLE. A failed first connection is an
-ERROR with the mapped code.
+a clean end of the body while the capture should go on leads to reconnects with backoff for up to the
+reconnect window (`CaptureControl.reconnect_window`, else `CaptureOptions.reconnect_window`) seconds; a
+stall is reported as STREAM_STALLED. Each connection that delivers bytes gets its own part (a complete
+FLV/TS file with its own header), and the outage between two of them is a gap. A capture that starts on a
+spool that already holds segments (livevault was restarted) opens a RESUME part, and the time from the
+last indexed segment to its first new byte is a PROCESS_RESTART gap (or `CaptureControl.resume_cause`, with
+a RECONNECT part, when the recorder captures again after a blip). 404/410 on a reconnect ends the capture
+as END_OF_STREAM (the recorder decides whether the source really ended); an exhausted window ends it as
+UNREACHABLE. A failed first connection is an ERROR with the mapped code.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from livevault.capture.base import CaptureProgress
 from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat
-from livevault.errors import DiskFull, InvalidInput, LivevaultError, NetworkTimeout
+from livevault.errors import DiskFull, InvalidInput, LivevaultError, NetworkTimeout, StreamStalled
 
 if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl, CaptureOptions
@@ -112,7 +114,9 @@ class _ProgressiveRun:
         self._pause: _Pause | None = None
         if records:
             last = records[-1]
-            self._pause = _Pause(GapCause.PROCESS_RESTART, last.fetched_at, last.part, PartReason.RESUME)
+            cause = control.resume_cause
+            self._pause = _Pause(cause or GapCause.PROCESS_RESTART, last.fetched_at, last.part,
+                                 PartReason.RECONNECT if cause else PartReason.RESUME)
 
     async def execute(self) -> CaptureOutcome:
         container = _CONTAINERS.get(self._stream.format)
@@ -126,11 +130,16 @@ class _ProgressiveRun:
         main = asyncio.create_task(self._main(container))
         stopper = asyncio.create_task(self._control.stop.wait())
         try:
-            await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED,
-                               timeout=self._control.remaining())
-            if main.done():
-                return main.result()
-            return CaptureOutcome(EndReason.STOPPED if self._control.stop.is_set() else EndReason.DURATION)
+            while True:  # a media limit is reached when the media is in, not when the wall clock says so
+                remaining = self._remaining()
+                if remaining is None or remaining > 0:
+                    await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED,
+                                       timeout=None if remaining is None else max(remaining, 0.05))
+                if main.done():
+                    return main.result()
+                remaining = self._remaining()
+                if self._control.stop.is_set() or (remaining is not None and remaining <= 0):
+                    return CaptureOutcome(EndReason.STOPPED if self._control.stop.is_set() else EndReason.DURATION)
         except LivevaultError as exc:
             return _error_outcome(exc)
         finally:
@@ -139,6 +148,13 @@ class _ProgressiveRun:
             await asyncio.gather(main, stopper, return_exceptions=True)
             self._commit_quietly()
             await asyncio.to_thread(self._close_quietly)  # fsync off the event loop
+
+    def _remaining(self) -> float | None:
+        """The control's remaining time, less the media received but not yet indexed (about a second)."""
+        remaining = self._control.remaining()
+        if remaining is None or self._control.max_media is None or self._part is None:
+            return remaining
+        return remaining - max(0.0, self._last_byte - self._seg_started)
 
     async def _main(self, container: PartContainer) -> CaptureOutcome:
         attempt = await self._attempt(container)
@@ -151,9 +167,11 @@ class _ProgressiveRun:
             if attempt.gone:
                 log.info("progressive stream gone: %s", attempt.error.message if attempt.error else "")
                 return CaptureOutcome(EndReason.END_OF_STREAM)
-            if time.monotonic() - window_start >= self._options.reconnect_window:
+            window = self._control.reconnect_window
+            window = self._options.reconnect_window if window is None else window
+            if time.monotonic() - window_start >= window:
                 return self._exhausted(attempt)
-            left = self._options.reconnect_window - (time.monotonic() - window_start)
+            left = window - (time.monotonic() - window_start)
             if await self._control.wait(min(delay, left)):
                 return CaptureOutcome(EndReason.STOPPED if self._control.stop.is_set() else EndReason.DURATION)
             delay = min(delay * 2, _BACKOFF_MAX)
@@ -181,8 +199,11 @@ class _ProgressiveRun:
         except DiskFull:
             raise
         except LivevaultError as exc:
-            result.error = exc
             stalled = isinstance(exc, NetworkTimeout) and result.connected
+            if stalled:
+                exc = StreamStalled(f"the stream sent nothing for {self._options.stall_timeout:g} s after it "
+                                    f"answered; {exc.message}", details=exc.details)
+            result.error = exc
             result.cause = GapCause.STALL if stalled else GapCause.CONNECTION_DROPPED
         if result.got_bytes:
             log.warning("progressive connection ended (%s): %s", result.cause.value,

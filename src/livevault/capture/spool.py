@@ -191,6 +191,10 @@ class PartWriter:
         if self._index is not None:
             self._index.close()
             self._index = None
+        log.info("part closed", extra={"part": self.info.index, "reason": self.info.reason.value,
+                                       "container": self.info.container.value, "size": self.bytes_written,
+                                       "segments": self.segments,
+                                       "duration": round(time.time() - self.info.started_at, 3)})
 
     def segment_records(self) -> list[SegmentRecord]:
         return [SegmentRecord(**row) for row in _read_lines(self._index_path)]
@@ -211,6 +215,9 @@ class Spool:
         """Append media with O_DIRECT (`capture.appenders`) where the filesystem allows it."""
         self.bytes_total = sum(self._part_size(p) for p in self._parts)
         self.segment_count = sum(len(self._segments_of(p)) for p in self._parts)
+        self.media_seconds = sum(s.duration for p in self._parts for s in self._segments_of(p))
+        """Seconds of media indexed so far (what a `duration` limit counts)."""
+        self.last_sequence: int | None = None  # of the newest segment appended by this process
 
     @staticmethod
     def _part_from_row(row: dict[str, Any]) -> PartInfo:
@@ -288,6 +295,8 @@ class Spool:
                                offset=0, fetched_at=time.time())
         _append_line(self.directory / (target.stem + ".idx.jsonl"), asdict(record))
         self.note_segment(record)
+        log.info("part adopted", extra={"part": index, "reason": reason.value, "container": container.value,
+                                        "size": size, "duration": round(max(0.0, duration), 3)})
         return info
 
     def ensure_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
@@ -306,11 +315,16 @@ class Spool:
             self.fence()
         _append_line(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
         self._gaps.append(gap)
+        log.warning("gap recorded", extra={"cause": gap.cause.value, "duration": round(gap.duration, 3),
+                                           "missing_segments": gap.missing_segments, "from_sequence": gap.from_sequence,
+                                           "to_sequence": gap.to_sequence})
 
     def note_segment(self, record: SegmentRecord) -> None:
         """Keep running totals (for progress) after a writer committed a segment."""
         self.segment_count += 1
         self.bytes_total += record.bytes
+        self.media_seconds += record.duration
+        self.last_sequence = record.sequence
 
     def parts(self) -> list[PartInfo]:
         return list(self._parts)

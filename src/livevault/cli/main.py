@@ -1,23 +1,27 @@
-"""`livevault serve | worker | scheduler | record | watch | testsrc | db | doctor`."""
+"""`livevault serve | worker | scheduler | record | watch | retention | keys | testsrc | db | doctor`."""
 
 from __future__ import annotations
 
 import typer
 
+from livevault.cli import keys as keys_cmd
 from livevault.cli import record as record_cmd
+from livevault.cli import retention as retention_cmd
 from livevault.cli import watch as watch_cmd
 from livevault.cli import worker as worker_cmd
 from livevault.config import Settings
 from livevault.errors import LivevaultError
-from livevault.observability import configure_logging
+from livevault.observability import configure_logging, mark_this_process_dead, setup_multiprocess_metrics
 
 app = typer.Typer(help="livevault: record live streams into playable MP4s.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(watch_cmd.app, name="watch")
+app.add_typer(keys_cmd.app, name="keys")
 app.command("record")(record_cmd.record)
 app.command("worker")(worker_cmd.worker)
 app.command("scheduler")(worker_cmd.scheduler)
+app.command("retention")(retention_cmd.retention)
 
 
 def _settings(**overrides: object) -> Settings:
@@ -38,11 +42,16 @@ def serve(
 
     from livevault.api.app import create_app
     from livevault.api.server import server_limits
+    from livevault.bootstrap import event_loop_name
 
     settings = _settings(host=host, port=port)
     configure_logging(settings.log_level, json_logs=settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                timeout_graceful_shutdown=30, **server_limits(settings))
+    setup_multiprocess_metrics(settings.metrics_dir)  # before the app builds its metrics
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
+                    timeout_graceful_shutdown=30, loop=event_loop_name(settings), **server_limits(settings))
+    finally:
+        mark_this_process_dead()
 
 
 @app.command("testsrc")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from livevault.bootstrap import Container, build_container
+from livevault.bootstrap import Container, build_container, run_async
 from livevault.config import Settings
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingRequest
+from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, START_POSITIONS, Recording, RecordingRequest
 from livevault.errors import LivevaultError
 from livevault.observability import configure_logging
 from livevault.services.record import RecordingService
@@ -20,7 +20,17 @@ from livevault.services.record import RecordingService
 
 def record(
     url: str = typer.Argument(..., help="HLS (.m3u8), FLV or MPEG-TS URL"),
-    duration: int | None = typer.Option(None, "--duration", "-d", min=1, max=86400, help="Seconds to record"),
+    duration: int | None = typer.Option(
+        None, "--duration", "-d", min=1, max=86400, help="Seconds of media to record (± one segment)"
+    ),
+    start: str = typer.Option(
+        "live_edge", "--start",
+        help="live_edge: from the newest segment; window: also the whole window the server still offers",
+    ),
+    reconnect_window: float | None = typer.Option(
+        None, "--reconnect-window", min=0, max=3600,
+        help="Seconds to keep trying after the stream goes away (default LIVEVAULT_RECONNECT_WINDOW)",
+    ),
     quality: str = typer.Option("best", "--quality", "-q", help="best, worst, 720p, or max bit/s"),
     output: Path | None = typer.Option(None, "--output", "-o", help="Where to write the MP4"),
     allow_private: bool = typer.Option(
@@ -28,6 +38,12 @@ def record(
     ),
 ) -> None:
     """Record URL until it ends, --duration passes, or Ctrl-C; then finalize into one MP4."""
+    if start not in START_POSITIONS:
+        typer.echo(f"error: --start must be one of {', '.join(START_POSITIONS)}", err=True)
+        raise typer.Exit(2)
+    options: dict[str, object] = {"start": start}
+    if reconnect_window is not None:
+        options["reconnect_window"] = reconnect_window
     overrides: dict[str, object] = {}
     if allow_private:
         overrides["allow_private_sources"] = True
@@ -39,7 +55,7 @@ def record(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging("WARNING", json_logs=False)
     try:
-        recording = asyncio.run(_record(settings, url, duration, quality, template))
+        recording = run_async(settings, _record(settings, url, duration, quality, template, options))
     except LivevaultError as exc:
         typer.echo(f"\nerror {exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from exc
@@ -48,14 +64,14 @@ def record(
 
 
 async def _record(settings: Settings, url: str, duration: int | None, quality: str,
-                  template: str | None) -> Recording:
+                  template: str | None, options: dict[str, object]) -> Recording:
     container = build_container(settings)
     await container.start(scheduler=False)
     try:
         checked = await asyncio.to_thread(container.validate_url, url)
         request = RecordingRequest(
             source_kind=container.sources.match(checked).name, source=checked, url=checked,
-            duration=duration, quality=quality, output_template=template,
+            duration=duration, quality=quality, output_template=template, options=options,
         )
         recording, _job = container.recordings.create(request)
         _install_stop(container.recordings, recording.id)

@@ -7,7 +7,6 @@ need no running server; a running `livevault serve` picks the changes up at its 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -16,7 +15,7 @@ import typer
 
 from livevault.api.routers.watchers import build_watch_request, watcher_out
 from livevault.api.schemas.watchers import WatcherCreate, WatcherOptions
-from livevault.bootstrap import Container, build_container
+from livevault.bootstrap import Container, build_container, run_async
 from livevault.config import Settings
 from livevault.domain.targets import is_room_id
 from livevault.domain.watcher import Watcher, WatcherStatus
@@ -27,15 +26,17 @@ T = TypeVar("T")
 
 
 def _run(work: Callable[[Container], Awaitable[T]]) -> T:
+    settings = Settings()
+
     async def main() -> T:
-        container = build_container(Settings())
+        container = build_container(settings)
         try:
             return await work(container)
         finally:
             await container.close(timeout=1.0)
 
     try:
-        return asyncio.run(main())
+        return run_async(settings, main())
     except LivevaultError as exc:
         typer.echo(f"error {exc.code}: {exc.message}", err=True)
         raise typer.Exit(1) from exc
@@ -55,6 +56,12 @@ def add(
     proxy: str | None = typer.Option(None, "--proxy", help="http(s):// proxy"),
     cookies: str | None = typer.Option(None, "--cookies", help="cookies file under LIVEVAULT_SECRETS_DIR"),
     max_duration: int | None = typer.Option(None, "--max-duration", help="Stop each recording after N seconds"),
+    max_recordings: int | None = typer.Option(
+        None, "--max-recordings", min=1, help="Retention: keep this watcher's newest N finished recordings"),
+    max_bytes: int | None = typer.Option(
+        None, "--max-bytes", min=1, help="Retention: keep at most this many bytes of its recordings"),
+    retention_days: float | None = typer.Option(
+        None, "--retention-days", min=0, help="Retention: delete its recordings older than this many days"),
 ) -> None:
     """Watch TARGET: record it whenever it is live."""
     fields: dict[str, str] = {}
@@ -65,7 +72,8 @@ def add(
     else:
         fields["url"] = target
     body = WatcherCreate(poll_interval=interval, options=WatcherOptions(
-        quality=quality, proxy=proxy, cookies=cookies, max_duration=max_duration), **fields)
+        quality=quality, proxy=proxy, cookies=cookies, max_duration=max_duration), max_recordings=max_recordings,
+        max_bytes=max_bytes, retention_days=retention_days, **fields)
 
     async def work(container: Container) -> tuple[str, str]:
         request = await build_watch_request(container, body)

@@ -33,7 +33,8 @@ def worker(
 def scheduler(
     loglevel: str | None = typer.Option(None, "--loglevel", "-l", help="Log level (default LOG_LEVEL)"),
 ) -> None:
-    """Run Celery beat: a watcher pass every second and a lease sweep every two. Run exactly one."""
+    """Run Celery beat: a watcher pass every second, a lease sweep every two, the cleanup job every
+    LIVEVAULT_RETENTION_INTERVAL seconds. Run exactly one."""
     from livevault.worker.celery_app import app, settings
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -44,6 +44,7 @@ ID_LENGTH = 64
 NAME_LENGTH = 255
 CODE_LENGTH = 64
 STATUS_LENGTH = 16
+CAPTURING_WHERE = "status IN ('pending', 'recording')"  # domain.recording.CAPTURING_RECORDING_STATUSES
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -122,6 +123,12 @@ class RecordingRow(Base):
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     watcher_key: Mapped[str | None] = mapped_column(Text, index=True)
+    # One source, one recording: `domain.source_key`; unique among capturing recordings (index below).
+    source_key: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
+    health: Mapped[dict[str, Any] | None] = mapped_column()  # a running capture's health (services.progress)
+    verify_mode: Mapped[str | None] = mapped_column(String(CODE_LENGTH))  # sampled | full | off
 
     __table_args__ = (
         # `files()`: completed recordings that have a file, newest completed first. Partial on
@@ -134,6 +141,15 @@ class RecordingRow(Base):
             "id",
             sqlite_where=text("file_path IS NOT NULL"),
             postgresql_where=text("file_path IS NOT NULL"),
+        ),
+        # At most one pending or recording recording per source (CAPTURING_RECORDING_STATUSES), across every
+        # API process and worker; a NULL key (rows from before the key existed) never conflicts.
+        Index(
+            "uq_recordings_capturing_source",
+            "source_key",
+            unique=True,
+            sqlite_where=text(CAPTURING_WHERE),
+            postgresql_where=text(CAPTURING_WHERE),
         ),
     )
 
@@ -238,6 +254,11 @@ class WatcherRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     lease_token: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # Retention of this watcher's recordings (None: no limit).
+    max_recordings: Mapped[int | None] = mapped_column(Integer)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    retention_days: Mapped[float | None] = mapped_column(Float)
+    api_key_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)  # the managed key that made it
 
 
 class DownloadRow(Base):
@@ -306,6 +327,8 @@ class RecordingFileRow(Base):
     uploaded_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (UniqueConstraint("bucket", "key", name="uq_recording_files_bucket_key"),)
+
+
 class NotificationRow(Base):
     """One outbound event to one target (a durable queue; see `livevault.services.notify`)."""
 
@@ -333,6 +356,23 @@ class NotificationRow(Base):
         Index("ix_notifications_stream_target_seq", "stream", "target", "seq"),
         Index("uq_notifications_event_target", "event_id", "target", unique=True),
     )
+
+
+class ApiKeyRow(Base):
+    """An API key managed in the database (`livevault keys create`); only the key's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    scope: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    prefix: Mapped[str] = mapped_column(String(CODE_LENGTH), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(CODE_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    max_recordings: Mapped[int | None] = mapped_column(Integer)
+    max_watchers: Mapped[int | None] = mapped_column(Integer)
 
 
 RECORDING_COLUMNS = frozenset(c.key for c in RecordingRow.__table__.columns)

@@ -86,6 +86,8 @@ class CaptureOutcome:
     reason: EndReason
     error_code: str | None = None
     error_message: str | None = None
+    explicit_end: bool = False
+    """The stream itself said it is over (an HLS playlist with EXT-X-ENDLIST): no reconnect is tried."""
 
 
 @dataclass(frozen=True, slots=True)

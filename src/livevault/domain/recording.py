@@ -20,9 +20,20 @@ class RecordingStatus(StrEnum):
     FAILED = "failed"
 
 
+SEED_STATUS = {RecordingStatus.PENDING: RecordingStatus.RECORDING}
+"""livevault's statuses as seed 002's four (recording, processing, completed, failed)."""
+
+START_POSITIONS = ("live_edge", "window")
+"""Where a recording starts in a live window: the newest segment, or the whole window still offered."""
+
 ACTIVE_RECORDING_STATUSES = frozenset(
     {RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING}
 )
+# Statuses in which a recording reads its source: at most one recording per source key is in one of them (a
+# partial unique index, `uq_recordings_capturing_source`). A recording that is `processing` no longer reads the
+# source, so a stream that starts again while the last one is being finalized gets a recording of its own.
+CAPTURING_RECORDING_STATUSES = frozenset({RecordingStatus.PENDING, RecordingStatus.RECORDING})
+FINISHED_RECORDING_STATUSES = frozenset({RecordingStatus.COMPLETED, RecordingStatus.FAILED})
 
 _RECORDING_TRANSITIONS: dict[RecordingStatus, frozenset[RecordingStatus]] = {
     RecordingStatus.PENDING: frozenset(
@@ -73,6 +84,9 @@ class RecordingRequest:
     stream_id: str | None = None
     correlation_id: str | None = None
     watcher_key: str | None = None
+    recording_now: bool = False
+    """Created `recording` (started now) instead of `pending`: a pushed stream is already live when its
+    `stream.started` is answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +126,9 @@ class Recording:
     bytes_captured: int = 0
     parts_count: int = 0
     watcher_key: str | None = None
+    source_key: str | None = None  # domain.source_key.recording_source_key; set by RecordingService.create
+    pinned: bool = False  # retention never deletes a pinned recording
+    verify_mode: str | None = None  # how the finished file was verified: sampled, full or off
 
 
 @dataclass(frozen=True, slots=True)

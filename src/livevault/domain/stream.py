@@ -47,3 +47,6 @@ class LiveStatus:
     stream: StreamInfo | None = None
     error_code: str | None = None
     error_message: str | None = None
+    inferred: bool = False
+    """OFFLINE guessed from the media URL failing (HTTP 404/410), not said by the platform itself: a
+    recording in progress keeps re-resolving through its reconnect window instead of ending."""

@@ -49,6 +49,10 @@ class Watcher:
     updated_at: datetime | None = None
     last_run_at: datetime | None = None
     last_live_at: datetime | None = None
+    # Retention of the recordings this watcher started (None: no limit; see services.retention).
+    max_recordings: int | None = None
+    max_bytes: int | None = None
+    retention_days: float | None = None
 
 
 def jittered(seconds: float, jitter: float, rng: random.Random | None = None) -> float:

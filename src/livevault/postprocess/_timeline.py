@@ -51,7 +51,6 @@ class Track:
     stream: Stream
     out: OutTrack
     bsf: BitStreamFilterContext | None = None
-    checked: bool = False
     held: Packet[Stream] | None = None
     waiting: bool = True
     fresh: bool = False
@@ -64,6 +63,8 @@ class Track:
     resent: int = 0
     num: int = field(init=False)
     den: int = field(init=False)
+    same: bool = field(init=False)  # input and output time bases are equal: rescaling is the identity
+    out_sec: float = field(init=False)  # seconds per output tick
     sec: float = field(init=False)
     thresh: int = field(init=False)
 
@@ -77,13 +78,11 @@ class Track:
         """Recompute the input→output tick ratio (the output time base is known once the header is out)."""
         ratio = Fraction(self.stream.time_base or Fraction(1, 90000)) / self.out.tb
         self.num, self.den = ratio.numerator, ratio.denominator
+        self.same = self.num == self.den == 1
+        self.out_sec = float(self.out.tb)
 
     def rescale(self, ticks: int) -> int:
         return (2 * ticks * self.num + self.den) // (2 * self.den)
-
-    def jumped(self, dts: int) -> bool:
-        last = self.last_raw
-        return last is not None and (dts < last or dts > last + self.step + self.thresh)
 
     def note(self, dts: int, duration: int | None) -> None:
         if duration:
@@ -141,17 +140,24 @@ class Timeline:
         self._tracks = []
 
     def feed(self, track: Track, packet: Packet[Stream]) -> None:
-        dts = self._raw_dts(track, packet)
-        if dts is None:
-            self.stats.dropped += 1
+        dts = packet.dts
+        if self._steady(track, packet, dts):
             return
-        if not track.waiting and track.jumped(dts):
-            track.waiting = True
+        if dts is None or packet.pts is None:
+            dts = self._raw_dts(track, packet)
+            if dts is None:
+                self.stats.dropped += 1
+                return
+        if not track.waiting:
+            last = track.last_raw
+            if last is not None and (dts < last or dts > last + track.step + track.thresh):
+                track.waiting = True
         if track.waiting and self._joinable(track, dts):
             self._join(track)
-        track.note(dts, packet.duration)
+        duration = packet.duration
+        track.note(dts, duration)
         if not track.waiting:
-            self._emit(track, packet)
+            self._emit(track, packet, dts, duration)
             return
         self._pending.append((track, packet))
         self._waiting.add(id(track))
@@ -159,6 +165,48 @@ class Timeline:
             self._flush(complete=True)
         elif len(self._pending) >= PENDING_LIMIT:
             self._flush(complete=False)
+
+    def _steady(self, track: Track, packet: Packet[Stream], dts: int | None) -> bool:
+        """The common case in one step, what ``feed`` + ``_emit`` would do for it: a packet that continues
+        its track's epoch (no jump, no waiting, no trimming, no fingerprints kept) and lands after what its
+        output track has. Returns False, having changed nothing, for anything else."""
+        last, pts = track.last_raw, packet.pts
+        if (dts is None or pts is None or last is None or track.waiting or track.trimming or self._remember
+                or not last < dts <= last + track.step + track.thresh):
+            return False
+        out, offset = track.out, track.offset
+        duration = packet.duration
+        # track.note(dts, duration), applied below once nothing can send the packet down the full path
+        step = duration or (dts - last if dts - last <= track.thresh else track.step)
+        if track.same:
+            out_dts, out_pts, out_duration = dts + offset, pts + offset, step
+        else:
+            num, den = 2 * track.num, 2 * track.den
+            out_dts = (dts * num + track.den) // den + offset
+            out_pts = (pts * num + track.den) // den + offset
+            out_duration = (step * num + track.den) // den
+        if (out.last_dts is not None and out_dts <= out.last_dts) or out_pts < out_dts:
+            return False  # needs a repair: the full path counts and fixes it
+        track.step, track.last_raw = step, dts
+        track.fresh = False
+        packet.dts, packet.pts = out_dts, out_pts
+        if not track.same:
+            packet.time_base = out.tb
+        if out_duration > 0 and (not track.same or not duration):
+            packet.duration = out_duration
+        packet.stream = out.stream
+        if track.epoch == self._epoch:
+            raw = (out_dts - offset) * track.out_sec
+            if raw > self._span[1]:
+                self._span = (self._span[0], raw)
+        if self._mux(packet):
+            out.last_dts = out_dts
+            out.end = out_dts + (out_duration if out_duration > 1 else 1)
+            out.packets += 1
+            if out.first is None:
+                out.first = out_dts
+            self.muxed += 1
+        return True
 
     def duration(self) -> float:
         used = [o for o in self._outs if o.first is not None]
@@ -215,7 +263,7 @@ class Timeline:
             self._join(track)
         self._expected = {id(t) for t in self._tracks if t.last_raw is not None} or self._expected
         for track, packet in pending:
-            self._emit(track, packet)
+            self._emit(track, packet, packet.dts or 0, packet.duration)
 
     def _choose_offset(self, firsts: dict[Track, int], complete: bool) -> Fraction:
         """Keep the shift if the timestamps continue; a jump only some tracks of a part made (a dropout
@@ -245,30 +293,42 @@ class Timeline:
             judged = True
         return judged
 
-    def _emit(self, track: Track, packet: Packet[Stream]) -> None:
+    def _emit(self, track: Track, packet: Packet[Stream], raw_dts: int, raw_duration: int | None) -> None:
+        """Write one packet on the output timeline (``raw_dts``/``raw_duration``: its own, already read)."""
         out = track.out
-        dts = track.rescale(packet.dts or 0) + track.offset
-        pts = track.rescale(packet.pts or 0) + track.offset
+        raw_pts = packet.pts or 0
+        if track.same:  # no rescaling: the common case of 90 kHz in and out
+            dts, pts, duration = raw_dts + track.offset, raw_pts + track.offset, raw_duration or track.step
+        else:
+            dts = track.rescale(raw_dts) + track.offset
+            pts = track.rescale(raw_pts) + track.offset
+            duration = track.rescale(raw_duration or track.step)
         if track.trimming and _overlap.trimmed(track, packet, dts, self.stats):
             return
-        if out.last_dts is not None and dts <= out.last_dts:
+        last = out.last_dts
+        if last is not None and dts <= last:
             shift = self._repair(track, dts)
             dts, pts = dts + shift, pts + shift
         track.fresh = False
         if pts < dts:
             pts = dts
             self.stats.repaired += 1
-        duration = track.rescale(packet.duration or track.step)
         packet.dts, packet.pts, packet.time_base = dts, pts, out.tb
         if duration > 0:
             packet.duration = duration
         packet.stream = out.stream
         if track.epoch == self._epoch:
-            raw = (dts - track.offset) * float(out.tb)
-            self._span = (self._span[0], max(self._span[1], raw))
+            raw = (dts - track.offset) * track.out_sec
+            if raw > self._span[1]:
+                self._span = (self._span[0], raw)
         mark = _overlap.fingerprint(packet) if self._remember else None  # the muxer empties the packet
         if self._mux(packet):
-            self._advance(out, dts, duration)
+            out.last_dts = dts
+            out.end = dts + (duration if duration > 1 else 1)
+            out.packets += 1
+            if out.first is None:
+                out.first = dts
+            self.muxed += 1
             if mark is not None:
                 _overlap.remember(out, dts, mark)
 
@@ -282,11 +342,3 @@ class Timeline:
             return shift
         self.stats.repaired += 1
         return out.last_dts + 1 - dts
-
-    def _advance(self, out: OutTrack, dts: int, duration: int) -> None:
-        out.last_dts = dts
-        out.end = dts + max(duration, 1)
-        out.packets += 1
-        if out.first is None:
-            out.first = dts
-        self.muxed += 1

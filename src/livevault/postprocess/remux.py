@@ -12,7 +12,8 @@ What the copy does beyond moving packets:
   frame appears twice (see ``_overlap``).
 * **Bitstreams.** H.264/HEVC go into the muxer in Annex B form (FLV/MP4 parts are converted), so parts
   from different containers can be mixed and the muxer writes the avcC/hvcC; ADTS AAC is stripped to
-  raw AAC and the AudioSpecificConfig is put in the track header.
+  raw AAC (by the MP4 muxer's own ``aac_adtstoasc``, as ``ffmpeg -c copy`` does) and the
+  AudioSpecificConfig is put in the track header.
 * **Damage.** Empty, unreadable, undecodable or incompatible parts are skipped and reported; a read
   error ends a part where it happened; a corrupt packet at the end of a part (cut mid-write) is dropped.
   The MP4 is written as ``*.partial.mp4`` next to ``output`` and renamed into place only when complete.
@@ -45,7 +46,6 @@ from livevault.postprocess._parts import (
     TO_ANNEXB,
     Sig,
     Survey,
-    adts_config,
     avcc_form,
     codec_name,
     first_adts_config,
@@ -153,8 +153,7 @@ class _Remuxer:
 
     def run(self) -> None:
         try:
-            for kind in ("video", "audio"):
-                self._add_output(kind)
+            self._add_outputs()
             self._out.start_encoding()
             for track, _sig in self._outs.values():
                 track.tb = Fraction(track.stream.time_base or Fraction(1, 90000))
@@ -168,26 +167,35 @@ class _Remuxer:
             raise
         self._out.close()  # writes the index and moves it to the front (faststart)
 
-    def _add_output(self, kind: str) -> None:
-        found = [s for s in self._surveys if getattr(s, kind) is not None]
-        if not found:
+    def _add_outputs(self) -> None:
+        """One output stream per kind, from the first part whose stream of that kind is fully known (a
+        part that gives both is opened once)."""
+        with contextlib.ExitStack() as stack:
+            current: tuple[Survey, InputContainer] | None = None
+            for kind in ("video", "audio"):
+                found = [s for s in self._surveys if getattr(s, kind) is not None]
+                if not found:
+                    continue
+                survey = next((s for s in found if getattr(s, kind).known), found[0])
+                if current is None or current[0] is not survey:
+                    current = (survey, stack.enter_context(open_part(survey.info, survey.path, survey.limit)))
+                self._add_output(kind, survey, current[1])
+
+    def _add_output(self, kind: str, survey: Survey, container: InputContainer) -> None:
+        template = pick(container)[0 if kind == "video" else 1]
+        assert template is not None
+        try:
+            ostream = self._out.add_stream_from_template(template, opaque=True)
+        except ValueError as exc:  # a codec MP4 cannot carry: keep the other stream
+            self.warnings.append(f"{kind} ({codec_name(template)}) cannot go into MP4; left out ({exc})")
             return
-        survey = next((s for s in found if getattr(s, kind).known), found[0])
-        with open_part(survey.info, survey.path, survey.limit) as container:
-            template = pick(container)[0 if kind == "video" else 1]
-            assert template is not None
-            try:
-                ostream = self._out.add_stream_from_template(template, opaque=True)
-            except ValueError as exc:  # a codec MP4 cannot carry: keep the other stream
-                self.warnings.append(f"{kind} ({codec_name(template)}) cannot go into MP4; left out ({exc})")
-                return
-            ctx = ostream.codec_context
-            if kind == "video" and avcc_form(template):
-                BitStreamFilterContext(TO_ANNEXB[codec_name(template)], template, ostream)
-            if kind == "video" and codec_name(template) == "hevc":
-                ctx.codec_tag = "hvc1"
-            if kind == "audio" and codec_name(template) == "aac" and not ctx.extradata:
-                ctx.extradata = first_adts_config(container, template)
+        ctx = ostream.codec_context
+        if kind == "video" and avcc_form(template):
+            BitStreamFilterContext(TO_ANNEXB[codec_name(template)], template, ostream)
+        if kind == "video" and codec_name(template) == "hevc":
+            ctx.codec_tag = "hvc1"
+        if kind == "audio" and codec_name(template) == "aac" and not ctx.extradata:
+            ctx.extradata = first_adts_config(container, template)
         self._outs[kind] = (OutTrack(ostream, kind), getattr(survey, kind))
 
     def _compatible(self, survey: Survey, kind: str) -> bool:
@@ -281,6 +289,7 @@ class _Remuxer:
         skip = start.packet if here and start is not None and not by_pos else 0
         looking = start.pos - base if by_pos and start is not None else None
         ordinal, candidate = -1, None
+        feed, bounded = self.timeline.feed, self._split.bounded  # unbounded: no packet can begin a piece
         try:
             # every picked stream is read, copied or not, so that packet counts (cuts) never depend on
             # which streams fit this piece's output
@@ -300,10 +309,13 @@ class _Remuxer:
                         self.cut = candidate
                         return
                     continue
-                if self._cuttable(track, packet):
+                if bounded and self._cuttable(track, packet):
                     candidate = Cut(n, ordinal if base == 0 else -1, base + max(0, packet.pos or 0))
                     continue
-                self._feed(track, packet)
+                if track.bsf is None and track.held is None and not packet.is_corrupt:
+                    feed(track, packet)  # the common case of _feed and _convert, without the calls
+                else:
+                    self._feed(track, packet)
         except av.error.FFmpegError as exc:
             self.warnings.append(f"part {n}: reading stopped at a damaged spot ({exc})")
         if looking is not None:
@@ -335,11 +347,6 @@ class _Remuxer:
             self._convert(track, packet)
 
     def _convert(self, track: Track, packet: Packet[Stream]) -> None:
-        if track.out.kind == "audio" and not track.checked:
-            track.checked = True
-            ctx = track.stream.codec_context
-            if codec_name(track.stream) == "aac" and (not ctx.extradata or adts_config(bytes(packet)[:7])):
-                track.bsf = BitStreamFilterContext("aac_adtstoasc", track.stream)
         if track.bsf is None:
             self.timeline.feed(track, packet)
             return

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery  # type: ignore[import-untyped]
 
+from livevault.observability import CORRELATION_HEADER, current_correlation_id
+
 if TYPE_CHECKING:
     from livevault.config import Settings
     from livevault.runners.base import JobFunction
@@ -114,7 +116,11 @@ class CeleryRunner:
         if name not in self._jobs:
             raise KeyError(name)
         queue = self.queue_for(name)
-        self.app.send_task(name, kwargs={"job_id": job_id, **kwargs}, task_id=job_id, queue=queue)
+        # The correlation id also travels as a message header, so the worker can log under it before (and
+        # whether or not) the job function takes it as an argument.
+        correlation_id = kwargs.get("correlation_id") or current_correlation_id()
+        headers = {CORRELATION_HEADER: correlation_id} if correlation_id else None
+        self.app.send_task(name, kwargs={"job_id": job_id, **kwargs}, task_id=job_id, queue=queue, headers=headers)
         log.info("job %s (%s) sent to queue %s", job_id, name, queue)
 
     async def start(self) -> None:

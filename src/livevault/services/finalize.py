@@ -1,10 +1,16 @@
-"""Finalize: remux the spool's parts into one verified MP4, record the ledger, then free the parts."""
+"""Finalize: remux the spool's parts into one verified MP4, record the ledger, then free the parts.
+
+Verification follows ``LIVEVAULT_VERIFY``: ``sampled`` (default: every sample's structure from the MP4's
+tables, and a few GOPs decoded), ``full`` (every frame decoded) or ``off``; the recording keeps which ran
+(``verify_mode``)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,7 +20,7 @@ from livevault.domain.capture import CaptureOutcome, EndReason
 from livevault.domain.files import FileKind
 from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
-from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class_for
+from livevault.errors import InternalError, LivevaultError, NothingRecorded, error_class
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.remux import remux_parts
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -78,6 +84,7 @@ class Finalizer:
             lambda s: RecordingRepository(s).set_status(recording_id, RecordingStatus.PROCESSING)
         )
         spool = Spool(self._settings.spool_dir / recording_id)
+        began = time.monotonic()
         listing: dict[str, Any] | None = None
         try:
             if self.pieces is not None and self.pieces.applies(recording):
@@ -87,12 +94,22 @@ class Finalizer:
                 fields, files = await self._produce(recording, spool, outcome)
         except Exception as exc:
             error = exc if isinstance(exc, LivevaultError) else InternalError(f"finalize crashed: {exc!r}")
-            log.warning("finalize failed: %s", error.message, extra={"recording_id": recording_id},
+            log.warning("finalize failed: %s", error.message,
+                        extra={"recording_id": recording_id, "returncode": 1, "error_code": error.code,
+                               "duration": round(time.monotonic() - began, 3), "parts": len(spool.parts())},
                         exc_info=not isinstance(exc, LivevaultError))
             await self._db.run_async(lambda s: self._fail(s, job_id, recording_id, spool, error, outcome))
+            log.info("recording ended", extra={"status": "failed", "returncode": 1, "error_code": error.code,
+                                               "size": spool.bytes_total, "end_reason": outcome.reason.value})
             return
+        size, media = fields.get("file_size") or 0, round(fields.get("duration") or 0.0, 3)
+        log.info("finalized", extra={"duration": round(time.monotonic() - began, 3), "size": size,
+                                     "media_duration": media, "file": fields.get("file_path"),
+                                     "parts": len(spool.parts())})
         await self._db.run_async(
             lambda s: self._complete(s, job_id, recording_id, spool, fields, outcome, listing))
+        log.info("recording ended", extra={"status": "completed", "returncode": 0, "size": size, "duration": media,
+                                           "end_reason": outcome.reason.value})
         if files:
             try:
                 await self._storage.store_finalized(recording_id, files)
@@ -110,9 +127,11 @@ class Finalizer:
         if not parts:
             raise _nothing(outcome)
         target = await asyncio.to_thread(self._storage.claim_output, recording)
+        mode = self._settings.verify
         try:
             await self._off_loop(remux_parts, parts, target)
-            await self._off_loop(verify, target)
+            if mode != "off":
+                await self._off_loop(functools.partial(verify, target, mode=mode))
             info: MediaInfo = await self._off_loop(probe, target)
         except BaseException:
             await asyncio.to_thread(self._storage.release, target)
@@ -132,6 +151,7 @@ class Finalizer:
             "height": info.height,
             "fps": info.fps,
             "thumbnail_path": str(thumb.relative_to(root)) if thumb else None,
+            "verify_mode": mode,
         }, files
 
     async def _thumbnail(self, video: Path) -> Path | None:
@@ -169,6 +189,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            "verify": recording.verify_mode,
             **(listing or {}),  # split recordings: every piece in order, and `pieces`
         }
         JobRepository(session).update(job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
@@ -177,7 +198,6 @@ class Finalizer:
             self._notifier.recording_event(session, EventType.RECORDING_COMPLETED, recording, once="final",
                                            files=result["files"], s3=result["s3"], end_reason=outcome.reason.value)
         self._metrics.recordings.labels(status="completed").inc()
-        self._metrics.recordings_success.inc()
         self._metrics.celery_tasks.labels(status="SUCCESS").inc()
 
     def _fail(self, session: Any, job_id: str, recording_id: str, spool: Spool,
@@ -198,6 +218,7 @@ class Finalizer:
             "ended_at": isoformat(now),
             "end_reason": outcome.reason.value,
             "recording_id": recording_id,
+            "error_details": exc.details,
         }
         if pieces:
             result["pieces"] = [p.public() for p in pieces]
@@ -209,17 +230,18 @@ class Finalizer:
             self._notifier.recording_event(session, EventType.RECORDING_FAILED, recording,
                                            end_reason=outcome.reason.value, parts=result["parts"])
         self._metrics.recordings.labels(status="failed").inc()
-        self._metrics.recordings_failed.inc()
         self._metrics.celery_tasks.labels(status="FAILURE").inc()
 
 
 def _nothing(outcome: CaptureOutcome) -> LivevaultError:
-    """Why a recording has no media: the capture's own error (LIVE_OFFLINE, ...) when it had one."""
+    """Why a recording has no media: the capture's own error class (STREAM_STALLED, NETWORK_TIMEOUT,
+    SOURCE_BLOCKED, LOGIN_REQUIRED, LIVE_OFFLINE, ...) when it ended with one, NOTHING_RECORDED otherwise;
+    either way `details.nothing_recorded` is true, so "no file" is visible under any code."""
+    details: dict[str, object] = {"nothing_recorded": True, "end_reason": outcome.reason.value}
+    cls = error_class(outcome.error_code)
+    if cls is not None and cls is not LivevaultError:
+        return cls(f"nothing was recorded: {outcome.error_message or cls.code}", details=details)
     if outcome.error_code:
-        # report the capture's code, as the class that owns it (an unknown code is reported as it came)
-        cls = error_class_for(outcome.error_code)
-        if cls.code == outcome.error_code:
-            return cls(outcome.error_message or "nothing was recorded")
-        return NothingRecorded(outcome.error_message or "nothing was recorded",
-                               details={"capture_error_code": outcome.error_code})
-    return NothingRecorded("the source produced no media before the recording ended")
+        details["cause_code"] = outcome.error_code
+    return NothingRecorded(outcome.error_message or "the source produced no media before the recording ended",
+                           details=details)

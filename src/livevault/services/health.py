@@ -1,8 +1,10 @@
 """Readiness: what must answer before a replica takes traffic.
 
-Always the database and the recordings disk; Redis when rate limits and caches are shared (REDIS_URL, or the
-celery runner's redis:// broker); the Celery broker when the runner is `celery`. Probes run in threads, in
-parallel, each bounded by a timeout, so a hung dependency makes `/ready` fail instead of hang.
+Always the database and the recordings disk (below LIVEVAULT_MIN_FREE_BYTES the replica is not ready: it
+refuses new recordings; its `alert` flag follows LIVEVAULT_DISK_ALERT_PERCENT); Redis when rate limits and
+caches are shared (REDIS_URL, or the celery runner's redis:// broker); the Celery broker when the runner is
+`celery`. Probes run in threads, in parallel, each bounded by a timeout, so a hung dependency makes `/ready`
+fail instead of hang.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ if TYPE_CHECKING:
 
     from livevault.cache.redis_store import RedisStore
     from livevault.config import Settings
+    from livevault.services.retention.disk import DiskStatus
 
-MIN_FREE_BYTES = 100 * 1024 * 1024
 PROBE_TIMEOUT = 3.0
 BROKER_TIMEOUT = 2.0
 
@@ -56,14 +58,14 @@ class Readiness:
         self,
         settings: Settings,
         database_ok: Callable[[], bool],
-        disk_free: Callable[[], int],
+        disk_status: Callable[[], DiskStatus],
         redis: RedisStore | None = None,
         *,
         timeout: float = PROBE_TIMEOUT,
     ) -> None:
         self._settings = settings
         self._database_ok = database_ok
-        self._disk_free = disk_free
+        self._disk_status = disk_status
         self._redis = redis
         self._timeout = timeout
 
@@ -91,13 +93,17 @@ class Readiness:
         return Check(True) if self._database_ok() else Check(False, "database does not answer")
 
     def _disk(self) -> Check:
+        """Not ready below LIVEVAULT_MIN_FREE_BYTES (new recordings are refused); `alert` from
+        LIVEVAULT_DISK_ALERT_PERCENT is reported without failing the check."""
         try:
-            free = self._disk_free()
+            status = self._disk_status()
         except OSError as exc:
             return Check(False, f"recordings directory unusable: {exc}")
-        if free < MIN_FREE_BYTES:
-            return Check(False, f"only {free} bytes free on the recordings disk", {"free_bytes": free})
-        return Check(True, details={"free_bytes": free})
+        if status.low:
+            return Check(False, f"only {status.free_bytes} bytes free on the recordings disk, below "
+                                f"LIVEVAULT_MIN_FREE_BYTES ({status.min_free_bytes}): new recordings are refused "
+                                "with DISK_FULL, running ones go on", status.as_dict())
+        return Check(True, details=status.as_dict())
 
     def _redis_check(self) -> Check:
         assert self._redis is not None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.capture.spool import Spool
 from livevault.db.repositories import JobRepository, RecordingRepository
+from livevault.db.repositories.recordings import already_recording
 from livevault.domain.capture import (
     GapRecord,
     IntegrityReport,
@@ -28,8 +29,10 @@ from livevault.domain.recording import (
     RecordingRequest,
     RecordingStatus,
 )
+from livevault.domain.source_key import recording_source_key
 from livevault.domain.templates import validate_template
-from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.errors import AlreadyRecording, Conflict, InvalidInput, NotFound
+from livevault.services.keys import claim_recording
 from livevault.services.pieces import Piece, PieceBook, split_rule
 
 if TYPE_CHECKING:
@@ -38,8 +41,10 @@ if TYPE_CHECKING:
 
     from livevault.capture.base import CaptureControl
     from livevault.config import Settings
+    from livevault.domain.keys import KeyQuota
     from livevault.runners.base import JobRunner
     from livevault.services.delivery import StorageService
+    from livevault.services.retention.disk import DiskWatch
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,7 @@ class RecordingService:
     def __init__(
         self, settings: Settings, db: Database, runner: JobRunner, active: ActiveCaptures,
         *, files_changed: Callable[[], None] | None = None, storage: StorageService | None = None,
+        disk: DiskWatch | None = None,
     ) -> None:
         self._settings = settings
         self._storage = storage  # deletes a recording's files wherever they are
@@ -90,26 +96,55 @@ class RecordingService:
         # Recordings made by another system (LiveKit Egress): stopped through it, never captured here.
         self.external_stoppers: dict[str, Callable[[Recording], Awaitable[Recording]]] = {}
         self._files_changed = files_changed  # after a delete is committed: the /files cache is stale
+        self._disk = disk  # below its watermark no new recording starts (DISK_FULL)
 
     def spool_dir(self, recording_id: str) -> Path:
         return self._settings.spool_dir / recording_id
 
     def create(
-        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None
+        self, request: RecordingRequest, *, announce: Callable[[Any, Recording], None] | None = None,
+        quota: KeyQuota | None = None,
     ) -> tuple[Recording, Job]:
         """Persist a pending recording and its job, then hand the job to the runner. `announce` runs in the same
-        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start)."""
+        transaction (e.g. queues a watcher's `watcher.live` before the recording can announce its start).
+
+        Raises:
+            AlreadyRecording: the source already has a pending or recording recording (a unique index, so it
+                holds across processes).
+            DiskFull: free space is below LIVEVAULT_MIN_FREE_BYTES.
+            QuotaExceeded: `quota`'s key already holds its maximum of active recordings.
+        """
         if request.duration is not None and not 1 <= request.duration <= MAX_DURATION:
             raise InvalidInput("duration must be between 1 and 86400 seconds", details={"duration": request.duration})
         if request.output_template:
             validate_template(request.output_template)
+        if self._disk is not None:
+            self._disk.ensure_room()
+        source_key = recording_source_key(request.source_kind, request.source)
+        for _attempt in range(3):
+            try:
+                return self._insert(request, source_key, announce, quota)
+            except AlreadyRecording as exc:
+                if exc.details.get("recording_id"):
+                    raise
+                # Another process inserted it at the same moment: name it, unless it has already ended.
+                active = self._db.run(lambda s: RecordingRepository(s).capturing(source_key))
+                if active is not None:
+                    raise already_recording(active) from exc
+        raise AlreadyRecording("this source is already being recorded", details={"source_key": source_key})
+
+    def _insert(
+        self, request: RecordingRequest, source_key: str, announce: Callable[[Any, Recording], None] | None,
+        quota: KeyQuota | None,
+    ) -> tuple[Recording, Job]:
         now = utcnow()
         recording = Recording(
             id=str(uuid.uuid4()),
             source_kind=request.source_kind,
             source=request.source,
-            status=RecordingStatus.PENDING,
+            status=RecordingStatus.RECORDING if request.recording_now else RecordingStatus.PENDING,
             created_at=now,
+            started_at=now if request.recording_now else None,
             url=request.url,
             room_id=request.room_id,
             stream_id=request.stream_id,
@@ -121,6 +156,7 @@ class RecordingService:
             job_id=str(uuid.uuid4()),
             correlation_id=request.correlation_id,
             watcher_key=request.watcher_key,
+            source_key=source_key,
         )
         job = Job(
             id=recording.job_id or "",
@@ -133,6 +169,7 @@ class RecordingService:
 
         def work(session: Any) -> None:
             RecordingRepository(session).add(recording, spool_dir=str(self.spool_dir(recording.id)))
+            claim_recording(session, quota, recording.id)
             JobRepository(session).add(job)
             if announce is not None:
                 announce(session, recording)
@@ -192,6 +229,10 @@ class RecordingService:
         updated = self._db.run(lambda s: RecordingRepository(s).update(recording_id, stop_requested=True))
         self._active.signal_stop(recording_id)
         return updated
+
+    def set_pinned(self, recording_id: str, pinned: bool) -> Recording:
+        """Pin (retention never deletes it) or unpin a recording."""
+        return self._db.run(lambda s: RecordingRepository(s).update(recording_id, pinned=pinned))
 
     async def stop_any(self, recording_id: str) -> Recording:
         """Stop a recording whatever made it: livevault's capture, or an external recorder (LiveKit Egress)."""

@@ -37,7 +37,7 @@ from livevault.domain.recording import (
 )
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
-from livevault.errors import InternalError, LivevaultError, RecordingFailed
+from livevault.errors import AlreadyRecording, InternalError, LivevaultError, RecordingFailed
 from livevault.services.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
@@ -94,7 +94,8 @@ class WatchScheduler:
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
-        self._rng = random.Random()
+        # bandit B311: pseudo-random is fine here (watcher jitter, not a secret)
+        self._rng = random.Random()  # nosec B311
         self._recorded_ok: set[str] = set()
         self.passes = 0
 
@@ -267,6 +268,9 @@ class WatchScheduler:
                 recording, _job = await asyncio.to_thread(
                     self._recordings.create, _recording_request(watcher), announce=self._announcer(watcher)
                 )
+            except AlreadyRecording as exc:  # another request or watcher records this source: leave it be
+                log.info("watcher %s: source already recorded by %s", watcher.key, exc.details.get("recording_id"))
+                continue
             except LivevaultError as exc:
                 log.warning("watcher %s could not start a recording: %s", watcher.key, exc.message)
                 continue

@@ -11,12 +11,14 @@ from livevault.db.repositories import JobRepository, RecordingRepository, Watche
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Job, JobStatus
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import Conflict, InvalidInput, NotFound
+from livevault.services.keys import claim_watcher
 from livevault.services.record import utcnow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from livevault.config import Settings
+    from livevault.domain.keys import KeyQuota
     from livevault.services.record import RecordingService
     from livevault.services.uow import Database
 
@@ -38,6 +40,12 @@ class WatchRequest:
     user: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     correlation_id: str | None = None
+    max_recordings: int | None = None
+    max_bytes: int | None = None
+    retention_days: float | None = None
+
+
+RETENTION_LIMITS = frozenset({"max_recordings", "max_bytes", "retention_days"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +75,12 @@ class WatcherService:
             )
         return float(poll_interval)
 
-    def create(self, request: WatchRequest) -> tuple[Watcher, Job]:
-        """Persist the watcher (or revive a deleted one with the same key) and its job; the first check is due now."""
+    def create(self, request: WatchRequest, *, quota: KeyQuota | None = None) -> tuple[Watcher, Job]:
+        """Persist the watcher (or revive a deleted one with the same key) and its job; the first check is due now.
+
+        Raises:
+            QuotaExceeded: `quota`'s key already holds its maximum of watchers.
+        """
         interval = self.check_interval(request.poll_interval)
         now = utcnow()
         job = Job(id=str(uuid.uuid4()), kind=WATCH_JOB_KIND, status=JobStatus.PENDING, created_at=now,
@@ -77,7 +89,8 @@ class WatcherService:
             id=str(uuid.uuid4()), key=request.key, source_kind=request.source_kind, target=request.target,
             poll_interval=interval, status=WatcherStatus.ACTIVE, created_at=now, next_check_at=now,
             room_id=request.room_id, url=request.url, user=request.user, options=dict(request.options),
-            job_id=job.id, updated_at=now,
+            job_id=job.id, updated_at=now, max_recordings=request.max_recordings, max_bytes=request.max_bytes,
+            retention_days=request.retention_days,
         )
 
         def work(session: Any) -> Watcher:
@@ -85,11 +98,14 @@ class WatcherService:
             JobRepository(session).add(job)
             existing = watchers.get(request.key, include_deleted=True)
             if existing is None:
-                return watchers.add(watcher)
-            if existing.status is not WatcherStatus.DELETED:
+                made = watchers.add(watcher)
+            elif existing.status is not WatcherStatus.DELETED:
                 raise Conflict("this source is already watched", details={"key": request.key,
                                                                           "task_id": existing.job_id})
-            return _revive(watchers, request.key, watcher)
+            else:
+                made = _revive(watchers, request.key, watcher)
+            claim_watcher(session, quota, made.id)
+            return made
 
         created = self._db.run(work)
         self._on_due()
@@ -112,10 +128,15 @@ class WatcherService:
 
     def update(
         self, key: str, *, status: WatcherStatus | None = None, poll_interval: float | None = None,
-        options: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None, retention: dict[str, Any] | None = None,
     ) -> Watcher:
-        """Pause, resume, change the interval or the options of future recordings."""
+        """Pause, resume, change the interval, the options of future recordings or the retention limits
+        (`retention`: any of max_recordings, max_bytes, retention_days; None removes a limit)."""
         changes: dict[str, Any] = {}
+        unknown = set(retention or {}) - RETENTION_LIMITS
+        if unknown:
+            raise InvalidInput("unknown retention limit", details={"fields": sorted(unknown)})
+        changes.update(retention or {})
         if status is not None:
             if status is WatcherStatus.DELETED:
                 raise InvalidInput("delete a watcher with DELETE /watchers/{key}", details={"status": status.value})
@@ -177,6 +198,8 @@ def _revive(watchers: WatcherRepository, key: str, watcher: Watcher) -> Watcher:
         "status": WatcherStatus.ACTIVE, "room_id": watcher.room_id, "url": watcher.url, "user": watcher.user,
         "options": watcher.options, "job_id": watcher.job_id, "recording_id": None, "live_state": None,
         "error_code": None, "error_message": None, "failures": 0, "next_check_at": watcher.next_check_at,
+        "max_recordings": watcher.max_recordings, "max_bytes": watcher.max_bytes,
+        "retention_days": watcher.retention_days,
     }
     return watchers.update(key, **values)
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import Conflict, InvalidSignature, WebhookNotConfigured, WebhookReplayed
+from livevault.errors import (
+    AlreadyRecording,
+    Conflict,
+    InvalidSignature,
+    WebhookNotConfigured,
+    WebhookReplayed,
+)
 from livevault.observability import current_correlation_id
 from livevault.sources.bucket import playlist_url
 from livevault.sources.push import STREAM_KEY_PATTERN as STREAM_KEY_PATTERN
@@ -146,9 +152,9 @@ class PushService:
       started or joined) is stale and ignored.
 
     Concurrent duplicates are serialized by a process lock per stream key (striped) around the database
-    check for active recordings of `push:<stream_key>`. That is enough in embedded mode, where one process
-    receives every webhook; the distributed mode (several API replicas) will claim a unique lease per
-    stream key in the database instead.
+    check for active recordings of `push:<stream_key>`; across API replicas the database's unique index on
+    capturing recordings' source keys lets only one of them start the recording (the others answer
+    `already_recording`).
     """
 
     def __init__(
@@ -269,7 +275,10 @@ class PushService:
                 done = next((r for r in recent if r.stream_id == event.stream_id and r.status in _RECORDED), None)
                 if done is not None:
                     return WebhookResult(WebhookOutcome.ALREADY_RECORDED, done.id)
-            recording, _job = self._recordings.create(self._request(event, target, url, discovered=discovered_at))
+            try:
+                recording, _job = self._recordings.create(self._request(event, target, url, discovered=discovered_at))
+            except AlreadyRecording as exc:  # another API process took the key at the same moment
+                return WebhookResult(WebhookOutcome.ALREADY_RECORDING, exc.details.get("recording_id"))
             if event.stream_id:
                 self._owners.put(recording.id, event.stream_id)
         log.info("push stream %s; recording %s", "discovered in the bucket" if discovered_at else "started",
@@ -364,4 +373,5 @@ class PushService:
             output_template=self._settings.push_output_template,
             options={"webhook": webhook},
             correlation_id=current_correlation_id(),
+            recording_now=True,  # seed 002: `recording` from the moment `stream.started` is answered
         )

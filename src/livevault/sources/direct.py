@@ -12,6 +12,7 @@ from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamI
 from livevault.errors import (
     InvalidUrl,
     LiveOffline,
+    LoginRequired,
     NetworkTimeout,
     SourceBlocked,
     SourceUnreachable,
@@ -19,6 +20,14 @@ from livevault.errors import (
 )
 from livevault.net.guard import describe_failure
 from livevault.sources.urls import check_url_syntax
+
+_LOGIN_WORDS = ("login", "signin", "sign-in", "sign_in", "auth")
+
+
+def _is_login_page(path: str) -> bool:
+    """Whether the path a request was redirected to is a login page (the source's login wall)."""
+    last = path.rstrip("/").rsplit("/", 1)[-1].lower()
+    return any(word in last for word in _LOGIN_WORDS)
 
 if TYPE_CHECKING:
     from livevault.config import Settings
@@ -77,8 +86,9 @@ class DirectSource:
         try:
             fmt = await self._sniff(url, request)
         except _Gone as exc:
-            return LiveStatus(LiveState.OFFLINE, error_code=LiveOffline.code, error_message=str(exc))
-        except (SourceUnreachable, NetworkTimeout, SourceBlocked, InvalidUrl) as exc:
+            # a URL has no status of its own: 404 may be the end, or a CDN blip (a recording keeps trying)
+            return LiveStatus(LiveState.OFFLINE, error_code=LiveOffline.code, error_message=str(exc), inferred=True)
+        except (SourceUnreachable, NetworkTimeout, SourceBlocked, LoginRequired, InvalidUrl) as exc:
             return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
         fmt = fmt or format_from_path(url)
         if fmt is None:
@@ -100,7 +110,11 @@ class DirectSource:
             ) as resp:
                 if resp.status in {404, 410}:
                     raise _Gone(f"the source answered HTTP {resp.status}: not live now")
-                if resp.status in {401, 403}:
+                if resp.status == 401 or (resp.history and _is_login_page(resp.url.path)):
+                    raise LoginRequired(
+                        f"the source asks for a login (HTTP {resp.status} at {resp.url.path[:100]}); pass the "
+                        f"cookies of a logged-in session (options.cookies)", details={"status": resp.status})
+                if resp.status == 403:
                     raise SourceBlocked(f"the source answered HTTP {resp.status}", details={"status": resp.status})
                 if resp.status >= 400:
                     raise SourceUnreachable(

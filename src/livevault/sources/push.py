@@ -142,7 +142,7 @@ class PushSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return LiveStatus(
-                        LiveState.OFFLINE, error_code=LiveOffline.code,
+                        LiveState.OFFLINE, error_code=LiveOffline.code, inferred=True,
                         error_message=f"the origin playlist of {key!r} did not answer within "
                                       f"{self._publish_wait:g}s: {exc.message}",
                     )

@@ -17,7 +17,10 @@ creation), byterange_group (segments per chunk file, 4).
 
 Fault switches on ``LiveStream``: error_rate (503 on .ts/.m4s/chunk requests), stall, sequence_reset,
 discontinuity, init_change, drop_connections, offline (playlists and progressive 404, published segments
-stay fetchable), end. Epoch changes apply to the segment being recorded when the switch is flipped.
+stay fetchable; `reset=True` comes back with the media sequence reset), end. Epoch changes apply to the
+segment being recorded when the switch is flipped. forbidden(seconds) answers 403, login_wall(seconds)
+redirects to /login; stall(seconds) holds every request unanswered (a timeout); freeze(seconds) keeps
+playlists answering without new segments.
 Records: served(), produced(), connections(), request_log, faults.
 Decode any picture and call ``read_frame_number(frame)`` to learn which frame it is.
 """

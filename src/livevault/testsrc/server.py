@@ -68,6 +68,11 @@ async def _stream_gate(
             remaining = stream.stall_remaining()
         if not stream.token_ok(request.query.get("token")):
             raise web.HTTPForbidden(text="missing or wrong token")
+        gate = stream.gate()
+        if gate == "forbidden":
+            raise web.HTTPForbidden(text="blocked")
+        if gate == "login":
+            raise web.HTTPFound(location=f"/login?next={name}")
         response = await handler(request)
         status = response.status
         return response
@@ -86,10 +91,15 @@ async def _index(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n")
 
 
+async def _login(request: web.Request) -> web.Response:
+    return web.Response(text="<html><body><form>Log in to watch</form></body></html>", content_type="text/html")
+
+
 def create_app(hub: Hub) -> web.Application:
     app = web.Application(middlewares=[_stream_gate])
     app[HUB_KEY] = hub
     app.router.add_get("/", _index)
+    app.router.add_get("/login", _login)
     HlsRoutes(hub).add_to(app)
     ProgressiveRoutes(hub).add_to(app)
     return app

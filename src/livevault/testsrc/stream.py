@@ -50,9 +50,13 @@ class LiveStream:
         self._timeline = Timeline(config.rendition("hi").segment_ticks)
         self._end_count: int | None = None
         self._stall_until = 0.0
+        self._forbidden_until = 0.0
+        self._frozen: tuple[float, float] = (0.0, 0.0)
+        self._login_until = 0.0
         self._offline_until = 0.0
         self._error_p = 0.0
-        self._rng = random.Random(0)
+        # bandit B311: pseudo-random is fine here (test media, not a secret)
+        self._rng = random.Random(0)  # nosec B311
         self._served: list[ServedSegment] = []
         self._connections: list[ProgressiveConnection] = []
         self._aborts: dict[int, Callable[[], None]] = {}
@@ -133,6 +137,9 @@ class LiveStream:
     def window(self, now: float | None = None) -> Window:
         with self._lock:
             now = time.monotonic() if now is None else now
+            frozen_at, frozen_until = self._frozen
+            if frozen_at <= now < frozen_until:  # a frozen playlist: what it was when it froze
+                now = frozen_at
             count = self._count(now)
             final = self._final()
             group = self._timeline.group_start(count - 1) if count else 0
@@ -211,7 +218,8 @@ class LiveStream:
             raise ValueError("p must be within [0, 1]")
         with self._lock:
             self._error_p = p
-            self._rng = random.Random(seed)
+            # bandit B311: pseudo-random is fine here (test media, not a secret)
+            self._rng = random.Random(seed)  # nosec B311
             self._fault("error_rate", None, p=p, seed=seed)
 
     def stall(self, seconds: float) -> None:
@@ -220,6 +228,35 @@ class LiveStream:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
             self._fault("stall", None, seconds=seconds)
         self._notify()
+
+    def freeze(self, seconds: float) -> None:
+        """For ``seconds``, playlists keep answering but stop advancing (an encoder that stalled)."""
+        with self._lock:
+            now = time.monotonic()
+            self._frozen = (now, now + seconds)
+            self._fault("freeze", None, seconds=seconds)
+
+    def forbidden(self, seconds: float) -> None:
+        """For ``seconds``, every request to this stream answers 403 (a CDN block or an expired signature)."""
+        with self._lock:
+            self._forbidden_until = max(self._forbidden_until, time.monotonic() + seconds)
+            self._fault("forbidden", None, seconds=seconds)
+
+    def login_wall(self, seconds: float) -> None:
+        """For ``seconds``, every request to this stream is redirected (302) to the server's ``/login`` page."""
+        with self._lock:
+            self._login_until = max(self._login_until, time.monotonic() + seconds)
+            self._fault("login_wall", None, seconds=seconds)
+
+    def gate(self, now: float | None = None) -> str | None:
+        """What a request meets before the stream: "forbidden", "login" or None."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now < self._forbidden_until:
+                return "forbidden"
+            if now < self._login_until:
+                return "login"
+        return None
 
     def sequence_reset(self) -> None:
         """Encoder restart: media sequence from 0, timestamps restart, old segments leave the window."""
@@ -247,11 +284,19 @@ class LiveStream:
         self._call_in_loop(lambda: [abort() for abort in aborts])
         self._notify()
 
-    def offline(self, seconds: float) -> None:
-        """For ``seconds``, playlists and progressive endpoints answer 404; open bodies end."""
+    def offline(self, seconds: float, *, reset: bool = False) -> None:
+        """For ``seconds``, playlists and progressive endpoints answer 404; open bodies end.
+
+        ``reset``: the stream comes back with its media sequence reset (an encoder restart two seconds
+        before the outage ends); else the sequence simply continued.
+        """
         with self._lock:
             self._offline_until = max(self._offline_until, time.monotonic() + seconds)
-            self._fault("offline", None, seconds=seconds)
+            self._fault("offline", None, seconds=seconds, reset=reset)
+        if reset:  # the encoder restarts shortly before the stream is back, so it comes back numbered from 0
+            timer = threading.Timer(max(0.0, seconds - min(2.0, seconds / 2)), self.sequence_reset)
+            timer.daemon = True
+            timer.start()
         self._notify()
 
     def end(self) -> None:

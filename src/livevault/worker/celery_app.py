@@ -17,10 +17,11 @@ from celery import signals  # type: ignore[import-untyped]
 
 from livevault.bootstrap import celery_app
 from livevault.config import Settings
-from livevault.observability import configure_logging
+from livevault.observability import configure_logging, setup_multiprocess_metrics
 
 TICK_TASK = "livevault.watchers.tick"
 SWEEP_TASK = "livevault.leases.sweep"
+RETENTION_TASK = "livevault.retention.sweep"
 STORAGE_SWEEP_TASK = "livevault.storage.sweep"
 BUCKET_POLL_TASK = "livevault.bucket.poll"
 TICK_INTERVAL = 1.0
@@ -28,6 +29,8 @@ SWEEP_INTERVAL = 2.0
 DEFAULT_CONCURRENCY = 100
 
 settings = Settings()
+# Counters of this worker go to PROMETHEUS_MULTIPROC_DIR, shared with the API, whose /metrics sums them.
+setup_multiprocess_metrics(settings.metrics_dir)
 app = celery_app(settings, set_as_current=True)
 app.conf.update(
     # Ack a job's message only after the job has finished: a worker that dies mid-recording leaves the
@@ -66,6 +69,9 @@ app.conf.update(
     beat_schedule={
         "watchers-tick": {"task": TICK_TASK, "schedule": TICK_INTERVAL, "options": {"expires": 10}},
         "leases-sweep": {"task": SWEEP_TASK, "schedule": SWEEP_INTERVAL, "options": {"expires": 20}},
+        # The cleanup job (services.retention), every LIVEVAULT_RETENTION_INTERVAL seconds.
+        "retention-sweep": {"task": RETENTION_TASK, "schedule": settings.retention_interval,
+                            "options": {"expires": settings.retention_interval}},
         # The storage retry schedule: uploads waiting for S3 to come back, lapsed uploaders, unfinished deletes.
         "storage-sweep": {"task": STORAGE_SWEEP_TASK, "schedule": settings.storage_sweep_interval,
                           "options": {"expires": max(10.0, 2 * settings.storage_sweep_interval)}},

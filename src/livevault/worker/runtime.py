@@ -4,6 +4,10 @@ Celery runs each task in a pool thread; the task hands its job's coroutine to th
 all recordings of a process share one loop, one HTTP session, one progress writer and one lease keeper, just
 as in `livevault serve`, and a process holds as many recordings as it has task threads.
 
+Every worker process also runs the lease sweep (`sweep()`, every SWEEP_EVERY seconds with jitter, in a thread of
+its own): a recording whose worker died is resubmitted by any surviving worker, whether or not `livevault
+scheduler` runs. The sweep is idempotent: a duplicate submission is joined or refused by the lease.
+
 The same job id delivered twice to one process (the broker re-delivers unacknowledged messages after a lost
 connection, or the lease sweep resubmits) joins the job already running instead of starting a second one.
 """
@@ -18,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from livevault.bootstrap import build_container
+from livevault.bootstrap import build_container, new_event_loop
 from livevault.errors import JobTimeLimitExceeded, LivevaultError
 from livevault.observability import correlation_id_var
 
@@ -37,12 +41,14 @@ POLL_INTERVAL = 1.0
 MAX_RETRIES = 5
 RETRY_BASE = 5.0  # seconds: 5, 10, 20, 40, 80 (± 20 %)
 RETRY_CAP = 600.0
+SWEEP_EVERY = 2.0  # seconds between lease sweeps of one worker process (± 25 %)
 
 
 def backoff(retries: int, rng: random.Random | None = None) -> float:
     """Seconds before retry number `retries + 1`: exponential, capped, with ±20 % jitter."""
     delay = min(RETRY_CAP, RETRY_BASE * 2.0**retries)
-    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)
+    # bandit B311: pseudo-random is fine here (retry jitter)
+    jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)  # nosec B311
     return delay * jitter
 
 
@@ -68,6 +74,9 @@ class WorkerRuntime:
         self._container: Container | None = None
         self._inflight: dict[str, Future[Any]] = {}
         self._tick_lock = threading.Lock()
+        self._sweep_lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._sweeping = threading.Event()
         self.closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -77,7 +86,7 @@ class WorkerRuntime:
         with self._lock:
             if self._container is not None:
                 return self._container
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop(self.settings)
             thread = threading.Thread(target=self._serve, args=(loop,), name="livevault-loop", daemon=True)
             thread.start()
             try:
@@ -89,6 +98,38 @@ class WorkerRuntime:
             self._loop, self._thread, self._container = loop, thread, container
             log.info("worker runtime ready (runner %s)", self.settings.runner)
             return container
+
+    def start_sweeper(self, every: float = SWEEP_EVERY) -> None:
+        """Run `sweep()` every `every` seconds (± 25 %) in a daemon thread until `close()`."""
+        with self._lock:
+            if self._sweeper is not None:
+                return
+            self._sweeping.set()
+            self._sweeper = threading.Thread(target=self._sweep_forever, args=(every,), name="livevault-sweep",
+                                             daemon=True)
+            self._sweeper.start()
+
+    def _sweep_forever(self, every: float) -> None:
+        while self._sweeping.is_set() and not self.closing:
+            # bandit B311: pseudo-random is fine here (jitter, not a secret)
+            time.sleep(every * random.uniform(0.75, 1.25))  # nosec B311
+            if not self._sweeping.is_set() or self.closing or self._container is None:
+                continue
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("lease sweep failed; trying again in %.0f s", every)
+
+    def sweep(self) -> int | None:
+        """One lease sweep (`RecordingService.sweep_lapsed`, `DownloadService.sweep_idle`): resubmit what nobody
+        works on; how many, or None when this process is already sweeping."""
+        if not self._sweep_lock.acquire(blocking=False):
+            return None
+        try:
+            container = self.start()
+            return len(container.recordings.sweep_lapsed()) + len(container.downloads.sweep_idle())
+        finally:
+            self._sweep_lock.release()
 
     @staticmethod
     def _serve(loop: asyncio.AbstractEventLoop) -> None:
@@ -126,6 +167,7 @@ class WorkerRuntime:
             container, loop, thread = self._container, self._loop, self._thread
             self._container = self._loop = self._thread = None
         self.closing = True
+        self._sweeping.clear()
         if container is None or loop is None or thread is None:
             return
         try:

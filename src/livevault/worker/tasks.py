@@ -14,7 +14,9 @@ Limits (enforced by the runtime, since the threads pool has no Celery time limit
     livevault.storage.sweep  -                                      60 s
     livevault.watchers.tick  -                                      60 s
     livevault.bucket.poll    -                                      60 s
-    livevault.leases.sweep   -                                      (synchronous, short)
+    livevault.leases.sweep   -                                      (synchronous, short; every worker also
+                                                                    sweeps on its own every 2 s)
+    livevault.retention.sweep -                                     (synchronous; the cleanup job)
 
 Retries: a job that raises a retryable `LivevaultError` (network timeout, throttling, ...) is retried with
 exponential backoff and jitter, at most 5 times; its job row shows RETRY with the error until it runs
@@ -33,10 +35,19 @@ from celery.worker import state as worker_state  # type: ignore[import-untyped]
 
 from livevault.config import MAX_DURATION_SECONDS
 from livevault.errors import LivevaultError, NotFound
+from livevault.observability import CORRELATION_HEADER, mark_this_process_dead
 from livevault.services.delivery import UPLOAD_JOB
 from livevault.services.downloads import DOWNLOAD_JOB
 from livevault.services.record import FINALIZE_JOB, RECORD_JOB
-from livevault.worker.celery_app import BUCKET_POLL_TASK, STORAGE_SWEEP_TASK, SWEEP_TASK, TICK_TASK, app, settings
+from livevault.worker.celery_app import (
+    BUCKET_POLL_TASK,
+    RETENTION_TASK,
+    STORAGE_SWEEP_TASK,
+    SWEEP_TASK,
+    TICK_TASK,
+    app,
+    settings,
+)
 from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime, get_runtime
 
 log = logging.getLogger(__name__)
@@ -67,6 +78,9 @@ def _revoked(task_id: str) -> bool:
 def _execute(task: Task, name: str, job_id: str, kwargs: dict[str, Any], limits: Limits,
              on_soft: Any = None) -> None:
     rt = runtime()
+    header = getattr(task.request, CORRELATION_HEADER, None)  # sent by CeleryRunner.submit
+    if header and not kwargs.get("correlation_id"):
+        kwargs = {**kwargs, "correlation_id": str(header)}
     if rt.closing:  # warm shutdown: leave the job to another worker (or this one after its restart)
         raise Reject("the worker is shutting down", requeue=True)
 
@@ -130,8 +144,13 @@ def _watchers_tick() -> int | None:
 def _leases_sweep() -> int:
     """Resubmit recordings and download batches nobody works on (a lapsed lease or heartbeat, or a job that
     waited too long: its message was lost); returns how many."""
+    return runtime().sweep() or 0
+
+
+def _retention_sweep() -> int:
+    """The cleanup job (`services.retention`): delete what the retention policy says; returns how many."""
     container = runtime().start()
-    return len(container.recordings.sweep_lapsed()) + len(container.downloads.sweep_idle())
+    return len(container.retention.run().done)
 
 
 record = app.task(_record, name=RECORD_JOB, bind=True, max_retries=MAX_RETRIES)
@@ -142,6 +161,7 @@ storage_sweep = app.task(_storage_sweep, name=STORAGE_SWEEP_TASK, ignore_result=
 watchers_tick = app.task(_watchers_tick, name=TICK_TASK, ignore_result=True)
 bucket_poll = app.task(_bucket_poll, name=BUCKET_POLL_TASK, ignore_result=True)
 leases_sweep = app.task(_leases_sweep, name=SWEEP_TASK, ignore_result=True)
+retention_sweep = app.task(_retention_sweep, name=RETENTION_TASK, ignore_result=True)
 
 
 # -- worker process lifecycle -------------------------------------------------------------------------
@@ -154,10 +174,12 @@ def _start_runtime(sender: Any = None, **_: Any) -> None:
     pool = get_implementation(getattr(sender, "pool_cls", "threads"))
     if "prefork" not in pool.__module__:
         runtime().start()
+        runtime().start_sweeper()
 
 
 def _start_runtime_in_child(**_: Any) -> None:
     runtime().start()
+    runtime().start_sweeper()
 
 
 def _stop_captures(**_: Any) -> None:
@@ -167,6 +189,7 @@ def _stop_captures(**_: Any) -> None:
 
 def _close_runtime(**_: Any) -> None:
     runtime().close()
+    mark_this_process_dead()
 
 
 signals.worker_init.connect(_start_runtime)

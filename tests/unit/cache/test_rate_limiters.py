@@ -1,10 +1,11 @@
-"""The rate-limit math: the in-memory and the Redis sliding window decide alike, atomically, and fail open."""
+"""The rate-limit windows (the `limits` library in memory and in Redis) decide alike, atomically, and fail open."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import pytest
 import redis
 
 from livevault.cache.base import RateDecision, RateLimitBackend, SharedStateUnavailable
-from livevault.cache.memory import MemoryRateLimiter
-from livevault.cache.redis_store import RedisRateLimiter, RedisStore
-from livevault.errors import RateLimited
+from livevault.cache.limiter import LimitsRateLimiter
+from livevault.cache.redis_store import RedisStore
+from livevault.errors import RateLimited, TooManyAuthFailures
 from livevault.services.ratelimit import ApiRateLimit, limiter_key, retry_after_seconds
 from tests.conftest import make_settings
 from tests.redisfixtures import closed_port_url, redis_namespace, require_redis
@@ -46,57 +47,34 @@ def store(redis_url: str) -> Iterator[RedisStore]:
     store.close()
 
 
-# (seconds after start, allowed, retry_after) for limit 3 per 60 s
-SCRIPT = [
-    (0, True, 0.0),
-    (10, True, 0.0),
-    (20, True, 0.0),
-    (30, False, 30.0),    # the hit at 0 leaves the window at 60
-    (59.5, False, 0.5),
-    (60, True, 0.0),      # 0 has left; 10, 20, 60 remain
-    (61, False, 9.0),     # refused hits are not counted: the oldest is still 10
-    (70, True, 0.0),      # 10 has left
-]
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[LimitsRateLimiter]:
+    if request.param == "memory":
+        yield LimitsRateLimiter.in_memory()
+        return
+    url = require_redis()
+    with redis_namespace(url) as ns:
+        store = RedisStore.from_url(url)
+        yield LimitsRateLimiter.on_redis(store, f"{ns}:ratelimit")
+        store.close()
 
 
-def run_script(backend: RateLimitBackend, clock: Clock) -> list[tuple[bool, float]]:
-    start = clock.now
-    decisions = []
-    for offset, _, _ in SCRIPT:
-        clock.now = start + offset
-        decision = backend.hit("k", 3, 60.0)
-        decisions.append((decision.allowed, round(decision.retry_after, 3)))
-    return decisions
-
-
-def test_the_memory_window_slides_and_says_when_the_next_slot_frees() -> None:
-    clock = Clock()
-    assert run_script(MemoryRateLimiter(clock), clock) == [(a, r) for _, a, r in SCRIPT]
-
-
-def test_the_redis_window_decides_exactly_like_the_memory_one(store: RedisStore, namespace: str) -> None:
-    clock = Clock()
-    limiter = RedisRateLimiter(store, f"{namespace}:ratelimit:", clock=clock)
-    assert run_script(limiter, clock) == [(a, r) for _, a, r in SCRIPT]
-    assert store.client.zcard(f"{namespace}:ratelimit:k") == 3
-    assert 0 < store.client.pttl(f"{namespace}:ratelimit:k") <= 60_000
-
-
-def test_the_redis_window_uses_the_server_clock_and_expires_with_the_window(
-    store: RedisStore, namespace: str
-) -> None:
-    limiter = RedisRateLimiter(store, f"{namespace}:ratelimit:")
-    assert [limiter.hit("k", 2, 0.3).allowed for _ in range(3)] == [True, True, False]
-    refused = limiter.hit("k", 2, 0.3)
-    assert 0 < refused.retry_after <= 0.3
-    threading.Event().wait(0.35)
-    assert limiter.hit("k", 2, 0.3) == RateDecision(True, 1, 2)
+def test_a_window_counts_refuses_and_frees_a_slot_when_the_oldest_hit_leaves(backend: RateLimitBackend) -> None:
+    decisions = [backend.hit("k", 3, 2.0) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.count for d in decisions[:3]] == [1, 2, 3]
+    assert 0 < decisions[3].retry_after <= 2.0
+    assert not backend.peek("k", 3, 2.0).allowed  # peek counts nothing, and says the same
+    assert backend.hit("other", 3, 2.0).allowed  # every key has its own window
+    time.sleep(2.1)
+    assert backend.peek("k", 3, 2.0).allowed
+    assert backend.hit("k", 3, 2.0) == RateDecision(True, 1, 3)
 
 
 def test_replicas_hitting_redis_at_once_never_exceed_the_limit(redis_url: str, namespace: str) -> None:
     # Given four "replicas" (own client each) and 8 threads sending 60 requests in all against a limit of 25
     stores = [RedisStore.from_url(redis_url) for _ in range(4)]
-    limiters = [RedisRateLimiter(s, f"{namespace}:ratelimit:") for s in stores]
+    limiters = [LimitsRateLimiter.on_redis(s, f"{namespace}:ratelimit") for s in stores]
     allowed: list[bool] = []
     lock = threading.Lock()
     barrier = threading.Barrier(8)
@@ -128,30 +106,44 @@ def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one() -> None:
 
 
 def test_an_api_key_is_counted_under_a_hash_and_refused_with_retry_after(store: RedisStore, namespace: str) -> None:
-    clock = Clock()
-    limits = ApiRateLimit(2, RedisRateLimiter(store, f"{namespace}:ratelimit:", clock=clock))
+    limits = ApiRateLimit(2, LimitsRateLimiter.on_redis(store, f"{namespace}:ratelimit"))
     assert limits.check("secret-key") == RateDecision(True, 1, 2)
-    clock.now += 15
     assert limits.check("secret-key") == RateDecision(True, 2, 2)
-    clock.now += 0.5
     with pytest.raises(RateLimited) as refused:
         limits.check("secret-key")
-    assert refused.value.details == {"retry_after": 45, "limit": 2}
+    assert refused.value.details["limit"] == 2
+    assert 59 <= refused.value.details["retry_after"] <= 60
     digest = hashlib.sha256(b"secret-key").hexdigest()[:16]
     assert limiter_key("secret-key") == digest
     keys = [k.decode() for k in store.client.scan_iter(match=f"{namespace}:*")]
-    assert keys == [f"{namespace}:ratelimit:{digest}"]
+    assert len(keys) == 1
+    assert keys[0].startswith(f"{namespace}:ratelimit")
+    assert digest in keys[0]
+    assert "secret-key" not in keys[0]
     assert limits.check("other-key") is not None  # every key has its own window
 
 
 def test_a_zero_limit_turns_rate_limiting_off() -> None:
-    limits = ApiRateLimit(0, MemoryRateLimiter())
+    limits = ApiRateLimit(0, LimitsRateLimiter.in_memory())
     assert all(limits.check("k") is None for _ in range(1000))
+
+
+def test_invalid_keys_from_one_address_are_slowed_down_and_other_addresses_are_not() -> None:
+    limits = ApiRateLimit(0, LimitsRateLimiter.in_memory(), auth_failures_per_minute=3)
+    for _ in range(3):
+        limits.check_client("203.0.113.9")  # not refused yet
+        limits.failed("203.0.113.9")
+    with pytest.raises(TooManyAuthFailures) as refused:
+        limits.check_client("203.0.113.9")
+    assert refused.value.code == "TOO_MANY_AUTH_FAILURES"
+    assert isinstance(refused.value, RateLimited)  # 429 with Retry-After
+    assert 1 <= refused.value.details["retry_after"] <= 60
+    limits.check_client("198.51.100.7")
 
 
 def test_when_redis_is_down_each_replica_falls_back_to_its_own_window(caplog: pytest.LogCaptureFixture) -> None:
     down = RedisStore.from_url(closed_port_url())
-    limits = ApiRateLimit(2, RedisRateLimiter(down, "livevault:ratelimit:"), MemoryRateLimiter())
+    limits = ApiRateLimit(2, LimitsRateLimiter.on_redis(down, "livevault:ratelimit"), LimitsRateLimiter.in_memory())
     with caplog.at_level(logging.WARNING, logger="livevault.cache.redis_store"):
         assert limits.check("k") is not None
         assert limits.check("k") is not None
@@ -165,7 +157,7 @@ def test_when_redis_is_down_each_replica_falls_back_to_its_own_window(caplog: py
 
 def test_without_a_fallback_a_redis_outage_lets_every_request_through() -> None:
     down = RedisStore.from_url(closed_port_url())
-    limits = ApiRateLimit(1, RedisRateLimiter(down, "livevault:ratelimit:"))
+    limits = ApiRateLimit(1, LimitsRateLimiter.on_redis(down, "livevault:ratelimit"))
     assert [limits.check("k") for _ in range(5)] == [None] * 5
     down.close()
 
@@ -194,8 +186,6 @@ def test_the_breaker_fails_fast_during_the_cooldown_then_tries_again(redis_url: 
     assert store.run(working) is True
     assert calls == ["failing", "working", "working"]
     store.close()
-
-
 def test_shared_state_uses_redis_url_else_a_redis_broker_of_the_celery_runner(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert make_settings(data).shared_redis_url is None

@@ -7,6 +7,7 @@ from pathlib import Path
 from livevault.capture.base import CaptureControl, CaptureEngine, CaptureOptions
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
+from livevault.capture.m3u8 import PLAYER_START
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.capture.spool import Spool
 from livevault.domain.capture import CaptureOutcome
@@ -14,7 +15,9 @@ from livevault.domain.stream import StreamFormat, StreamInfo
 from livevault.net.guard import UrlGuard
 
 FAST = CaptureOptions(http_timeout=2.0, segment_retries=3, playlist_grace=1.0, stall_timeout=0.4,
-                      reconnect_window=1.5, progressive_index_interval=0.05)
+                      reconnect_window=1.5, progressive_index_interval=0.05, start_from=PLAYER_START)
+"""The engine tests start where a player would (three target durations back), so a first playlist of four
+segments gives them three to work with; `live_edge` (the default) and `window_start` have their own tests."""
 
 
 async def record(url: str, directory: Path, *, fmt: StreamFormat = StreamFormat.HLS,

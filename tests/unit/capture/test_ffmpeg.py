@@ -5,7 +5,6 @@ ffmpeg wherever one is installed)."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import textwrap
 import uuid
@@ -155,7 +154,7 @@ async def test_ffmpegs_error_message_names_the_failure(tmp_path: Path, stream_se
 
 # --- the real ffmpeg ---------------------------------------------------------------------------
 
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg binary on PATH")
+needs_ffmpeg = pytest.mark.usefixtures("ffmpeg_binary")  # tests/toolfixtures.py: fails in CI when missing
 
 
 @needs_ffmpeg

@@ -7,8 +7,14 @@ import dataclasses
 import time
 from pathlib import Path
 
+import pytest
+
 from livevault.capture.base import CaptureControl
+from livevault.capture.hls import HlsCapture
+from livevault.capture.http import create_session
+from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, GapCause, PartContainer, PartReason
+from livevault.domain.stream import StreamFormat, StreamInfo
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import TD, Origin, media, seg_bytes
 
@@ -37,6 +43,40 @@ async def test_live_reload_dedupes_and_starts_at_the_live_edge(origin: Origin, t
     assert spool.gaps() == []
     assert [p.segments for p in progress] == list(range(1, 8))
     assert progress[-1].bytes == len(joined(data, range(1, 8)))
+
+
+async def test_live_edge_starts_at_the_newest_segment(origin: Origin, tmp_path: Path) -> None:
+    data = serve_segments(origin, range(8))
+    origin.script("live.m3u8", media(0, 4), media(3, 4), media(5, 3, endlist=True))
+    options = dataclasses.replace(FAST, start_from="live_edge")
+    outcome, spool = await record(origin.url("live.m3u8"), tmp_path, options=options)
+    assert outcome.reason is EndReason.END_OF_STREAM
+    assert outcome.explicit_end, "EXT-X-ENDLIST is the stream saying it is over"
+    assert [s.sequence for s in spool.segments()] == [3, 4, 5, 6, 7]
+    assert part_bytes(spool) == [joined(data, range(3, 8))]
+    assert all(origin.hits[f"s{n}.ts"] == 0 for n in range(3))
+
+
+async def test_a_media_limit_counts_media_seconds_and_not_the_back_filled_window(
+    origin: Origin, tmp_path: Path
+) -> None:
+    serve_segments(origin, range(12))
+    origin.script("live.m3u8", media(0, 4), *[media(n, 4) for n in range(1, 9)])
+    spool_dir = tmp_path / "spool"
+    spool = Spool(spool_dir)
+    control = CaptureControl(max_media=3 * TD, media=lambda: spool.media_seconds, start="window_start")
+    options = dataclasses.replace(FAST, start_from="live_edge")
+    session = create_session(options)
+    try:
+        outcome = await HlsCapture(session, options).run(
+            StreamInfo(url=origin.url("live.m3u8"), format=StreamFormat.HLS), spool, control)
+    finally:
+        await session.close()
+    assert outcome.reason is EndReason.DURATION
+    assert control.backfill == pytest.approx(3 * TD), "the three segments before the newest are back-fill"
+    sequences = [s.sequence for s in Spool(spool_dir).segments()]
+    assert sequences[:4] == [0, 1, 2, 3]
+    assert len(sequences) == 6, "the window (four) plus three segments' worth, counting the newest"
 
 
 async def test_window_start_takes_the_whole_first_window(origin: Origin, tmp_path: Path) -> None:
@@ -241,9 +281,20 @@ async def test_an_outage_then_skipped_sequences_blames_the_playlist(origin: Orig
     data = serve_segments(origin, range(12))
     origin.script("live.m3u8", media(0, 4), 503, 503, media(8, 4, endlist=True))
     _outcome, spool = await record(origin.url("live.m3u8"), tmp_path)
-    assert part_bytes(spool) == [joined(data, [1, 2, 3, *range(8, 12)])]
+    assert part_bytes(spool) == [joined(data, [1, 2, 3]), joined(data, range(8, 12))]
+    assert [p.reason for p in spool.parts()] == [PartReason.START, PartReason.RECONNECT], "timestamps jumped"
     (gap,) = spool.gaps()
     assert (gap.cause, gap.from_sequence, gap.to_sequence) == (GapCause.PLAYLIST_UNREACHABLE, 4, 7)
+
+
+async def test_a_playlist_that_stops_advancing_is_a_stall(origin: Origin, tmp_path: Path) -> None:
+    data = serve_segments(origin, range(4))
+    origin.script("live.m3u8", media(0, 4))  # answered on every reload, never a new segment
+    started = time.monotonic()
+    outcome, spool = await record(origin.url("live.m3u8"), tmp_path)
+    assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "STREAM_STALLED")
+    assert FAST.playlist_grace <= time.monotonic() - started < FAST.playlist_grace + 2
+    assert part_bytes(spool) == [joined(data, range(1, 4))], "what came before the stall is kept"
 
 
 async def test_first_playlist_errors(origin: Origin, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from livevault.capture.http import (
 from livevault.errors import (
     DecryptionFailed,
     InvalidInput,
+    LoginRequired,
     NetworkTimeout,
     SourceBlocked,
     SourceUnreachable,
@@ -38,7 +39,7 @@ from tests.unit.capture.origin import Origin, media, seg_bytes
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(401, SourceBlocked), (403, SourceBlocked), (404, StreamEnded), (410, StreamEnded),
+    [(401, LoginRequired), (403, SourceBlocked), (404, StreamEnded), (410, StreamEnded),
      (429, SourceUnreachable), (500, SourceUnreachable), (503, SourceUnreachable)],
 )
 def test_status_errors(status: int, kind: type) -> None:
@@ -136,3 +137,75 @@ async def test_key_cache_fetches_each_key_once() -> None:
     assert calls == ["a", "a"]
     with pytest.raises(DecryptionFailed):
         await cache.get("bad")
+
+
+async def _raw_origin(behaviour: str) -> tuple[asyncio.Server, str]:
+    """A socket server that promises 200000 bytes, sends 50000 in pieces, then closes or stalls."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\nContent-Type: video/mp2t\r\n\r\n")
+        for _ in range(5):
+            writer.write(b"\x47" * 10_000)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        if behaviour == "stall":
+            await asyncio.sleep(5)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}/seg.ts"
+
+
+@pytest.mark.parametrize(("behaviour", "kind"), [("close", SourceUnreachable), ("stall", NetworkTimeout)])
+def test_a_body_cut_short_or_stalled_mid_way_fails_without_hanging(behaviour: str, kind: type) -> None:
+    async def scenario() -> None:
+        server, url = await _raw_origin(behaviour)
+        session = aiohttp.ClientSession(read_bufsize=256 * 1024)
+        try:
+            client = HttpClient(session, timeout=0.5)
+            with pytest.raises(kind):
+                await asyncio.wait_for(client.get_body(url), 10)
+        finally:
+            await session.close()
+            server.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_large_bodies_on_a_kept_alive_connection_arrive_whole(loop: str) -> None:
+    """Bodies above aiohttp's buffer limit, back to back on one connection, on both event loops."""
+    body = b"\x47" * 700_000
+
+    async def scenario() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                try:
+                    await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 700000\r\n\r\n" + body)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/seg.ts"
+        session = aiohttp.ClientSession(read_bufsize=256 * 1024)
+        try:
+            client = HttpClient(session, timeout=2.0)
+            for _ in range(6):
+                got = await asyncio.wait_for(client.get_body(url), 5)
+                assert got.size == len(body)
+                assert got.data == body
+        finally:
+            await session.close()
+            server.close()
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(scenario())
+    else:
+        asyncio.run(scenario())

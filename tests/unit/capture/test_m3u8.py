@@ -237,9 +237,11 @@ def _playlist(durations: list[float], target: float = 2, endlist: bool = False) 
 
 
 def test_start_index_live_edge_and_window_start() -> None:
-    assert start_index(_playlist([2] * 6)) == 3
-    assert start_index(_playlist([2, 2, 2, 1.9, 1.9, 1.9])) == 2
-    assert start_index(_playlist([2] * 2)) == 0
+    assert start_index(_playlist([2] * 6)) == 5, "live_edge: the newest segment"
+    assert start_index(_playlist([2] * 2)) == 1
+    assert start_index(_playlist([2] * 6), "player") == 3
+    assert start_index(_playlist([2, 2, 2, 1.9, 1.9, 1.9]), "player") == 2
+    assert start_index(_playlist([2] * 2), "player") == 0
     assert start_index(_playlist([2] * 6), "window_start") == 0
     assert start_index(_playlist([2] * 6, endlist=True)) == 0
     with pytest.raises(InvalidInput):

@@ -64,3 +64,22 @@ def test_record_reports_a_failed_recording(env: Path, stream_server: StreamServe
     )
     assert result.exit_code == 1
     assert "failed" in result.output
+
+
+def test_record_start_window_takes_the_window_plus_the_duration(env: Path, stream_server: StreamServer) -> None:
+    stream = stream_server.stream(f"cli-{uuid.uuid4().hex[:8]}", segment_duration=0.5, window=8)
+    stream.wait_for_segments(9)
+    output = env / "out" / "window.mp4"
+    result = CliRunner().invoke(app, ["record", stream.playlist_url("lo"), "--duration", "3", "--start", "window",
+                                      "--output", str(output), "--allow-private"])
+    assert result.exit_code == 0, result.output
+    frames = decode_frame_numbers(output)
+    assert_contiguous(frames)
+    expected = 7 * 0.5 + 3  # the seven segments before the newest are back-fill, then 3 s from the newest on
+    assert abs(len(frames) / 24 - expected) <= 0.5 + 1 / 24, len(frames) / 24
+
+
+def test_record_refuses_an_unknown_start(env: Path) -> None:
+    result = CliRunner().invoke(app, ["record", "http://127.0.0.1:9/x.m3u8", "--start", "middle"])
+    assert result.exit_code == 2
+    assert "--start must be one of live_edge, window" in result.output

@@ -62,3 +62,14 @@ def test_bad_targets_and_intervals_are_refused(env: Path) -> None:
     assert bad.exit_code == 1
     assert "INVALID_URL" in bad.output
     assert "no watchers" in runner.invoke(app, ["watch", "list"]).output
+
+
+def test_add_with_retention_limits(env: Path) -> None:
+    runner = CliRunner()
+    added = runner.invoke(app, ["watch", "add", "@kept", "--max-recordings", "5", "--max-bytes", "1000000",
+                                "--retention-days", "7.5"])
+    assert added.exit_code == 0, added.output
+    shown = json.loads(runner.invoke(app, ["watch", "show", "@kept"]).output)
+    assert (shown["max_recordings"], shown["max_bytes"], shown["retention_days"]) == (5, 1000000, 7.5)
+    refused = runner.invoke(app, ["watch", "add", "@other", "--max-recordings", "0"])
+    assert refused.exit_code != 0

@@ -98,7 +98,7 @@ def test_check_and_revision(database_url: str) -> None:
     engine = create_engine_for(database_url)
     try:
         assert check(engine)
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision() == "0007"
     finally:
         engine.dispose()
 

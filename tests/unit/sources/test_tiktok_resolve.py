@@ -239,6 +239,32 @@ async def test_resolve_skips_a_quality_whose_url_is_not_served(fake: FakeTikTok,
     assert unprobed.stream.quality == "origin"
 
 
+async def test_a_live_room_whose_pull_urls_all_answer_404_is_offline_only_by_inference(
+    fake: FakeTikTok, source: TikTokSource
+) -> None:
+    user, _room = new_user(fake, live=True)
+    fake.set_scenario(user, "drop", seconds=30, status=404)
+    blip = await resolve(source, f"@{user}")
+    assert (blip.state, blip.error_code) == (LiveState.OFFLINE, "LIVE_OFFLINE")
+    assert blip.inferred, "TikTok's API says live: a recording keeps trying"
+    assert "every stream URL answered HTTP 404" in (blip.error_message or "")
+    fake.set_scenario(user, "live")
+    fake.end_live(user)
+    ended = await resolve(source, f"@{user}")
+    assert (ended.state, ended.inferred) == (LiveState.OFFLINE, False), "the API itself says offline"
+
+
+async def test_a_cdn_that_does_not_answer_is_a_network_timeout(
+    fake: FakeTikTok, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    source = source_for(fake, http, tmp_path, http_timeout=1.0)
+    user, _room = new_user(fake, live=True)
+    fake.set_scenario(user, "timeout", seconds=30)
+    status = await resolve(source, f"@{user}")
+    assert (status.state, status.error_code) == (LiveState.ERROR, "NETWORK_TIMEOUT")
+    fake.set_scenario(user, "live")
+
+
 @pytest.mark.parametrize(
     ("scenario", "kind", "options", "prefer", "codec", "quality"),
     [

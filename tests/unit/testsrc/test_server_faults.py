@@ -120,6 +120,45 @@ def test_offline_hides_playlists_then_comes_back(server: StreamServer, client: h
     assert client.get(stream.playlist_url("hi")).status_code == 200
 
 
+def test_offline_with_reset_comes_back_numbered_from_zero(server: StreamServer, client: httpx.Client) -> None:
+    stream = server.stream("down-reset", preroll=10)
+    before = _playlist(client, stream.playlist_url("hi"))
+    assert before.media_sequence > 0
+    stream.offline(2.0, reset=True)
+    assert client.get(stream.playlist_url("hi")).status_code == 404
+    time.sleep(2.0 + SEGMENT)
+    after = _playlist(client, stream.playlist_url("hi"))
+    assert after.media_sequence == 0, "the encoder restarted during the outage"
+    assert [f.kind for f in stream.faults][-2:] == ["offline", "sequence_reset"]
+
+
+def test_forbidden_and_login_wall_answer_403_and_a_login_redirect(server: StreamServer, client: httpx.Client) -> None:
+    stream = server.stream("walls", preroll=2)
+    stream.forbidden(0.6)
+    assert client.get(stream.playlist_url("hi")).status_code == 403
+    assert client.get(stream.flv_url).status_code == 403
+    time.sleep(0.65)
+    stream.login_wall(0.6)
+    walled = client.get(stream.playlist_url("hi"), follow_redirects=False)
+    assert walled.status_code == 302
+    assert walled.headers["Location"].startswith("/login")
+    assert "Log in" in client.get(stream.playlist_url("hi"), follow_redirects=True).text
+    time.sleep(0.65)
+    assert client.get(stream.playlist_url("hi")).status_code == 200
+
+
+def test_freeze_keeps_the_playlist_answering_without_new_segments(
+    server: StreamServer, client: httpx.Client
+) -> None:
+    stream = server.stream("frozen", preroll=2)
+    stream.freeze(1.2)
+    before = _playlist(client, stream.playlist_url("hi"))
+    time.sleep(2 * SEGMENT + 0.1)
+    assert _playlist(client, stream.playlist_url("hi")).uris == before.uris
+    time.sleep(1.2)
+    assert _playlist(client, stream.playlist_url("hi")).uris != before.uris
+
+
 def test_end_appends_endlist_and_stops_the_clock(server: StreamServer, client: httpx.Client) -> None:
     stream = server.stream("ending", preroll=3)
     stream.end()

@@ -24,7 +24,10 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", responses={503: {"description": "Not ready: the failing `checks` carry an `error`"}})
 async def ready(container: ContainerDep) -> JSONResponse:
-    """Readiness: database and recordings disk; Redis and the Celery broker when this deployment uses them."""
+    """Readiness: database and recordings disk; Redis and the Celery broker when this deployment uses them.
+
+    The `disk` check fails below LIVEVAULT_MIN_FREE_BYTES (new recordings are refused with DISK_FULL, running
+    ones go on) and reports `used_percent`, `alert` (LIVEVAULT_DISK_ALERT_PERCENT) and `accepting_recordings`."""
     report = await container.readiness.check()
     return JSONResponse(
         status_code=200 if report.ready else 503,

@@ -1,4 +1,4 @@
-"""Prometheus text exposition."""
+"""Prometheus text exposition (docs/metrics.md lists every series)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from livevault.api.deps import ContainerDep, SessionOrKeyDep
 
@@ -15,15 +15,7 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", response_class=Response)
 async def metrics(container: ContainerDep, _key: SessionOrKeyDep) -> Response:
-    """Counters and gauges: http_requests_total, recordings_total, disk_free_bytes, …"""
-    try:
-        free = await asyncio.to_thread(container.disk_free)
-        container.metrics.disk_free.set(free)
-        container.metrics.disk_bytes_free.set(free)
-    except OSError:
-        pass
-    files = container.files.search(page=1, page_size=1).total
-    container.metrics.recording_files.set(files)
-    container.metrics.watchers_active.set(await asyncio.to_thread(container.watchers.count_active))
-    await asyncio.to_thread(container.storage.backlog)  # s3_upload_backlog_files / _bytes
-    return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Every livevault_* series (docs/metrics.md): counters of every process (summed in multiprocess mode),
+    recordings, watchers, disk, the upload backlog and each running recording's health from the database."""
+    body = await asyncio.to_thread(container.telemetry.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

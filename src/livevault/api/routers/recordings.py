@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -33,6 +34,7 @@ from livevault.api.schemas.recordings import (
     RecordingEnvelope,
     RecordingList,
     RecordingOut,
+    RecordingUpdate,
     SegmentOut,
     StoredFileOut,
 )
@@ -40,11 +42,12 @@ from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.livekit import LIVEKIT_SOURCE
-from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
+from livevault.domain.recording import SEED_STATUS, Recording, RecordingRequest, RecordingStatus
 from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
 from livevault.errors import MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
+from livevault.services.access import Scope
 from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
@@ -99,13 +102,15 @@ def video_location(files: list[StoredFile]) -> str | None:
 
 
 def recording_out(container: Container, rec: Recording, *, full: bool,
-                  files: list[StoredFile] | None = None) -> RecordingOut:
+                  files: list[StoredFile] | None = None, seed: bool = False) -> RecordingOut:
+    """`seed`: the status as one of seed 002's four (`pending` reads `recording`)."""
     report = container.recordings.report(rec) if full else summary_report(rec)
+    status = SEED_STATUS.get(rec.status, rec.status) if seed else rec.status
     if files is None:
         files = container.storage.files_of(rec.id)
     return RecordingOut(
         id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
-        duration=round(rec.duration), file_size=rec.file_size, status=rec.status.value,
+        duration=round(rec.duration), file_size=rec.file_size, status=status.value, state=rec.status.value,
         started_at=rec.started_at, completed_at=rec.completed_at, created_at=rec.created_at,
         task_id=rec.job_id, source_kind=rec.source_kind, source=mask_credentials(rec.source),
         url=mask_optional(rec.url),
@@ -113,7 +118,8 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
         error_code=rec.error_code, error_message=mask_optional(rec.error_message), stop_requested=rec.stop_requested,
-        options=mask_options(rec.options), integrity=integrity_out(report, with_gaps=full),
+        options=mask_options(rec.options), pinned=rec.pinned,
+        integrity=integrity_out(report, with_gaps=full).model_copy(update={"verify": rec.verify_mode}),
         location=video_location(files), files=[stored_file_out(f) for f in files],
         pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
     )
@@ -136,7 +142,7 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
         source_kind=kind, source=source, url=body.url and source, room_id=body.room_id,
         duration=body.duration, output_template=body.output_template,
         quality=body.quality or container.settings.default_quality,
-        options=body.options.model_dump(exclude_none=True), title=body.title,
+        options={**body.options.model_dump(exclude_none=True), "start": body.start}, title=body.title,
         correlation_id=current_correlation_id(),
     )
 
@@ -150,9 +156,18 @@ async def resolve_target(
                                    stream_key=stream_key)
 
 
-@router.post("/recordings", status_code=202, response_model=RecordingAccepted)
-async def create_recording(body: RecordingCreate, container: ContainerDep, _key: RecordScopeDep) -> RecordingAccepted:
-    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`.
+@router.post("/recordings", status_code=202, response_model=RecordingAccepted, responses={
+    409: {"model": ErrorBody, "description": "ALREADY_RECORDING: this source is being recorded; `details` has "
+                                             "that recording's `recording_id` and `task_id`"},
+    503: {"model": ErrorBody, "description": "DISK_FULL: free space is below LIVEVAULT_MIN_FREE_BYTES"},
+})
+async def create_recording(body: RecordingCreate, container: ContainerDep, key: RecordScopeDep) -> RecordingAccepted:
+    """Start recording now; poll `/jobs/{task_id}` or `/recordings/{recording_id}`. A managed key with a
+    recordings quota gets 403 QUOTA_EXCEEDED while it holds that many active recordings (not for LiveKit rooms).
+
+    One source, one recording: while a recording of the same source (the same normalized URL, TikTok room or
+    user, or push stream key) is pending or recording, another request answers 409 `ALREADY_RECORDING` with
+    that recording's id. Below the free-space watermark no recording starts (503 `DISK_FULL`).
 
     `{"source": "livekit", "room": ...}` asks LiveKit Egress to record a room into the S3 bucket instead."""
     if body.source == LIVEKIT_SOURCE:
@@ -162,7 +177,7 @@ async def create_recording(body: RecordingCreate, container: ContainerDep, _key:
         ))
         return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
     request = await build_request(container, body)
-    recording, job = await asyncio.to_thread(container.recordings.create, request)
+    recording, job = await asyncio.to_thread(container.recordings.create, request, quota=key.quota)
     return RecordingAccepted(task_id=job.id, status=job.status.value, recording_id=recording.id)
 
 
@@ -184,7 +199,8 @@ async def list_recordings(
     )
     files = await asyncio.to_thread(container.storage.files_for, [r.id for r in result.items])
     return RecordingList(
-        recordings=[recording_out(container, r, full=False, files=files.get(r.id, [])) for r in result.items],
+        recordings=[recording_out(container, r, full=False, files=files.get(r.id, []), seed=True)
+                    for r in result.items],
         total=result.total, page=page, page_size=page_size,
     )
 
@@ -200,7 +216,8 @@ async def get_recording(recording_id: str, container: ContainerDep, _key: ApiKey
 async def get_recording_seed(recording_id: str, container: ContainerDep, _key: ApiKeyDep) -> RecordingEnvelope:
     """Seed 002's shape: `{"recording": {...}}`; 404 `{"error": "Recording not found", ...}`."""
     rec = container.recordings.get(recording_id)
-    return RecordingEnvelope(recording=await asyncio.to_thread(recording_out, container, rec, full=True))
+    out = await asyncio.to_thread(partial(recording_out, container, rec, full=True, seed=True))
+    return RecordingEnvelope(recording=out)
 
 
 @router.post("/recordings/{recording_id}/stop", status_code=202, response_model=RecordingOut,
@@ -208,6 +225,18 @@ async def get_recording_seed(recording_id: str, container: ContainerDep, _key: A
 async def stop_recording(recording_id: str, container: ContainerDep, _key: RecordScopeDep) -> RecordingOut:
     """Stop gracefully: what was captured is finalized into the MP4."""
     rec = await container.recordings.stop_any(recording_id)
+    return recording_out(container, rec, full=False)
+
+
+@router.patch("/recordings/{recording_id}", response_model=RecordingOut, responses=NOT_FOUND)
+async def update_recording(
+    recording_id: str, body: RecordingUpdate, container: ContainerDep, principal: RecordScopeDep
+) -> RecordingOut:
+    """Pin a recording (`{"pinned": true}`, record scope): retention never deletes it. Unpinning
+    (`{"pinned": false}`) lets retention delete it again and needs the admin scope."""
+    if not body.pinned:
+        principal.require(Scope.ADMIN)
+    rec = await asyncio.to_thread(container.recordings.set_pinned, recording_id, body.pinned)
     return recording_out(container, rec, full=False)
 
 

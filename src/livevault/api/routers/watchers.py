@@ -26,6 +26,7 @@ from livevault.services.watch import WatchRequest
 
 router = APIRouter(tags=["watchers"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such watcher"}}
+RETENTION_FIELDS = {"max_recordings", "max_bytes", "retention_days"}
 
 
 def watcher_out(watcher: Watcher) -> WatcherOut:
@@ -37,6 +38,7 @@ def watcher_out(watcher: Watcher) -> WatcherOut:
         error_code=watcher.error_code, error_message=mask_optional(watcher.error_message), failures=watcher.failures,
         checks=watcher.checks, recordings_count=watcher.recordings_count, recording_id=watcher.recording_id,
         last_live_at=watcher.last_live_at, next_check_at=watcher.next_check_at,
+        max_recordings=watcher.max_recordings, max_bytes=watcher.max_bytes, retention_days=watcher.retention_days,
     )
 
 
@@ -59,16 +61,18 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
     return WatchRequest(
         key=key, source_kind=kind, target=target, poll_interval=body.poll_interval, room_id=body.room_id,
         url=body.url and target, user=user, options=body.options.model_dump(exclude_none=True),
-        correlation_id=current_correlation_id(),
+        correlation_id=current_correlation_id(), max_recordings=body.max_recordings, max_bytes=body.max_bytes,
+        retention_days=body.retention_days,
     )
 
 
 @router.post("/watchers", status_code=202, response_model=WatcherAccepted,
              responses={409: {"model": ErrorBody, "description": "This source is already watched"}})
-async def create_watcher(body: WatcherCreate, container: ContainerDep, _key: RecordScopeDep) -> WatcherAccepted:
-    """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live."""
+async def create_watcher(body: WatcherCreate, container: ContainerDep, key: RecordScopeDep) -> WatcherAccepted:
+    """Watch a room id, URL or user: it is checked every `poll_interval` seconds and recorded while live. A
+    managed key with a watchers quota gets 403 QUOTA_EXCEEDED while it holds that many watchers."""
     request = await build_watch_request(container, body)
-    watcher, job = container.watchers.create(request)
+    watcher, job = container.watchers.create(request, quota=key.quota)
     return WatcherAccepted(task_id=job.id, status=job.status.value, key=watcher.key)
 
 
@@ -94,14 +98,17 @@ async def get_watcher(key: str, container: ContainerDep, _key: ApiKeyDep) -> Wat
 
 @router.patch("/watchers/{key:path}", response_model=WatcherOut, responses=NOT_FOUND)
 async def update_watcher(key: str, body: WatcherUpdate, container: ContainerDep, _key: RecordScopeDep) -> WatcherOut:
-    """Pause or resume a watcher, change its interval or the options of its future recordings.
+    """Pause or resume a watcher, change its interval, the options of its future recordings or its retention
+    limits (`max_recordings`, `max_bytes`, `retention_days`; null removes one).
 
     Pausing stops the checks; a recording already running goes on until the live ends or it is stopped."""
     status = WatcherStatus(body.status) if body.status else None
     options = body.options.model_dump(exclude_none=True) if body.options is not None else None
     if body.options is not None:
         container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
-    updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options)
+    retention = body.model_dump(include=RETENTION_FIELDS, exclude_unset=True)
+    updated = container.watchers.update(key, status=status, poll_interval=body.poll_interval, options=options,
+                                        retention=retention)
     return watcher_out(updated)
 
 

@@ -31,6 +31,11 @@ class RecordingOptions(RequestModel):
     format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
     codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
     probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
+    reconnect_window: float | None = Field(
+        default=None, ge=0, le=3600,
+        description="seconds to keep re-resolving after the stream goes away while the source may still be "
+        "live (default LIVEVAULT_RECONNECT_WINDOW); the media after it goes into a new part",
+    )
     notify_url: str | None = Field(
         default=None, max_length=2048,
         description="Also send this recording's notifications here (besides LIVEVAULT_WEBHOOK_URLS); checked like "
@@ -70,7 +75,13 @@ class RecordingCreate(RequestModel):
         default=None, max_length=4096, examples=["http://127.0.0.1:8080/live/demo/master.m3u8"]
     )
     duration: int | None = Field(
-        default=None, ge=1, le=86400, description="Stop after this many seconds (max 24 h)", examples=[20]
+        default=None, ge=1, le=86400,
+        description="Seconds of media to record (max 24 h), ± one segment; outages do not count", examples=[20],
+    )
+    start: Literal["live_edge", "window"] = Field(
+        default="live_edge",
+        description="live_edge: begin at the newest segment; window: also take the whole window the server "
+        "still offers (back-fill), which does not count against `duration`",
     )
     output_template: str | None = Field(
         default=None,
@@ -128,6 +139,11 @@ class IntegrityOut(BaseModel):
     discontinuities: int
     sequence_resets: int
     gaps: list[GapOut] | None = None
+    verify: str | None = Field(
+        default=None,
+        description="how the finished file was checked: `sampled` (every sample's structure, a few GOPs "
+        "decoded), `full` (every frame decoded) or `off`; null until the recording is finished",
+    )
 
 
 class StoredFileOut(BaseModel):
@@ -174,7 +190,10 @@ class RecordingOut(BaseModel):
     file_path: str | None
     duration: int
     file_size: int
-    status: str
+    status: str = Field(description="On `/recording/{id}` and the `/recordings` list one of seed 002's four: "
+                        "recording, processing, completed, failed (a recording not yet picked up is "
+                        "`recording`); on `/recordings/{id}` livevault's own, which adds `pending`")
+    state: str = Field(description="livevault's own status: pending, recording, processing, completed, failed")
     started_at: datetime | None
     completed_at: datetime | None
     created_at: datetime
@@ -205,6 +224,14 @@ class RecordingOut(BaseModel):
         description="split recordings: the finished pieces in order, growing while the stream goes on "
         "(`[]` for a recording that is not split; left out of list pages)",
     )
+    pinned: bool = Field(default=False, description="A pinned recording is never deleted by retention")
+
+
+class RecordingUpdate(RequestModel):
+    """`PATCH /recordings/{id}`: pin a recording so retention never deletes it, or unpin it."""
+
+    pinned: bool = Field(
+        strict=True, description="true: never deleted by retention (record scope); false: unpin (admin scope)")
 
 
 class RecordingList(BaseModel):

@@ -19,7 +19,12 @@ class WatcherOptions(RequestModel):
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
     output_template: str | None = Field(default=None, max_length=512)
-    max_duration: int | None = Field(default=None, ge=1, le=86400, description="Stop each recording after this")
+    max_duration: int | None = Field(default=None, ge=1, le=86400,
+                                     description="Stop each recording after this many seconds of media")
+    start: Literal["live_edge", "window"] | None = Field(
+        default=None, description="where each recording starts: live_edge (default) or window (back-fill)")
+    reconnect_window: float | None = Field(
+        default=None, ge=0, le=3600, description="seconds to keep trying after a stream goes away")
     split_every: int | None = Field(
         default=None, ge=60, le=86400,
         description="Split each recording into pieces of about this many seconds, finalized while it goes on",
@@ -39,7 +44,18 @@ class WatcherOptions(RequestModel):
     )
 
 
-class WatcherCreate(RequestModel):
+class WatcherRetention(RequestModel):
+    """Retention of the recordings this watcher starts (unset: no limit). Pinned and unfinished recordings are
+    never deleted; the newest recordings are kept."""
+
+    max_recordings: int | None = Field(default=None, ge=1, description="Keep at most this many finished recordings")
+    max_bytes: int | None = Field(default=None, ge=1, description="Keep at most this many bytes of recordings")
+    retention_days: float | None = Field(
+        default=None, ge=0, description="Delete recordings older than this (overrides LIVEVAULT_RETENTION_DAYS; "
+                                        "0 keeps them forever)")
+
+
+class WatcherCreate(WatcherRetention):
     """Give `room_id`, `url` or `user`; the watcher's key is that value (`@user` for users)."""
 
     room_id: str | None = Field(default=None, max_length=64, examples=["123456789"])
@@ -57,7 +73,9 @@ class WatcherAccepted(BaseModel):
     key: str
 
 
-class WatcherUpdate(RequestModel):
+class WatcherUpdate(WatcherRetention):
+    """Only the fields given change; a retention limit given as null is removed."""
+
     status: Literal["active", "paused"] | None = None
     poll_interval: float | None = Field(default=None, gt=0, le=86400)
     options: WatcherOptions | None = None
@@ -87,6 +105,9 @@ class WatcherOut(BaseModel):
     recording_id: str | None = Field(description="the recording this watcher started last")
     last_live_at: datetime | None
     next_check_at: datetime
+    max_recordings: int | None = Field(default=None, description="retention: newest finished recordings kept")
+    max_bytes: int | None = Field(default=None, description="retention: bytes of recordings kept")
+    retention_days: float | None = Field(default=None, description="retention: days a recording is kept")
 
 
 class WatcherList(BaseModel):

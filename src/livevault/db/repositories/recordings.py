@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories import ledger as ledger_rows
@@ -15,13 +15,20 @@ from livevault.db.repositories._mapping import (
     recording_values,
     to_recording,
 )
-from livevault.db.tables import RecordingRow, utcnow
+from livevault.db.tables import CAPTURING_WHERE, RecordingRow, utcnow
 from livevault.domain.capture import GapRecord
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingStatus, can_transition
-from livevault.errors import Conflict, NotFound
+from livevault.domain.recording import (
+    ACTIVE_RECORDING_STATUSES,
+    CAPTURING_RECORDING_STATUSES,
+    FINISHED_RECORDING_STATUSES,
+    Recording,
+    RecordingStatus,
+    can_transition,
+)
+from livevault.errors import AlreadyRecording, Conflict, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.orm import Session
@@ -35,6 +42,16 @@ RecordingsAndTotal = tuple[list[Recording], int]
 GapList = list[GapRecord]
 
 _COMPLETED = RecordingStatus.COMPLETED.value
+_CAPTURING_INDEX = "uq_recordings_capturing_source"
+
+
+def already_recording(active: Recording) -> AlreadyRecording:
+    """409 ALREADY_RECORDING naming the recording that holds the source."""
+    return AlreadyRecording(
+        f"this source is already being recorded by recording {active.id}; stop it or wait for it to end",
+        details={"recording_id": active.id, "task_id": active.job_id, "status": active.status.value,
+                 "source_key": active.source_key},
+    )
 
 
 def _page_bounds(limit: int, offset: int) -> None:
@@ -51,14 +68,37 @@ class RecordingRepository:
     # -- single recordings -------------------------------------------------------------------
 
     def add(self, recording: Recording, spool_dir: str | None = None) -> Recording:
-        """Insert a new recording; an existing id is a Conflict."""
+        """Insert a new recording; an existing id is a Conflict.
+
+        A recording with a `source_key` whose source already has a capturing recording is AlreadyRecording:
+        with that recording's id when this transaction can see it; without, when another transaction inserted
+        it at the same moment (the unique index refused this row) — the caller looks it up in a new transaction.
+        """
+        if recording.source_key and recording.status in CAPTURING_RECORDING_STATUSES:
+            active = self.capturing(recording.source_key)
+            if active is not None:
+                raise already_recording(active)
         row = RecordingRow(**recording_values(recording), spool_dir=spool_dir, updated_at=utcnow())
         self._session.add(row)
         try:
             self._session.flush()
         except IntegrityError as exc:
+            message = str(exc.orig)
+            if recording.source_key and ("source_key" in message or _CAPTURING_INDEX in message):
+                raise AlreadyRecording(
+                    "this source is already being recorded", details={"source_key": recording.source_key}
+                ) from exc
             raise Conflict("recording already exists", details={"id": recording.id}) from exc
         return to_recording(row)
+
+    def capturing(self, source_key: str) -> Recording | None:
+        """The pending or recording recording of this source, if any (there is at most one).
+
+        The status condition is the partial index's own predicate as literal SQL (no bound parameters), so
+        both databases answer from `uq_recordings_capturing_source`."""
+        query = select(RecordingRow).where(RecordingRow.source_key == source_key, text(CAPTURING_WHERE))
+        row = self._session.scalars(query.limit(1)).first()
+        return None if row is None else to_recording(row)
 
     def get(self, recording_id: str) -> Recording | None:
         row = self._session.get(RecordingRow, recording_id)
@@ -93,7 +133,8 @@ class RecordingRepository:
     def save_progress(self, counters: list[dict[str, Any]]) -> None:
         """Running counters of many recordings in one executemany UPDATE.
 
-        Each item: `id`, `segments_captured`, `segments_missing`, `bytes_captured`, `parts_count`.
+        Each item: `id`, `segments_captured`, `segments_missing`, `bytes_captured`, `parts_count`, and
+        optionally `health` (a running capture's health for the metrics; every item or none).
         """
         if not counters:
             return
@@ -106,6 +147,7 @@ class RecordingRepository:
                 bytes_captured=bindparam("bytes_captured"),
                 parts_count=bindparam("parts_count"),
                 updated_at=utcnow(),
+                **({"health": bindparam("health")} if "health" in counters[0] else {}),
             )
         )
         rows = [{**{k: v for k, v in c.items() if k != "id"}, "rid": c["id"]} for c in counters]
@@ -191,8 +233,10 @@ class RecordingRepository:
         lapsed_lease = and_(RecordingRow.lease_expires_at.is_not(None), RecordingRow.lease_expires_at < now,
                             RecordingRow.status.in_([RecordingStatus.RECORDING.value,
                                                      RecordingStatus.PROCESSING.value]))
-        stale_pending = and_(RecordingRow.status == RecordingStatus.PENDING.value,
-                             RecordingRow.lease_owner.is_(None), RecordingRow.created_at < pending_before)
+        stale_pending = and_(  # pushed recordings start `recording` before any worker holds them
+            RecordingRow.status.in_([RecordingStatus.PENDING.value, RecordingStatus.RECORDING.value]),
+            RecordingRow.lease_owner.is_(None), RecordingRow.lease_expires_at.is_(None),
+            RecordingRow.created_at < pending_before)
         query = select(RecordingRow).where(or_(lapsed_lease, stale_pending)).order_by(RecordingRow.created_at)
         return [to_recording(row) for row in self._session.scalars(query.limit(limit))]
 
@@ -286,6 +330,27 @@ class RecordingRepository:
         if to is not None:
             conditions.append(r.completed_at <= to)
         return self._page(conditions, (r.completed_at.desc(), r.id.desc()), limit, offset)
+
+    def retention_candidates(
+        self, *, created_before: datetime | None, watcher_keys: Collection[str], everything: bool = False,
+        limit: int = 200_000,
+    ) -> RecordingList:
+        """Completed and failed recordings that are not pinned, oldest first: those created before
+        `created_before`, or started by one of `watcher_keys` (all of them when `everything`)."""
+        r = RecordingRow
+        statuses = sorted(s.value for s in FINISHED_RECORDING_STATUSES)
+        conditions: list[ColumnElement[bool]] = [r.status.in_(statuses), r.pinned.is_(False)]
+        if not everything:
+            wanted: list[ColumnElement[bool]] = []
+            if created_before is not None:
+                wanted.append(r.created_at < created_before)
+            if watcher_keys:
+                wanted.append(r.watcher_key.in_(sorted(watcher_keys)))
+            if not wanted:
+                return []
+            conditions.append(or_(*wanted))
+        query = select(r).where(*conditions).order_by(r.created_at, r.id).limit(limit)
+        return [to_recording(row) for row in self._session.scalars(query)]
 
     # -- ledger ------------------------------------------------------------------------------
 

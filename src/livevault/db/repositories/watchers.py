@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from livevault.db.repositories._mapping import checked_changes, plain
@@ -93,6 +93,15 @@ class WatcherRepository:
     def count(self, status: WatcherStatus) -> int:
         query = select(func.count()).select_from(WatcherRow).where(WatcherRow.status == status.value)
         return int(self._session.scalar(query) or 0)
+
+    def with_retention_limits(self) -> WatcherList:
+        """Watchers (not deleted) that set max_recordings, max_bytes or retention_days."""
+        w = WatcherRow
+        query = select(w).where(
+            w.status != WatcherStatus.DELETED.value,
+            or_(w.max_recordings.is_not(None), w.max_bytes.is_not(None), w.retention_days.is_not(None)),
+        )
+        return [to_watcher(row) for row in self._session.scalars(query)]
 
     def claim_due(self, now: datetime, limit: int, hold: float) -> WatcherList:
         """Active watchers whose check is due, oldest due first; their next check moves `hold` seconds

@@ -344,6 +344,34 @@ class StorageService:
     def check_link(self, recording_id: str, kind: FileKind, piece: int, expires: int, signature: str) -> bool:
         return self.signer.valid(recording_id, kind.value, piece, expires, signature)
 
+    # -- retention's seam: local copies that may go first when the disk runs low ---------------
+
+    def verified_remote(self, recording_ids: Sequence[str]) -> set[str]:
+        """Recordings whose every video file has a verified remote copy AND still a local one (uploaded, location
+        both: kept by `keep_local`) — the local copies retention may drop first when the disk runs low."""
+        found = self.files_for(recording_ids)
+        out: set[str] = set()
+        for recording_id, files in found.items():
+            videos = [f for f in files if f.kind is FileKind.VIDEO]
+            if videos and all(f.state is FileState.UPLOADED and f.location is Location.BOTH for f in videos):
+                out.add(recording_id)
+        return out
+
+    def drop_local_copies(self, recording_id: str) -> int:
+        """Remove the local copy of each file of the recording that has a verified remote copy (the object and
+        the rows stay; downloads then come from S3). Returns the bytes freed. Blocking."""
+        freed = 0
+        for file in self.files_of(recording_id):
+            if file.state is not FileState.UPLOADED or file.location is not Location.BOTH:
+                continue
+            marked = self._db.run(partial(_to_remote_only, file_id=file.id))
+            if marked:  # only a file still uploaded (not being deleted) loses its local copy
+                self.local.delete(file.local_path)
+                freed += file.size
+        if self._files_changed is not None:
+            self._files_changed()
+        return freed
+
     # -- delete --------------------------------------------------------------------------------
 
     def delete_files(self, recording: Recording) -> None:
@@ -494,3 +522,8 @@ def _stream_key(recording: Recording) -> str | None:
     if recording.source_kind in {"push", "bucket"} and recording.source.startswith("push:"):
         return recording.source[len("push:"):]
     return None
+
+
+def _to_remote_only(session: Any, *, file_id: str) -> bool:
+    """An uploaded file that still has its local copy becomes remote-only (retention drops the local copy)."""
+    return FileRepository(session).update_if(file_id, [FileState.UPLOADED], location=Location.S3)

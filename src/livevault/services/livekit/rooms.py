@@ -251,8 +251,7 @@ class RoomRecordingService:
                                   stop_requested=current.stop_requested or state.phase is EgressPhase.ENDING)
         if self._notifier is not None:
             self._notifier.recording_event(session, EventType.RECORDING_STARTED, updated)
-        self._metrics.recordings_active.inc()
-        return "active"
+        return "active"  # livevault_recordings_active counts `recording` rows (services.telemetry)
 
     def _claim_finish(self, session: Any, recording_id: str) -> Recording | None:
         """Only one process finishes a recording: the one that moves it to `processing`."""
@@ -260,8 +259,6 @@ class RoomRecordingService:
         current = repo.get_for_update(recording_id)
         if current is None or current.status not in (RecordingStatus.PENDING, RecordingStatus.RECORDING):
             return None
-        if current.status is RecordingStatus.RECORDING:
-            self._metrics.recordings_active.dec()
         return repo.set_status(recording_id, RecordingStatus.PROCESSING)
 
     async def _verify(self, recording: Recording, state: EgressState) -> tuple[dict[str, Any], list[dict[str, Any]]]:

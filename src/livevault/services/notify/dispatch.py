@@ -49,7 +49,8 @@ def utcnow() -> datetime:
 def retry_delay(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Exponential backoff with ±20 % jitter: base, 2·base, 4·base, … up to `cap` seconds."""
     delay = min(cap, base * float(2 ** max(0, attempts - 1)))
-    jitter: float = (rng or random.Random()).random()
+    # bandit B311: pseudo-random is fine here (retry jitter, not a secret)
+    jitter: float = (rng or random.Random()).random()  # nosec B311
     return delay * (0.8 + 0.4 * jitter)
 
 
@@ -71,7 +72,8 @@ class Dispatcher:
         self._closing = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop_ref: asyncio.AbstractEventLoop | None = None
-        self._rng = random.Random()
+        # bandit B311: pseudo-random is fine here (retry jitter, not a secret)
+        self._rng = random.Random()  # nosec B311
 
     async def start(self) -> None:
         if self._task is None:

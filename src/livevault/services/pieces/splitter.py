@@ -214,7 +214,8 @@ class Splitter:
         if split.bounded and result.cut is None:
             return None
         try:
-            verify(target)
+            if self._settings.verify != "off":
+                verify(target, mode=self._settings.verify)
             info = probe(target)
         except LivevaultError:
             target.unlink(missing_ok=True)

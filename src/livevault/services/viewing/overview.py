@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from livevault import __version__
 from livevault.domain.recording import RecordingStatus
-from livevault.services.health import MIN_FREE_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,7 +67,7 @@ class Overview:
             self._versions = versions()
         return SystemOverview(
             disk_free=self._disk_free(),
-            disk_watermark=MIN_FREE_BYTES,
+            disk_watermark=self._settings.min_free_bytes,  # LIVEVAULT_MIN_FREE_BYTES
             recording=counts[RecordingStatus.RECORDING],
             pending=counts[RecordingStatus.PENDING],
             processing=counts[RecordingStatus.PROCESSING],

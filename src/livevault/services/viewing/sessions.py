@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "livevault_session"
-SECRET_FILE = "session_secret"
+# bandit B105: this is the name of the file that holds the secret, not a secret
+SECRET_FILE = "session_secret"  # nosec B105
 
 
 @dataclass(frozen=True, slots=True)

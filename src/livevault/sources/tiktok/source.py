@@ -74,8 +74,6 @@ class TikTokSource:
     """TikTok LIVE by room id, `@user`, LIVE / profile / share URL or short link."""
 
     name: ClassVar[str] = "tiktok"
-    reprobe_after_end: ClassVar[bool] = True
-    """The API says whether a LIVE is still on: a capture that ends while it is, is a blip (services.recorder)."""
 
     def __init__(self, http: aiohttp.ClientSession, config: TikTokConfig | None = None,
                  *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -129,7 +127,10 @@ class TikTokSource:
         except SourceError as exc:
             level = logging.DEBUG if isinstance(exc, LiveOffline) else logging.INFO
             log.log(level, "tiktok target not recordable", extra={"target": request.target[:200], "code": exc.code})
-            return status_of(exc)
+            status = status_of(exc)
+            if exc.details.get("inferred_from") == "stream_urls":  # the API says LIVE; the CDN says 404
+                status = replace(status, inferred=True)
+            return status
         return LiveStatus(LiveState.LIVE, stream=stream)
 
     async def check_many(self, requests: Sequence[ResolveRequest]) -> list[LiveStatus]:
@@ -215,7 +216,10 @@ def _probe_failure(probes: list[Probe], what: str) -> SourceError:
     if refused:
         return markers.refused(refused[0], "the stream URL (an expired signature or an IP block)")
     if statuses and all(s in {404, 410} for s in statuses):
-        return markers.offline(what)
+        # TikTok's API said LIVE: the CDN not (yet, or for a moment) serving it is no proof the LIVE ended
+        return LiveOffline(f"TikTok says {what} is LIVE, but every stream URL answered HTTP {statuses[0]}: the "
+                           f"LIVE has likely just ended or not started yet; try again in a minute.",
+                           details={"inferred_from": "stream_urls", "statuses": statuses})
     errors = [p.error for p in probes if p.error is not None]
     if errors:
         return errors[0]
