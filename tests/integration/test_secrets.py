@@ -175,7 +175,7 @@ def test_secrets_appear_nowhere(tmp_path: Path, stream_server: StreamServer, log
         if not shutil.which("ffmpeg") and os.environ.get("LIVEVAULT_REQUIRE_FFMPEG") == "1":
             pytest.fail("ffmpeg is missing; LIVEVAULT_REQUIRE_FFMPEG=1 requires it", pytrace=False)
         if shutil.which("ffmpeg"):
-            started = api.post("/recordings", json={"url": url, "duration": 4, "options": {
+            started = api.post("/recordings", json={"url": url + "&copy=1", "duration": 4, "options": {
                 "proxy": good_proxy, "cookies": "cookies.txt", "engine": "ffmpeg"}})
             assert started.status_code == 202, started.text
             ffmpeg_id = started.json()["recording_id"]
@@ -185,8 +185,8 @@ def test_secrets_appear_nowhere(tmp_path: Path, stream_server: StreamServer, log
                 time.sleep(0.05)
             assert any("ffmpeg" in c for c in commands), "ffmpeg never ran"
         # 2. the native engine through the proxy, and 3. a recording that fails (the proxy refuses it)
-        native = api.post("/recordings", json={"url": url, "duration": 3, "options": {"proxy": good_proxy}})
-        failing = api.post("/recordings", json={"url": url, "duration": 3, "options": {"proxy": bad_proxy,
+        native = api.post("/recordings", json={"url": url + "&copy=2", "duration": 3, "options": {"proxy": good_proxy}})
+        failing = api.post("/recordings", json={"url": url + "&copy=3", "duration": 3, "options": {"proxy": bad_proxy,
                                                                                         "cookies": "cookies.txt"}})
         assert native.status_code == failing.status_code == 202, (native.text, failing.text)
         ids = [r.json()["recording_id"] for r in (native, failing)] + ([ffmpeg_id] if ffmpeg_id else [])
@@ -196,7 +196,8 @@ def test_secrets_appear_nowhere(tmp_path: Path, stream_server: StreamServer, log
         assert api.get(f"/recordings/{failing.json()['recording_id']}").json()["status"] == "failed"
         assert proxy.requests > 0, "nothing went through the proxy"
         # a watcher with the same secrets, a signed webhook, and error bodies
-        call("POST", "/watchers", json={"url": url, "options": {"proxy": good_proxy, "cookies": "cookies.txt"}})
+        call("POST", "/watchers", json={"url": url + "&copy=4",
+                                        "options": {"proxy": good_proxy, "cookies": "cookies.txt"}})
         call("POST", "/recordings", json={"url": url, "options": {"proxy": good_proxy + "/path?x=1"}})
         call("POST", "/recordings", json={"url": url, "options": {"cookies": "../" + COOKIE_VALUE}})
         call("POST", "/recordings", json={"url": "ftp://u:" + PROXY_PASSWORD + "@x/" + "?" + SIGNED_QUERY})
