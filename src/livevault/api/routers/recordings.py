@@ -271,7 +271,10 @@ async def _serve(container: Container, recording_id: str, kind: FileKind, piece:
     return RedirectResponse(located.url, status_code=307)
 
 
-LINK_QUERY = {"description": "with `signature`: a signed link from `/recordings/{id}/url` (no API key needed)"}
+LINK_QUERY: dict[str, Any] = {
+    "description": "with `signature`: a signed link from `/recordings/{id}/url` (no API key needed)",
+}
+EXPIRES_QUERY: dict[str, Any] = {**LINK_QUERY, "ge": 0, "le": 2**40}  # a Unix time: larger is a 422, not a 500
 
 
 @router.get("/recordings/{recording_id}/download", response_class=FileResponse,
@@ -279,9 +282,9 @@ LINK_QUERY = {"description": "with `signature`: a signed link from `/recordings/
                        307: {"description": "The file is only in S3: redirect to a presigned (or public) URL"}})
 async def download_recording(
     recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
-    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    expires: Annotated[int | None, Query(**EXPIRES_QUERY)] = None,
     signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> Response:
     """The MP4, with HTTP Range support; a 307 redirect to S3 when the local copy is gone. A failed recording
     has no MP4: use its parts. Opens without an API key through a signed link (`GET /recordings/{id}/url`)."""
@@ -291,9 +294,9 @@ async def download_recording(
 @router.get("/recordings/{recording_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND)
 async def recording_thumbnail(
     recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
-    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    expires: Annotated[int | None, Query(**EXPIRES_QUERY)] = None,
     signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> Response:
     """The JPEG thumbnail written at finalize (a 307 redirect when it is only in S3)."""
     return await _serve(container, recording_id, FileKind.THUMBNAIL, piece, "image/jpeg", principal, expires,
@@ -305,7 +308,7 @@ async def recording_url(
     recording_id: str, request: Request, container: ContainerDep, _key: ApiKeyDep,
     expires: Annotated[int, Query(ge=1, le=604800, description="seconds the link works (at most 7 days)")] = 3600,
     kind: Annotated[FileKind, Query(description="video or thumbnail")] = FileKind.VIDEO,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> LinkOut:
     """A download URL that needs no API key: a presigned S3 GET (or the public URL under S3_PUBLIC_BASE_URL)
     when the file is in S3, else a signed, expiring link to `/recordings/{id}/download` on this API."""
