@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from livevault.cache.limiter import LimitsRateLimiter
 from livevault.cache.memory import MemoryCache
@@ -24,7 +25,8 @@ from livevault.db.session import check, create_engine_for, make_session_factory,
 from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
 from livevault.domain.stream import StreamFormat
 from livevault.errors import InvalidInput, LivevaultError
-from livevault.observability import Metrics
+from livevault.net.guard import UrlGuard as UrlGuard
+from livevault.observability import Metrics, register_secrets
 from livevault.runners.local import LocalRunner
 from livevault.services.access import AccessService
 from livevault.services.delivery import UPLOAD_JOB, StorageService
@@ -56,7 +58,7 @@ from livevault.sources.bucket import ENGINE as BUCKET_ENGINE
 from livevault.sources.catalog import build_registry
 from livevault.sources.http_api import ResolverClient
 from livevault.sources.livekit import LiveKitClient
-from livevault.sources.urls import check_proxy_url, check_secret_file, validate_source_url
+from livevault.sources.urls import check_secret_file
 from livevault.sources.ytdlp_video import YtDlpVideo
 from livevault.storage.local import LocalStore
 from livevault.storage.s3 import S3Config, S3Store
@@ -129,7 +131,11 @@ def capture_options(settings: Settings) -> CaptureOptions:
 
 
 def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict[str, VideoStrategy]:
-    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured."""
+    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured.
+
+    The resolver is the operator's own service (often on a private network), so it is called through a
+    session that trusts private addresses; what it returns still passes the guard before it is fetched.
+    """
     strategies: dict[str, VideoStrategy] = {
         "yt-dlp": YtDlpVideo(timeout=settings.download_timeout),  # keeps yt-dlp's browser User-Agent
     }
@@ -198,6 +204,8 @@ class Container:
     notifier: Notifier
     dispatcher: Dispatcher
     rooms: RoomRecordingService
+    guard: UrlGuard = field(default_factory=UrlGuard)
+    trusted_http: aiohttp.ClientSession | None = None
     active: ActiveCaptures = field(default_factory=ActiveCaptures)
     shared_store: RedisStore | None = None
     segments: Store | None = None
@@ -231,13 +239,13 @@ class Container:
         self.retention_loop = RetentionLoop(self.retention, self.settings.retention_interval)
 
     def validate_url(self, url: str) -> str:
-        return validate_source_url(url, allow_private=self.settings.allow_private_sources)
+        return self.guard.check_url(url)
 
     def validate_options(self, proxy: str | None, cookies: str | None, notify_url: str | None = None) -> None:
         if notify_url:
             self.validate_url(notify_url)  # a notification target passes the same guard as a source
         if proxy:
-            check_proxy_url(proxy)
+            self.guard.check_proxy(proxy)
         if cookies:
             check_secret_file(cookies, self.settings.secrets_dir)
 
@@ -276,6 +284,8 @@ class Container:
         await self.rooms.stop_polling()
         self.finalizer.close()
         await self.http.close()
+        if self.trusted_http is not None and self.trusted_http is not self.http:
+            await self.trusted_http.close()
         self.engine.dispose()
         if self.shared_store is not None:
             self.shared_store.close()
@@ -329,12 +339,23 @@ def _claim_piece(storage: StorageService, recording: Recording, index: int) -> P
     return storage.claim_output(recording, piece=index)
 
 
-def notify_targets(settings: Settings) -> list[str]:
-    """LIVEVAULT_WEBHOOK_URLS, each through the source URL guard: a refused target stops start-up."""
+def trusted_hosts(settings: Settings) -> list[str]:
+    """LIVEVAULT_TRUSTED_HOSTS and the S3 endpoint's host: the operator's own object store (often MinIO on a
+    private network) serves the presigned reads of bucket sources through the capture client."""
+    hosts = list(settings.trusted_hosts)
+    if settings.s3_endpoint:
+        endpoint_host = urlsplit(settings.s3_endpoint).hostname
+        if endpoint_host:
+            hosts.append(endpoint_host)
+    return hosts
+
+
+def notify_targets(settings: Settings, guard: UrlGuard) -> list[str]:
+    """LIVEVAULT_WEBHOOK_URLS, each through the URL guard: a refused target stops start-up."""
     targets = []
     for url in settings.webhook_urls:
         try:
-            targets.append(validate_source_url(url, allow_private=settings.allow_private_sources))
+            targets.append(guard.check_url(url))
         except LivevaultError as exc:
             raise InvalidInput(f"LIVEVAULT_WEBHOOK_URLS: {exc.message}",
                                details={"error_code": exc.code, **exc.details}) from exc
@@ -346,9 +367,16 @@ def prepare_storage(settings: Settings) -> None:
         path.mkdir(parents=True, exist_ok=True)
 
 
-def build_container(settings: Settings, *, migrate: bool = True) -> Container:
-    """Build the object graph; call inside a running event loop (the HTTP session needs one)."""
-    targets = notify_targets(settings)  # before anything that needs closing: a refused target stops start-up
+def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard | None = None) -> Container:
+    """Build the object graph; call inside a running event loop (the HTTP session needs one).
+
+    `guard` is the outbound URL policy (LIVEVAULT_ALLOW_PRIVATE_SOURCES); tests hand in one with their own
+    name lookup.
+    """
+    guard = guard or UrlGuard(allow_private=settings.allow_private_sources, trusted_hosts=trusted_hosts(settings))
+    register_secrets(*settings.api_keys, settings.webhook_secret, settings.aws_secret_access_key,
+                     settings.url_signing_key, settings.notify_secret, settings.livekit_api_secret)
+    targets = notify_targets(settings, guard)  # before anything that needs closing: a refused target stops start-up
     prepare_storage(settings)
     engine = create_engine_for(settings.database_url)
     if migrate:
@@ -356,7 +384,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     db = Database(make_session_factory(engine))
     metrics = Metrics()
     options = capture_options(settings)
-    http = create_session(options)
+    http = create_session(options, guard=guard)
     sources = build_registry(settings, http)
     engines: dict[StreamFormat, CaptureEngine] = {
         StreamFormat.HLS: HlsCapture(http, options),
@@ -367,7 +395,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     active = ActiveCaptures()
     store, limiter, cache = shared_state(settings)
     files = FileService(settings.recordings_dir, db, cache)
-    check_url = lambda url: validate_source_url(url, allow_private=settings.allow_private_sources)  # noqa: E731
+    check_url = guard.check_url
     dispatcher = Dispatcher(settings, db, http, check_url, metrics)
     notifier = Notifier(targets, check_url, public_url=settings.public_url,
                         on_queued=dispatcher.poke)
@@ -380,10 +408,9 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
                                 on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
-        "ffmpeg": FfmpegCapture.from_settings(settings, options),
+        "ffmpeg": FfmpegCapture.from_settings(settings, options, check_target=guard.check_target),
         "command": CommandCapture.from_settings(
-            settings, check_url=lambda url: validate_source_url(url, allow_private=settings.allow_private_sources),
-            check_proxy=check_proxy_url,
+            settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),
     }
     segments = segments_store(settings)
@@ -392,7 +419,10 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
                         notifier=notifier)
     runner.register(RECORD_JOB, recorder.run)
     runner.register(FINALIZE_JOB, recorder.finalize_job)
-    downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, http))
+    # The operator's own services (the download resolver, LiveKit) are often on a private network: they are
+    # called through a session that trusts private addresses. Nothing a user gives goes through it.
+    trusted_http = create_session(options, guard=UrlGuard(allow_private=True))
+    downloads = DownloadService(settings, db, runner, metrics, http, download_strategies(settings, trusted_http))
     runner.register(DOWNLOAD_JOB, downloads.run)
     disk = DiskWatch(settings, metrics)
     recordings = RecordingService(settings, db, runner, active, files_changed=files.invalidate, storage=storage,
@@ -405,7 +435,7 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
     )
     scheduler = WatchScheduler(settings, db, sources, recordings, metrics, notifier=notifier)
     jobs = JobLedger(db)
-    rooms = build_rooms(settings, db, metrics, http, notifier, storage)
+    rooms = build_rooms(settings, db, metrics, trusted_http, notifier, storage)
     recordings.external_stoppers[LIVEKIT_SOURCE] = rooms.stop
     if isinstance(runner, LocalRunner):
         runner.on_crash = jobs.crashed
@@ -428,6 +458,8 @@ def build_container(settings: Settings, *, migrate: bool = True) -> Container:
         notifier=notifier,
         dispatcher=dispatcher,
         rooms=rooms,
+        guard=guard,
+        trusted_http=trusted_http,
         rate_limits=ApiRateLimit(settings.rate_limit_per_min, limiter, LimitsRateLimiter.in_memory() if store else None,
                                  auth_failures_per_minute=settings.auth_failures_per_min),
         disk=disk,

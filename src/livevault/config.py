@@ -338,6 +338,25 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, validation_alias=_env("LIVEKIT_RECONCILE_INTERVAL", "livekit_reconcile_interval")
     )
 
+    # Security (docs/security.md)
+    trusted_hosts_raw: str = Field(
+        "", validation_alias=_env("LIVEVAULT_TRUSTED_HOSTS", "trusted_hosts"),
+        description="host names (comma-separated) the URL guard lets through to private addresses",
+    )
+    webhook_tolerance: float = Field(
+        300.0, ge=1, le=86400, validation_alias=_env("LIVEVAULT_WEBHOOK_TOLERANCE", "webhook_tolerance")
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        validation_alias=_env("LIVEVAULT_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, le=1024 * 1024, validation_alias=_env("LIVEVAULT_MAX_HEADER_BYTES", "max_header_bytes")
+    )
+    request_body_timeout: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("LIVEVAULT_REQUEST_BODY_TIMEOUT", "request_body_timeout")
+    )
+
     # Retention and disk (docs/retention.md)
     retention_days: float | None = Field(
         None, ge=0, validation_alias=_env("LIVEVAULT_RETENTION_DAYS", "retention_days"),
@@ -406,6 +425,10 @@ class Settings(BaseSettings):
     @property
     def api_keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys_raw.split(",") if k.strip())
+
+    @property
+    def trusted_hosts(self) -> list[str]:
+        return [h.strip().lower() for h in self.trusted_hosts_raw.split(",") if h.strip()]
 
     @property
     def webhook_urls(self) -> list[str]:

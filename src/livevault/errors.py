@@ -52,7 +52,33 @@ The tree::
     ├── EgressFileMissing                UNAVAILABLE LIVEKIT_FILE_MISSING
     ├── Interrupted                      INTERNAL    INTERRUPTED
     ├── TimeLimitExceeded                INTERNAL    TIME_LIMIT_EXCEEDED (a worker cancelled the job)
-    └── InternalError                    INTERNAL    INTERNAL_ERROR
+    │   └── JobTimeLimitExceeded         INTERNAL    TIME_LIMIT_EXCEEDED (past the hard limit)
+    ├── InternalError                    INTERNAL    INTERNAL_ERROR
+    │
+    │   (below: codes that used to be declared next to the code raising them)
+    ├── InvalidInput
+    │   ├── InvalidProxy                 INVALID     INVALID_PROXY
+    │   ├── InvalidUrl
+    │   │   └── AddressNotAllowed        INVALID     ADDRESS_NOT_ALLOWED (loopback/private/metadata; SSRF guard)
+    │   ├── StrategyUnavailable          INVALID     STRATEGY_UNAVAILABLE
+    │   ├── UnsupportedEngine            INVALID     UNSUPPORTED_ENGINE
+    │   ├── InvalidStreamKey             INVALID     INVALID_STREAM_KEY
+    │   └── UnknownEventType             INVALID     INVALID_EVENT_TYPE (webhooks, 422)
+    ├── Unauthorized
+    │   └── WebhookReplayed              UNAUTHORIZED WEBHOOK_REPLAYED (timestamp outside the tolerance)
+    ├── PayloadTooLarge                  TOO_LARGE   PAYLOAD_TOO_LARGE (413)
+    ├── HeadersTooLarge                  TOO_LARGE   HEADERS_TOO_LARGE (431)
+    ├── RequestTimeout                   TIMEOUT     REQUEST_TIMEOUT (408)
+    ├── WebhookNotConfigured             UNAVAILABLE WEBHOOK_NOT_CONFIGURED
+    ├── PushNotConfigured                UNAVAILABLE PUSH_NOT_CONFIGURED
+    ├── RecorderUnavailable              UNAVAILABLE RECORDER_UNAVAILABLE
+    ├── RecordingFailed                  UNAVAILABLE RECORDING_FAILED
+    ├── LeaseLost                        INTERNAL    LEASE_LOST
+    ├── InvalidInput
+    │   └── BadRequest                   INVALID     BAD_REQUEST (the HTTP layer refused the request)
+    ├── MethodNotAllowed                 INVALID     METHOD_NOT_ALLOWED (405)
+    ├── RangeNotSatisfiable              INVALID     RANGE_NOT_SATISFIABLE (416)
+    └── HttpError                        INVALID     HTTP_ERROR (any other status the framework answered)
 """
 
 from __future__ import annotations
@@ -70,6 +96,8 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    TOO_LARGE = "TOO_LARGE"
+    TIMEOUT = "TIMEOUT"
 
 
 class LivevaultError(Exception):
@@ -331,10 +359,132 @@ class TimeLimitExceeded(LivevaultError):
     code = "TIME_LIMIT_EXCEEDED"
 
 
+class JobTimeLimitExceeded(TimeLimitExceeded):
+    """A job ran past its hard time limit and was cancelled."""
+
+
 class InternalError(LivevaultError):
     """A bug: reported with the correlation id so it can be found in the logs."""
 
     code = "INTERNAL_ERROR"
+
+
+# -- codes that lived next to the code raising them; every class is here now (one place per code) --
+
+
+class InvalidProxy(InvalidInput):
+    code = "INVALID_PROXY"
+
+
+class AddressNotAllowed(InvalidUrl):
+    """A URL, redirect, playlist entry or proxy points at a loopback, private, link-local or metadata address."""
+
+    code = "ADDRESS_NOT_ALLOWED"
+
+
+class StrategyUnavailable(InvalidInput):
+    code = "STRATEGY_UNAVAILABLE"
+
+
+class UnsupportedEngine(InvalidInput):
+    code = "UNSUPPORTED_ENGINE"
+
+
+class InvalidStreamKey(InvalidInput):
+    code = "INVALID_STREAM_KEY"
+
+
+class WebhookReplayed(Unauthorized):
+    """A signed webhook event outside the timestamp tolerance window, or an event id seen before."""
+
+    code = "WEBHOOK_REPLAYED"
+
+
+class UnknownEventType(InvalidInput):
+    """A webhook `event` that is neither `stream.started` nor `stream.ended` (answered 422, seed 002)."""
+
+    code = "INVALID_EVENT_TYPE"
+
+
+class PayloadTooLarge(LivevaultError):
+    """A request body (or its announced length) over the route's limit (413), refused before it is read."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    kind = ErrorKind.TOO_LARGE
+
+
+class HeadersTooLarge(LivevaultError):
+    code = "HEADERS_TOO_LARGE"
+    kind = ErrorKind.TOO_LARGE
+
+
+class RequestTimeout(LivevaultError):
+    """The request body did not arrive within LIVEVAULT_REQUEST_BODY_TIMEOUT (408)."""
+
+    code = "REQUEST_TIMEOUT"
+    kind = ErrorKind.TIMEOUT
+
+
+class WebhookNotConfigured(LivevaultError):
+    """LIVEVAULT_WEBHOOK_SECRET is empty: unsigned events are never accepted."""
+
+    code = "WEBHOOK_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class PushNotConfigured(LivevaultError):
+    """LIVEVAULT_PUSH_HLS_URL_TEMPLATE is empty or has no `{stream_key}`."""
+
+    code = "PUSH_NOT_CONFIGURED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RecorderUnavailable(LivevaultError):
+    """No recorder is configured for this stream, or its program is not installed."""
+
+    code = "RECORDER_UNAVAILABLE"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class RecordingFailed(LivevaultError):
+    """A watcher's last recording failed without a code of its own."""
+
+    code = "RECORDING_FAILED"
+    kind = ErrorKind.UNAVAILABLE
+
+
+class LeaseLost(LivevaultError):
+    """This process no longer owns the recording: another worker has taken it over."""
+
+    code = "LEASE_LOST"
+
+
+class BadRequest(InvalidInput):
+    """A request the HTTP layer could not take (malformed before any route ran)."""
+
+    code = "BAD_REQUEST"
+
+
+class MethodNotAllowed(LivevaultError):
+    code = "METHOD_NOT_ALLOWED"
+    kind = ErrorKind.INVALID
+
+
+class RangeNotSatisfiable(LivevaultError):
+    code = "RANGE_NOT_SATISFIABLE"
+    kind = ErrorKind.INVALID
+
+
+class HttpError(LivevaultError):
+    """Any other status the HTTP framework answered by itself."""
+
+    code = "HTTP_ERROR"
+    kind = ErrorKind.INVALID
+
+
+def error_class_for(code: str | None) -> type[LivevaultError]:
+    """The class that reports `code`; InternalError for an unknown one."""
+    return error_class(code) or InternalError
 
 
 def error_class(code: str | None) -> type[LivevaultError] | None:

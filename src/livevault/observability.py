@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from livevault.domain.capture import GapCause
+from livevault.domain.secrets import MASK, mask_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -50,6 +51,21 @@ def current_correlation_id() -> str | None:
     return correlation_id_var.get()
 
 
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secrets(*values: str | None) -> None:
+    """Values (API keys, the webhook secret, S3 keys) that are replaced by `***` wherever a log line holds them."""
+    _KNOWN_SECRETS.update(v for v in values if v and len(v) >= 4)
+
+
+def redact_string(text: str) -> str:
+    """A string with URL credentials, secret query values and registered secrets masked."""
+    text = mask_text(text)
+    for secret in _KNOWN_SECRETS:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
 def safe_source(value: str | None) -> str | None:
     """A source for logs: a URL without user info, query or fragment (where tokens live); other values as is."""
     if not value or "://" not in value:
@@ -77,14 +93,23 @@ def log_context(*, correlation_id: str | None = None, **fields: Any) -> Iterator
 
 
 def redact(value: Any) -> Any:
-    """Replace values of secret-looking keys, recursively."""
+    """Replace values of secret-looking keys, recursively, and mask secrets inside strings."""
     if isinstance(value, dict):
         return {
             k: ("***" if any(s in str(k).lower() for s in _SECRET_KEYS) else redact(v)) for k, v in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_string(value)
     return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain-text format with the same masking as the JSON one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_string(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -108,7 +133,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = val
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(redact(payload), default=str)
+        return redact_string(json.dumps(redact(payload), default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -124,8 +149,8 @@ class TextFormatter(logging.Formatter):
         if cid:
             context.setdefault("correlation_id", cid)
         if not context:
-            return line
-        return line + " [" + " ".join(f"{k}={v}" for k, v in redact(context).items()) + "]"
+            return redact_string(line)
+        return redact_string(line + " [" + " ".join(f"{k}={v}" for k, v in redact(context).items()) + "]")
 
 
 def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:

@@ -107,7 +107,7 @@ def test_private_sources_are_refused_unless_allowed(tmp_path: Path) -> None:
                     "http://169.254.169.254/latest", "http://10.0.0.1/a.m3u8"):
             response = client.post("/recordings", json={"url": url})
             assert response.status_code == 400, url
-            assert_error_body(response.json(), "INVALID_URL")
+            assert_error_body(response.json(), "ADDRESS_NOT_ALLOWED")
             assert "LIVEVAULT_ALLOW_PRIVATE_SOURCES" in response.json()["message"]
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,7 @@ def bucket_client(tmp_path: Path, server: MotoServer, **extra: Any) -> Iterator[
 
 def hook(client: TestClient, event: str, key: str) -> httpx.Response:
     raw = json.dumps({"event": event, "stream_id": f"sid-{key}", "stream_key": key,
-                      "timestamp": "2025-10-05T18:00:00Z"}).encode()
+                      "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
     return client.post("/webhooks/stream", content=raw,
                        headers={"Content-Type": "application/json", "X-Livevault-Signature": sign(SECRET, raw)})
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,15 @@ def new_stream(server: StreamServer) -> LiveStream:
     return server.stream(f"key{uuid.uuid4().hex[:12]}", segment_duration=1.0, window=6)
 
 
+def now_stamp(offset: float = 0.0) -> str:
+    """A timestamp inside the replay window (seed 002's examples are dated 2025; the shape is the same)."""
+    return (datetime.now(UTC) + timedelta(seconds=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seed_event(kind: str, stream_key: str, stream_id: str | None = SEED_STREAM_ID, **extra: Any) -> dict[str, Any]:
     """A body exactly like seed 002's examples."""
     body: dict[str, Any] = {"event": kind, "stream_id": stream_id, "stream_key": stream_key,
-                            "user_id": SEED_USER_ID, "timestamp": "2025-10-05T18:00:00Z"}
+                            "user_id": SEED_USER_ID, "timestamp": now_stamp()}
     body.update(extra)
     return body
 
@@ -115,11 +121,11 @@ def test_seed_bodies_get_seed_responses_and_started_then_ended_makes_a_playable_
     assert (seed["source_kind"], seed["source"]) == ("push", f"push:{key}")
     webhook = seed["options"]["webhook"]
     assert webhook["user_id"] == SEED_USER_ID
-    assert webhook["timestamp"] == "2025-10-05T18:00:00Z"
+    assert webhook["timestamp"].endswith("Z")
     assert webhook["origin_url"] == stream.playlist_url("hi")
 
     captured(client, recording_id, 3)
-    ended = post(client, seed_event("stream.ended", key, timestamp="2025-10-05T18:31:00Z"))
+    ended = post(client, seed_event("stream.ended", key, timestamp=now_stamp(1)))
     assert ended.status_code == 200
     assert ended.json() == OK
     assert ended.headers["X-Livevault-Webhook-Result"] == "stopping"
@@ -338,7 +344,7 @@ def test_refusals_when_not_configured_or_when_the_origin_is_private(
     # The origin URL passes the same gate as every source URL
     with open_client(tmp_path, stream_server, allow_private_sources=False) as (client, _settings):
         response = post(client, seed_event("stream.started", key))
-        assert (response.status_code, response.json()["error_code"]) == (400, "INVALID_URL")
+        assert (response.status_code, response.json()["error_code"]) == (400, "ADDRESS_NOT_ALLOWED")
         assert recordings(client) == []
 
 
@@ -349,3 +355,33 @@ def test_the_openapi_document_shows_the_endpoint_once(hook: tuple[TestClient, Se
     assert "/webhook/stream" not in paths
     operation = paths["/webhooks/stream"]["post"]
     assert "stream_key" in operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
+
+
+@pytest.mark.parametrize("stamp", ["2020-01-01T00:00:00Z", "2025-10-05T18:00:00Z", "+1800", "-400", "+400"])
+def test_a_signed_event_outside_the_tolerance_window_is_refused(
+    hook: tuple[TestClient, Settings], stream_server: StreamServer, stamp: str
+) -> None:
+    client, _settings = hook
+    key = new_stream(stream_server).name
+    when = now_stamp(float(stamp)) if stamp[0] in "+-" else stamp
+    response = post(client, seed_event("stream.started", key, timestamp=when))
+    assert (response.status_code, response.json()["error_code"]) == (401, "WEBHOOK_REPLAYED")
+    assert recordings(client) == []
+
+
+def test_the_tolerance_is_configurable_and_event_ids_are_remembered(
+    tmp_path: Path, stream_server: StreamServer
+) -> None:
+    key = new_stream(stream_server).name
+    with open_client(tmp_path, stream_server, webhook_tolerance=3600) as (client, _settings):
+        body = seed_event("stream.started", key, timestamp=now_stamp(-1800), event_id="evt-1")
+        first = post(client, body)
+        assert first.status_code == 200, first.text
+        assert first.headers["X-Livevault-Webhook-Result"] == "recording_started"
+        again = post(client, body)
+        assert again.status_code == 200
+        assert again.headers["X-Livevault-Webhook-Result"] == "duplicate"
+        stop = post(client, seed_event("stream.ended", key, event_id="evt-2"))
+        assert stop.headers["X-Livevault-Webhook-Result"] == "stopping"
+        wait_finished(client, first.headers["X-Livevault-Recording-Id"])
+        assert len(recordings(client)) == 1

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from livevault import __version__
 from livevault.api.errors import error_body, install_error_handlers
+from livevault.api.limits import RequestLimits
 from livevault.api.routers import (
     downloads,
     files,
@@ -30,11 +31,14 @@ from livevault.api.routers import (
 )
 from livevault.bootstrap import build_container
 from livevault.config import Settings
+from livevault.errors import InternalError
 from livevault.observability import correlation_id_var, new_correlation_id
 from livevault.web import install as install_web
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from livevault.bootstrap import UrlGuard
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def _correlation_middleware(app: FastAPI) -> None:
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             response = JSONResponse(status_code=500, content=error_body(
-                "INTERNAL_ERROR", "internal error; quote the correlation_id when reporting"))
+                InternalError.code, "internal error; quote the correlation_id when reporting"))
         finally:
             correlation_id_var.reset(token)
         response.headers["X-Correlation-ID"] = cid
@@ -70,12 +74,13 @@ def _correlation_middleware(app: FastAPI) -> None:
         return response
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, guard: UrlGuard | None = None) -> FastAPI:
+    """The app; `guard` replaces the outbound URL policy built from settings (tests give it their own lookup)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = build_container(settings)
+        container = build_container(settings, guard=guard)
         app.state.container = container
         # Distributed mode: this process only sends jobs; workers run them, beat schedules the watcher passes
         # and the lease sweep recovers what a dead process left behind.
@@ -105,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Content-Type", "X-Correlation-ID", "Range"],
             expose_headers=["X-Correlation-ID", "Content-Range"],
         )
+    app.add_middleware(RequestLimits, settings=settings)  # inside the correlation middleware: errors carry its id
     _correlation_middleware(app)
     install_error_handlers(app)
     for module in (health, recordings, watchers, webhooks, livekit, downloads, jobs, files, notifications, metrics,

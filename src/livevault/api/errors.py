@@ -9,7 +9,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from livevault.errors import ErrorKind, LivevaultError, RateLimited
+from livevault.errors import (
+    BadRequest,
+    Conflict,
+    ErrorKind,
+    Forbidden,
+    HttpError,
+    InternalError,
+    InvalidInput,
+    LivevaultError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    RateLimited,
+    Unauthorized,
+)
 from livevault.observability import current_correlation_id
 
 if TYPE_CHECKING:
@@ -26,10 +41,13 @@ STATUS_BY_KIND: dict[ErrorKind, int] = {
     ErrorKind.RATE_LIMITED: 429,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.TIMEOUT: 408,
 }
 _CODE_BY_STATUS = {
-    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 416: "RANGE_NOT_SATISFIABLE", 429: "RATE_LIMITED",
+    400: BadRequest.code, 401: Unauthorized.code, 403: Forbidden.code, 404: NotFound.code,
+    405: MethodNotAllowed.code, 409: Conflict.code, 413: PayloadTooLarge.code, 416: RangeNotSatisfiable.code,
+    429: RateLimited.code,
 }
 
 
@@ -64,18 +82,18 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]
-    return _json(422, error_body("VALIDATION_ERROR", "request has invalid fields", {"errors": errors}))
+    return _json(422, error_body(InvalidInput.code, "request has invalid fields", {"errors": errors}))
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _CODE_BY_STATUS.get(exc.status_code, "HTTP_ERROR")
+    code = _CODE_BY_STATUS.get(exc.status_code, HttpError.code)
     return _json(exc.status_code, error_body(code, str(exc.detail)), dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _json(500, error_body("INTERNAL_ERROR", "internal error; quote the correlation_id when reporting"))
+    return _json(500, error_body(InternalError.code, "internal error; quote the correlation_id when reporting"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

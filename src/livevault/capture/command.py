@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
 from livevault.domain.capture import CaptureOutcome, EndReason, PartContainer, PartReason
-from livevault.errors import ErrorKind, InvalidInput, LivevaultError
+from livevault.domain.targets import is_room_id, is_user
+from livevault.errors import InvalidInput, LivevaultError, RecorderExitNonzero, RecorderUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,8 +58,6 @@ OUTPUT_NAME = "recording.ts"
 MEDIA_SUFFIXES = frozenset({".mp4", ".flv", ".ts", ".mkv"})
 PLACEHOLDERS = ("url", "output_dir", "output", "duration", "proxy")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
-_ROOM_ID = re.compile(r"^\d{1,20}$")
-_TIKTOK_USER = re.compile(r"^[A-Za-z0-9_.]{1,64}$")
 _TLR_URL = re.compile(r"^https?://(?:www|vm)\.tiktok\.com/", re.IGNORECASE)
 _DEADLINE_GRACE = 2.0  # a recorder told the duration gets this long to stop by itself
 RECORDER_MESSAGES: tuple[tuple[str, str], ...] = (
@@ -84,13 +83,6 @@ RECORDER_MESSAGES: tuple[tuple[str, str], ...] = (
     ("connection refused", "NETWORK_TIMEOUT"),
     ("temporary failure in name resolution", "NETWORK_TIMEOUT"),
 )
-
-
-class RecorderUnavailable(LivevaultError):
-    """No recorder is configured for this stream, or its program is not installed."""
-
-    code = "RECORDER_UNAVAILABLE"
-    kind = ErrorKind.UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +161,9 @@ def tlr_argv(config: RecorderConfig, stream: StreamInfo, output_dir: Path, durat
     extra = stream.extra
     room_id, user = str(extra.get("room_id") or ""), str(extra.get("user") or "").lstrip("@")
     argv = [config.python, str(config.tlr_root / "main.py"), "-no-update-check"]
-    if _ROOM_ID.match(room_id):
+    if is_room_id(room_id):
         argv += ["-room_id", room_id]
-    elif _TIKTOK_USER.match(user):
+    elif user and is_user(user):
         argv += ["-user", user]
     elif _TLR_URL.match(url := str(extra.get("url") or extra.get("target") or "")):
         argv += ["-url", config.check_url(url)]
@@ -308,7 +300,7 @@ def _outcome(result: ProcessResult, produced: bool, markers: Markers, control: C
         if result.returncode == 0 or markers.code == "LIVE_OFFLINE":
             return CaptureOutcome(EndReason.END_OF_STREAM)
         message = f"the recorder exited with code {result.returncode}: {detail}"
-        return CaptureOutcome(EndReason.ERROR, markers.code or "RECORDER_EXIT_NONZERO", message[:1000])
+        return CaptureOutcome(EndReason.ERROR, markers.code or RecorderExitNonzero.code, message[:1000])
     if markers.code:
         return CaptureOutcome(EndReason.ERROR, markers.code, f"the recorder reported: {detail}"[:1000])
     if result.returncode != 0:

@@ -4,7 +4,8 @@ RTSP, SRT, an HTTP MP4 live, ...) and copies its streams, never re-encoded, into
 The engine appends those bytes to a spool part as they arrive and indexes them about once a second, like a
 progressive body, so a crash keeps everything up to the last write and finalize builds the MP4 from the part.
 The command is an argument list (no shell): ``ffmpeg -i URL -c copy -f mpegts pipe:1`` plus the stream's
-headers, user agent and proxy, and a protocol whitelist so a playlist cannot make ffmpeg open local files.
+headers and user agent, and a protocol whitelist so a playlist cannot make ffmpeg open local files; the proxy
+goes in its environment (`http_proxy`), never on the command line.
 
 The binary is `LIVEVAULT_FFMPEG` (default ``ffmpeg`` on PATH); when it is missing the capture ends with
 FFMPEG_MISSING and a message saying how to fix it. Stop: ``q`` on ffmpeg's stdin (it finishes the file),
@@ -25,9 +26,21 @@ from urllib.parse import urlsplit
 from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
 from livevault.capture.progressive import notify_progress
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
-from livevault.errors import FfmpegMissing, InvalidInput, LivevaultError
+from livevault.errors import (
+    FfmpegMissing,
+    InvalidInput,
+    LiveOffline,
+    LivevaultError,
+    NetworkTimeout,
+    RecorderExitNonzero,
+    SourceBlocked,
+    SourceUnreachable,
+    UnsupportedFormat,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from livevault.capture.base import CaptureControl, CaptureOptions
     from livevault.capture.spool import PartWriter, Spool
     from livevault.config import Settings
@@ -40,17 +53,17 @@ PROTOCOL_WHITELIST = "http,https,tcp,tls,crypto,httpproxy,rtmp,rtmps,rtmpt,rtmpt
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _SECRET_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization", "x-api-key"})
 FFMPEG_MESSAGES: tuple[tuple[str, str], ...] = (
-    ("403 forbidden", "SOURCE_BLOCKED"),
-    ("401 unauthorized", "SOURCE_BLOCKED"),
-    ("404 not found", "LIVE_OFFLINE"),
-    ("410 gone", "LIVE_OFFLINE"),
-    ("timed out", "NETWORK_TIMEOUT"),
-    ("connection refused", "SOURCE_UNREACHABLE"),
-    ("failed to resolve hostname", "SOURCE_UNREACHABLE"),
-    ("name or service not known", "SOURCE_UNREACHABLE"),
-    ("network is unreachable", "SOURCE_UNREACHABLE"),
-    ("protocol not on whitelist", "UNSUPPORTED_FORMAT"),
-    ("invalid data found when processing input", "UNSUPPORTED_FORMAT"),
+    ("403 forbidden", SourceBlocked.code),
+    ("401 unauthorized", SourceBlocked.code),
+    ("404 not found", LiveOffline.code),
+    ("410 gone", LiveOffline.code),
+    ("timed out", NetworkTimeout.code),
+    ("connection refused", SourceUnreachable.code),
+    ("failed to resolve hostname", SourceUnreachable.code),
+    ("name or service not known", SourceUnreachable.code),
+    ("network is unreachable", SourceUnreachable.code),
+    ("protocol not on whitelist", UnsupportedFormat.code),
+    ("invalid data found when processing input", UnsupportedFormat.code),
 )
 
 
@@ -62,14 +75,19 @@ def missing_message(binary: str) -> str:
 class FfmpegCapture:
     """The CaptureEngine named `ffmpeg`; one instance serves every recording that asks for it."""
 
-    def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0) -> None:
+    def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0,
+                 check_target: Callable[[str], str] | None = None) -> None:
         self._options = options
         self._binary = binary
         self._stop_timeout = stop_timeout
+        self._check_target = check_target
 
     @classmethod
-    def from_settings(cls, settings: Settings, options: CaptureOptions) -> FfmpegCapture:
-        return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout)
+    def from_settings(cls, settings: Settings, options: CaptureOptions, *,
+                      check_target: Callable[[str], str] | None = None) -> FfmpegCapture:
+        """`check_target` is the URL guard's check of the input's host (the composition root hands it in)."""
+        return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout,
+                   check_target=check_target)
 
     def find_binary(self) -> str | None:
         return shutil.which(self._binary)
@@ -90,9 +108,17 @@ class FfmpegCapture:
                             if k.lower() != "user-agent")
             if extra:
                 argv += ["-headers", extra]
-            if stream.proxy:
-                argv += ["-http_proxy", _clean_value(stream.proxy)]
         return [*argv, "-i", url, "-c", "copy", "-f", "mpegts", "pipe:1"]
+
+    @staticmethod
+    def environment(stream: StreamInfo) -> dict[str, str]:
+        """ffmpeg's environment: the proxy goes here (`http_proxy`, which ffmpeg reads for http and https),
+        never on the command line, where any local user could read its password with `ps`."""
+        extra: dict[str, str] = {}
+        if stream.proxy:
+            proxy = _clean_value(stream.proxy)
+            extra = {"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""}
+        return child_environment(extra)
 
     async def run(self, stream: StreamInfo, spool: Spool, control: CaptureControl) -> CaptureOutcome:
         binary = self.find_binary()
@@ -100,11 +126,13 @@ class FfmpegCapture:
             return _failed(FfmpegMissing(missing_message(self._binary)))
         try:
             argv = self.command(binary, stream)
+            if self._check_target is not None:  # the input's own host; what ffmpeg follows is its business
+                await asyncio.to_thread(self._check_target, stream.url.strip())
         except LivevaultError as exc:
             return _failed(exc)
         sink = _PartSink(spool, control, self._options.progressive_index_interval)
         markers = Markers(FFMPEG_MESSAGES)
-        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=child_environment(), secrets=_secrets_of(stream),
+        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=self.environment(stream), secrets=_secrets_of(stream),
                            quit_on_stdin=b"q", on_stdout=sink.write, on_line=markers.see)
         try:
             result = await ManagedProcess(spec, control, stop_timeout=self._stop_timeout).run()
@@ -122,7 +150,7 @@ def _outcome(result: ProcessResult, captured: int, markers: Markers, control: Ca
         return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
     if result.returncode == 0:
         return CaptureOutcome(EndReason.END_OF_STREAM)
-    code = markers.code or "RECORDER_EXIT_NONZERO"
+    code = markers.code or RecorderExitNonzero.code
     message = f"ffmpeg exited with code {result.returncode}: {markers.line or result.last_lines()}"
     return CaptureOutcome(EndReason.UNREACHABLE if captured else EndReason.ERROR, code, message[:1000])
 

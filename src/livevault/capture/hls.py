@@ -128,7 +128,8 @@ class _HlsRun:
     async def execute(self) -> CaptureOutcome:
         try:
             self._client = HttpClient(self._session, headers=self._stream.headers, proxy=self._stream.proxy,
-                                      timeout=self._options.http_timeout, signer=self._options.url_signer)
+                                      timeout=self._options.http_timeout, origin=self._stream.url,
+                                      signer=self._options.url_signer)
         except LivevaultError as exc:
             return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
         self._fetcher = SegmentFetcher(self._client, self._options, self._spill_dir)

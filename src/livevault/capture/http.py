@@ -10,9 +10,11 @@ the HTTP status in `details["status"]`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +36,7 @@ from livevault.errors import (
     SourceUnreachable,
     StreamEnded,
 )
+from livevault.net.guard import describe_failure
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from aiohttp.client import _RequestContextManager
 
     from livevault.capture.base import CaptureOptions
+    from livevault.net.guard import UrlGuard
 
 SPILL_BYTES = 8 * 1024 * 1024
 """Bodies larger than this go to a temporary file instead of memory."""
@@ -51,30 +55,53 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 _TIMEOUTS_KEPT = 8
 
 
-def create_session(options: CaptureOptions, *, limit: int = 0, limit_per_host: int = 0) -> aiohttp.ClientSession:
-    """The process-wide session; call inside a running event loop. `limit=0` means no connection cap."""
+_GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, UrlGuard] = weakref.WeakKeyDictionary()
+
+
+def create_session(options: CaptureOptions, *, guard: UrlGuard, limit: int = 0,
+                   limit_per_host: int = 0) -> aiohttp.ClientSession:
+    """The process-wide session; call inside a running event loop. `limit=0` means no connection cap.
+
+    Every connection goes through `guard` (livevault.net): its resolver checks each address a name resolves
+    to (and aiohttp connects only to those), its middleware checks every request and redirect hop.
+    """
     connector = aiohttp.TCPConnector(
-        limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, keepalive_timeout=30
+        limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300, keepalive_timeout=30,
+        resolver=guard.resolver(),
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": options.user_agent},
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None, connect=options.http_timeout, sock_read=options.http_timeout),
         requote_redirect_url=False,
         read_bufsize=READ_CHUNK,
+        middlewares=(guard.middleware,),
+        trust_env=False,
     )
+    _GUARDS[session] = guard
+    return session
+
+
+def guard_of(session: aiohttp.ClientSession) -> UrlGuard | None:
+    """The guard `create_session` put on this session (None for a session built elsewhere)."""
+    try:
+        return _GUARDS.get(session)
+    except TypeError:  # not a weak-referenceable session (a stand-in)
+        return None
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its query (signed tokens stay out of messages and details)."""
+    """The URL without its query and credentials (signed tokens stay out of messages and details)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def status_error(status: int, url: str, reason: str | None = None) -> LivevaultError:
+    """The error for an HTTP status; the server's reason phrase is left out (it is the server's own text)."""
+    del reason
     details: dict[str, Any] = {"status": status, "url": _safe_url(url)}
-    text = f"HTTP {status}{' ' + reason if reason else ''} from {_safe_url(url)}"
+    text = f"HTTP {status} from {_safe_url(url)}"
     if status == 401:
         return LoginRequired(f"the source asks for a login: {text}; pass the cookies of a logged-in session "
                              f"(options.cookies)", details=details)
@@ -109,11 +136,12 @@ def map_error(exc: BaseException, url: str) -> LivevaultError:
     details: dict[str, Any] = {"url": _safe_url(url)}
     if isinstance(exc, TimeoutError):
         return NetworkTimeout(f"no answer in time from {_safe_url(url)}", details=details)
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | aiohttp.NonHttpUrlRedirectClientError):
         return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
     if isinstance(exc, aiohttp.ClientResponseError):
         return status_error(exc.status, url, exc.message)
-    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {type(exc).__name__}: {exc}", details=details)
+    why = describe_failure(exc)  # never the peer's own text
+    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {why}", details=details)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -186,10 +214,13 @@ class HttpClient:
     """Requests of one capture: its headers, proxy and cookies, errors mapped."""
 
     def __init__(self, session: aiohttp.ClientSession, *, headers: Mapping[str, str] | None = None,
-                 proxy: str | None = None, timeout: float = 10.0,
+                 proxy: str | None = None, timeout: float = 10.0, origin: str | None = None,
                  signer: Callable[[str], str] | None = None) -> None:
         self._session = session
         self._signer = signer
+        self._guard = guard_of(session)
+        self._origin = origin
+        self._middlewares: tuple[Any, ...] | None = None
         self._headers = dict(headers or {})
         self._proxy = check_proxy(proxy)
         self._timeout = timeout
@@ -231,10 +262,23 @@ class HttpClient:
             jar = self._cookies.setdefault(resp.url.host or "", {})
             jar.update({name: morsel.value for name, morsel in resp.cookies.items()})
 
+    async def _scope(self) -> None:
+        """A playlist from a public address may not send us where its own URL could not go (`scope_for`)."""
+        if self._origin is None or self._guard is None:
+            return
+        origin, self._origin = self._origin, None
+        scoped = await asyncio.to_thread(self._guard.scope_for, origin)
+        if scoped is not self._guard:
+            self._middlewares = (scoped.middleware,)
+
     def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
              target: yarl.URL | None = None) -> _RequestContextManager:
-        return self._session.get(target or as_url(self._signed(url)), headers=self._request_headers(url, headers),
-                                 proxy=self._proxy, timeout=timeout)
+        target = target or as_url(self._signed(url))
+        if self._middlewares is not None:
+            return self._session.get(target, headers=self._request_headers(url, headers), proxy=self._proxy,
+                                     timeout=timeout, middlewares=self._middlewares)
+        return self._session.get(target, headers=self._request_headers(url, headers), proxy=self._proxy,
+                                 timeout=timeout)
 
     def _signed(self, url: str) -> str:
         """An `s3://bucket/key` address as a fresh presigned URL (see `capture.s3url`); other URLs as they are."""
@@ -249,6 +293,7 @@ class HttpClient:
     async def open(self, url: str, *, headers: Mapping[str, str] | None = None,
                    timeout: aiohttp.ClientTimeout | None = None) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET `url`; yields the response once its status is below 400. Failures raise livevault errors."""
+        await self._scope()
         try:
             async with self._get(url, headers or {}, timeout or self._timeout_for(None)) as resp:
                 self._accept(resp, url)
@@ -260,6 +305,7 @@ class HttpClient:
         """A text document (a playlist) and the URL it came from after redirects."""
         signed = is_s3(url)
         target = as_url(self._signed(url)) if signed else _document_url(url)
+        await self._scope()
         try:
             async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
                 self._accept(resp, url)
@@ -278,6 +324,7 @@ class HttpClient:
         headers = _IDENTITY
         if byte_range is not None:
             headers = {**_IDENTITY, "Range": f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"}
+        await self._scope()
         try:
             async with self._get(url, headers, self._timeout_for(total)) as resp:
                 self._accept(resp, url)

@@ -124,7 +124,7 @@ class _ProgressiveRun:
             if container is None:
                 raise InvalidInput(f"progressive capture records FLV or TS, not {self._stream.format.value}")
             self._client = HttpClient(self._session, headers=self._stream.headers, proxy=self._stream.proxy,
-                                      timeout=self._options.http_timeout)
+                                      timeout=self._options.http_timeout, origin=self._stream.url)
         except LivevaultError as exc:
             return _error_outcome(exc)
         main = asyncio.create_task(self._main(container))

@@ -41,6 +41,7 @@ def serve(
     import uvicorn
 
     from livevault.api.app import create_app
+    from livevault.api.server import server_limits
     from livevault.bootstrap import event_loop_name
 
     settings = _settings(host=host, port=port)
@@ -48,7 +49,7 @@ def serve(
     setup_multiprocess_metrics(settings.metrics_dir)  # before the app builds its metrics
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None,
-                    timeout_graceful_shutdown=30, loop=event_loop_name(settings))
+                    timeout_graceful_shutdown=30, loop=event_loop_name(settings), **server_limits(settings))
     finally:
         mark_this_process_dead()
 

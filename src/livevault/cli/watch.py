@@ -17,6 +17,7 @@ from livevault.api.routers.watchers import build_watch_request, watcher_out
 from livevault.api.schemas.watchers import WatcherCreate, WatcherOptions
 from livevault.bootstrap import Container, build_container, run_async
 from livevault.config import Settings
+from livevault.domain.targets import is_room_id
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import LivevaultError
 
@@ -52,7 +53,7 @@ def add(
     target: str = typer.Argument(..., help="TikTok room id, @user, or a URL"),
     interval: float = typer.Option(60.0, "--interval", "-i", help="Seconds between checks (>= 10)"),
     quality: str | None = typer.Option(None, "--quality", "-q", help="best, worst, 720p, or max bit/s"),
-    proxy: str | None = typer.Option(None, "--proxy", help="http(s):// or socks5:// proxy"),
+    proxy: str | None = typer.Option(None, "--proxy", help="http(s):// proxy"),
     cookies: str | None = typer.Option(None, "--cookies", help="cookies file under LIVEVAULT_SECRETS_DIR"),
     max_duration: int | None = typer.Option(None, "--max-duration", help="Stop each recording after N seconds"),
     max_recordings: int | None = typer.Option(
@@ -64,7 +65,7 @@ def add(
 ) -> None:
     """Watch TARGET: record it whenever it is live."""
     fields: dict[str, str] = {}
-    if target.isdigit():
+    if is_room_id(target):
         fields["room_id"] = target
     elif target.startswith("@"):
         fields["user"] = target

@@ -61,11 +61,11 @@ def source_key(url: str) -> str:
 
 
 def sanitize_component(value: str) -> str:
-    """Make one path component safe: no separators, no control characters, no leading dots."""
+    """Make one path component safe: no separators, no control characters, no leading dots or dashes."""
     value = unicodedata.normalize("NFKC", value)
     value = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C")
     value = _UNSAFE.sub("_", value.replace("/", "_"))
-    value = value.strip(" .")
+    value = value.lstrip(" .-").rstrip(" .")  # never hidden, never read as an option by a program
     return value[:_MAX_COMPONENT]
 
 

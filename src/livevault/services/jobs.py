@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import JobRepository
 from livevault.domain.recording import FINISHED_JOB_STATUSES, Job, JobStatus
-from livevault.errors import LivevaultError
+from livevault.errors import InternalError, LivevaultError
 from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def error_fields(error: BaseException, code: str | None = None) -> tuple[str, st
     if isinstance(error, LivevaultError):
         return code or error.code, error.message[:_MESSAGE_LIMIT]
     text = str(error) or type(error).__name__
-    return code or "INTERNAL_ERROR", f"{type(error).__name__}: {text}"[:_MESSAGE_LIMIT]
+    return code or InternalError.code, f"{type(error).__name__}: {text}"[:_MESSAGE_LIMIT]
 
 
 class JobLedger:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.sources.push import PLACEHOLDER, InvalidStreamKey, check_stream_key, stream_key_of
+from livevault.errors import InvalidStreamKey
+from livevault.sources.push import PLACEHOLDER, check_stream_key, stream_key_of
 
 if TYPE_CHECKING:
     import aiohttp

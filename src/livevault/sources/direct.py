@@ -9,7 +9,16 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
-from livevault.errors import LiveOffline, LoginRequired, NetworkTimeout, SourceBlocked, SourceUnreachable
+from livevault.errors import (
+    InvalidUrl,
+    LiveOffline,
+    LoginRequired,
+    NetworkTimeout,
+    SourceBlocked,
+    SourceUnreachable,
+    UnsupportedFormat,
+)
+from livevault.net.guard import describe_failure
 from livevault.sources.urls import check_url_syntax
 
 _LOGIN_WORDS = ("login", "signin", "sign-in", "sign_in", "auth")
@@ -79,13 +88,13 @@ class DirectSource:
         except _Gone as exc:
             # a URL has no status of its own: 404 may be the end, or a CDN blip (a recording keeps trying)
             return LiveStatus(LiveState.OFFLINE, error_code=LiveOffline.code, error_message=str(exc), inferred=True)
-        except (SourceUnreachable, NetworkTimeout, SourceBlocked, LoginRequired) as exc:
+        except (SourceUnreachable, NetworkTimeout, SourceBlocked, LoginRequired, InvalidUrl) as exc:
             return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
         fmt = fmt or format_from_path(url)
         if fmt is None:
             return LiveStatus(
                 LiveState.ERROR,
-                error_code="UNSUPPORTED_FORMAT",
+                error_code=UnsupportedFormat.code,
                 error_message="the URL serves neither an HLS playlist, FLV nor MPEG-TS",
             )
         stream = StreamInfo(
@@ -118,7 +127,8 @@ class DirectSource:
         except (aiohttp.ClientError, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise SourceUnreachable(f"cannot reach the source: {exc}") from exc
+            # the exception's kind only: its text may quote what the peer answered
+            raise SourceUnreachable(f"cannot reach the source: {describe_failure(exc)}") from exc
 
 
 def create(settings: Settings, http: aiohttp.ClientSession) -> DirectSource:

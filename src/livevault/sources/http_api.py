@@ -34,6 +34,7 @@ from livevault.errors import (
     SourceRateLimited,
     SourceUnreachable,
 )
+from livevault.net.guard import describe_failure
 from livevault.sources.urls import validate_source_url
 
 if TYPE_CHECKING:
@@ -46,11 +47,8 @@ ENDPOINT = "/tiktok/download"
 READ_CHUNK = 256 * 1024
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_ERRORS_BY_CODE: dict[str, type[LivevaultError]] = {
-    "INVALID_URL": InvalidUrl,
-    "NAVIGATION_FAILED": NavigationFailed,
-    "NO_DOWNLOAD_LINK": NoDownloadLink,
-}
+_ERRORS_BY_CODE: dict[str, type[LivevaultError]] = {cls.code: cls for cls in (InvalidUrl, NavigationFailed,
+                                                                               NoDownloadLink)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +125,7 @@ class ResolverClient:
             raise NetworkTimeout(f"the download resolver did not answer within {self._timeout:g} s",
                                  details={"force_headful": force_headful}) from exc
         except aiohttp.ClientError as exc:
-            raise SourceUnreachable(f"cannot reach the download resolver: {type(exc).__name__}: {exc}",
+            raise SourceUnreachable(f"cannot reach the download resolver: {describe_failure(exc)}",
                                     details={"force_headful": force_headful}) from exc
         body = _json_object(raw)
         elapsed = time.monotonic() - started
@@ -289,6 +287,6 @@ async def media_chunks(
         except TimeoutError as exc:
             raise NetworkTimeout(f"the media server stalled: {_safe(url)}", details={"url": _safe(url)}) from exc
         except aiohttp.ClientError as exc:
-            raise DownloadFailed(f"cannot fetch {_safe(url)}: {type(exc).__name__}: {exc}",
+            raise DownloadFailed(f"cannot fetch {_safe(url)}: {describe_failure(exc)}",
                                  details={"url": _safe(url)}) from exc
     raise DownloadFailed(f"more than {MAX_REDIRECTS} redirects", details={"url": _safe(video.media_url)})

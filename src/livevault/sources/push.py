@@ -16,14 +16,16 @@ import aiohttp
 
 from livevault.domain.stream import LiveState, LiveStatus, StreamFormat, StreamInfo
 from livevault.errors import (
-    ErrorKind,
-    InvalidInput,
+    InvalidStreamKey,
     LiveOffline,
     LivevaultError,
     NetworkTimeout,
+    PushNotConfigured,
     SourceBlocked,
     SourceUnreachable,
+    UnsupportedFormat,
 )
+from livevault.net.guard import describe_failure
 from livevault.sources.direct import sniff_format
 from livevault.sources.urls import check_url_syntax
 
@@ -38,17 +40,6 @@ STREAM_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$"
 _STREAM_KEY = re.compile(STREAM_KEY_PATTERN)
 _SNIFF_BYTES = 512
 _POLL_INTERVAL = 0.5
-
-
-class InvalidStreamKey(InvalidInput):
-    code = "INVALID_STREAM_KEY"
-
-
-class PushNotConfigured(LivevaultError):
-    """LIVEVAULT_PUSH_HLS_URL_TEMPLATE is empty or has no `{stream_key}`."""
-
-    code = "PUSH_NOT_CONFIGURED"
-    kind = ErrorKind.UNAVAILABLE
 
 
 def check_stream_key(stream_key: str) -> str:
@@ -98,7 +89,7 @@ async def probe_playlist(
     except TimeoutError as exc:
         raise NetworkTimeout("the origin did not answer in time") from exc
     except aiohttp.ClientError as exc:
-        raise SourceUnreachable(f"cannot reach the origin: {exc}") from exc
+        raise SourceUnreachable(f"cannot reach the origin: {describe_failure(exc)}") from exc
 
 
 class PushSource:
@@ -158,7 +149,7 @@ class PushSource:
                 await asyncio.sleep(min(self._poll_interval, remaining))
         if fmt is not StreamFormat.HLS:
             return LiveStatus(
-                LiveState.ERROR, error_code="UNSUPPORTED_FORMAT",
+                LiveState.ERROR, error_code=UnsupportedFormat.code,
                 error_message="the origin URL does not serve an HLS playlist",
             )
         stream = StreamInfo(

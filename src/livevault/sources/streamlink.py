@@ -149,6 +149,8 @@ class StreamlinkSource:
         session = Streamlink(options=options)
         if request.headers:
             session.http.headers.update(dict(request.headers))
+        if not self._allow_private:
+            guard_requests(session.http)
         return session
 
     def _media_of(self, session: Streamlink, stream: Stream) -> tuple[str, StreamFormat, dict[str, str]]:
@@ -227,6 +229,8 @@ def map_streamlink_error(exc: BaseException) -> LivevaultError:
 
     message = str(exc)[:500]
     for cause in _causes(exc):
+        if isinstance(cause, LivevaultError):  # the URL guard refused a request a plugin made
+            return cause
         if isinstance(cause, requests.HTTPError) and cause.response is not None:
             status = cause.response.status_code
             details = {"status": status}
@@ -244,6 +248,19 @@ def map_streamlink_error(exc: BaseException) -> LivevaultError:
     if "offline" in message.lower():
         return LiveOffline(message)
     return SourceError(message)
+
+
+def guard_requests(http: Any) -> None:
+    """Check every request a `requests` session sends, each redirect hop included (requests sends every hop
+    through its adapter), with the URL guard: streamlink's plugins fetch pages and APIs on their own."""
+    for adapter in {id(a): a for a in http.adapters.values()}.values():
+        original = adapter.send
+
+        def send(prepared: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            validate_source_url(str(prepared.url), allow_private=False)
+            return _original(prepared, *args, **kwargs)
+
+        adapter.send = send
 
 
 def create(settings: Settings, http: aiohttp.ClientSession) -> StreamlinkSource:

@@ -158,6 +158,8 @@ class YtDlpSource:
             options["http_headers"] = dict(request.headers)
         try:
             with YoutubeDL(options) as ydl:
+                if not self._allow_private:
+                    guard_urlopen(ydl)
                 info = ydl.extract_info(url, download=False)
                 return dict(ydl.sanitize_info(info) or {})
         except YoutubeDLError as exc:
@@ -330,6 +332,19 @@ def _http_error(status: int, message: str) -> LivevaultError:
 
 def _clean(message: str) -> str:
     return message.removeprefix("ERROR: ").strip()[:500]
+
+
+def guard_urlopen(ydl: Any) -> None:
+    """Check every request yt-dlp's extractors open (they all go through `YoutubeDL.urlopen`) with the URL
+    guard. Redirects yt-dlp follows inside one request are not seen here (docs/security.md)."""
+    original = ydl.urlopen
+
+    def urlopen(req: Any, *args: Any, **kwargs: Any) -> Any:
+        url = req if isinstance(req, str) else getattr(req, "url", None) or req.get_full_url()
+        validate_source_url(str(url), allow_private=False)
+        return original(req, *args, **kwargs)
+
+    ydl.urlopen = urlopen
 
 
 def create(settings: Settings, http: aiohttp.ClientSession) -> YtDlpSource:

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from livevault import __version__
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingStatus
+from livevault.domain.secrets import mask_credentials
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import ErrorKind, InvalidInput, LivevaultError, NotFound
 from livevault.observability import current_correlation_id
@@ -128,6 +129,9 @@ def human_epoch(value: float | None) -> str:
     return "—" if value is None else human_time(datetime.fromtimestamp(value, UTC))
 
 
+# Every value a page shows has URL credentials masked, like the API's responses (docs/security.md).
+templates.env.finalize = lambda value: (
+    mask_credentials(value) if isinstance(value, str) and not hasattr(value, "__html__") else value)
 templates.env.filters.update(size=human_size, duration=human_duration, when=human_time, epoch=human_epoch)
 templates.env.globals.update(version=__version__, completeness=completeness, shown_duration=shown_duration,
                              where_stored=where_stored, watcher_state=watcher_state,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from livevault.bootstrap import build_container, new_event_loop
-from livevault.errors import LivevaultError, TimeLimitExceeded
+from livevault.errors import JobTimeLimitExceeded, LivevaultError
 from livevault.observability import correlation_id_var
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ def backoff(retries: int, rng: random.Random | None = None) -> float:
     # bandit B311: pseudo-random is fine here (retry jitter)
     jitter = rng.uniform(0.8, 1.2) if rng is not None else random.uniform(0.8, 1.2)  # nosec B311
     return delay * jitter
-
-
-class JobTimeLimitExceeded(TimeLimitExceeded):
-    """A job ran past its hard time limit and was cancelled."""
 
 
 @runtime_checkable

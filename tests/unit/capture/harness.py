@@ -12,6 +12,7 @@ from livevault.capture.progressive import ProgressiveCapture
 from livevault.capture.spool import Spool
 from livevault.domain.capture import CaptureOutcome
 from livevault.domain.stream import StreamFormat, StreamInfo
+from livevault.net.guard import UrlGuard
 
 FAST = CaptureOptions(http_timeout=2.0, segment_retries=3, playlist_grace=1.0, stall_timeout=0.4,
                       reconnect_window=1.5, progressive_index_interval=0.05, start_from=PLAYER_START)
@@ -21,10 +22,11 @@ segments gives them three to work with; `live_edge` (the default) and `window_st
 
 async def record(url: str, directory: Path, *, fmt: StreamFormat = StreamFormat.HLS,
                  options: CaptureOptions = FAST, control: CaptureControl | None = None,
-                 quality: str = "best", headers: dict[str, str] | None = None) -> tuple[CaptureOutcome, Spool]:
+                 quality: str = "best", headers: dict[str, str] | None = None,
+                 guard: UrlGuard | None = None) -> tuple[CaptureOutcome, Spool]:
     """Run the engine for `fmt` on `url` into a spool in `directory`; returns the outcome and the spool."""
     spool = Spool(directory)
-    session = create_session(options)
+    session = create_session(options, guard=guard or UrlGuard(allow_private=True))
     try:
         engine: CaptureEngine = (HlsCapture(session, options) if fmt is StreamFormat.HLS
                                  else ProgressiveCapture(session, options))

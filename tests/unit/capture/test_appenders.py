@@ -12,7 +12,7 @@ import pytest
 from livevault.capture.appenders import ALIGN, BUFFER_BYTES, DirectAppender, open_appender
 from livevault.capture.spool import Spool
 from livevault.domain.capture import PartContainer, PartReason
-from livevault.services.recording.lease import LeaseLost as Lost
+from livevault.errors import LeaseLost as Lost
 
 SHM = Path("/dev/shm")
 

@@ -19,6 +19,7 @@ from livevault.capture.http import create_session
 from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
+from livevault.net.guard import UrlGuard
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import Origin, fmp4_bytes, media, seg_bytes
 
@@ -168,7 +169,7 @@ async def test_packed_audio_and_unsupported_proxy(origin: Origin, tmp_path: Path
     assert spool.parts()[0].container is PartContainer.AAC
     assert part_bytes(spool) == [adts]
 
-    session = create_session(FAST)
+    session = create_session(FAST, guard=UrlGuard(allow_private=True))
     try:
         stream = StreamInfo(url=origin.url("aac.m3u8"), format=StreamFormat.HLS, proxy="socks5://127.0.0.1:1")
         outcome = await HlsCapture(session, FAST).run(stream, Spool(tmp_path / "b"), CaptureControl())

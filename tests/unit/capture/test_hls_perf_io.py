@@ -20,13 +20,14 @@ from livevault.capture.http import Body, HttpClient, create_session
 from livevault.capture.spool import Spool
 from livevault.domain.capture import PartContainer, PartReason, SegmentRecord
 from livevault.errors import DiskFull
+from livevault.net.guard import UrlGuard
 from tests.unit.capture.origin import Connection, Origin
 
 PIECES = [b"\x47ab", b"cdefghijklmnopqrstuvwxyz" * 3, b"0123456789" * 50, b"tail"]
 
 
 async def get_body(origin: Origin, path: str, spill_dir: Path | None = None) -> Body:
-    session = create_session(CaptureOptions())
+    session = create_session(CaptureOptions(), guard=UrlGuard(allow_private=True))
     try:
         return await HttpClient(session).get_body(origin.url(path), total=5.0, spill_dir=spill_dir)
     finally:

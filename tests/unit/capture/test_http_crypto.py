@@ -32,6 +32,7 @@ from livevault.errors import (
     SourceUnreachable,
     StreamEnded,
 )
+from livevault.net.guard import UrlGuard
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import Origin, media, seg_bytes
 
@@ -83,7 +84,7 @@ async def test_headers_and_cookies_are_carried(origin: Origin, tmp_path: Path) -
 
 async def test_http_client_get_text_and_errors(origin: Origin) -> None:
     origin.script("p.m3u8", "#EXTM3U\n", 404)
-    session = create_session(FAST)
+    session = create_session(FAST, guard=UrlGuard(allow_private=True))
     try:
         client = HttpClient(session, timeout=1.0)
         text, url = await client.get_text(origin.url("p.m3u8?a=%2F"))

@@ -14,6 +14,7 @@ from livevault.capture.progressive import ProgressiveCapture
 from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, GapCause, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
+from livevault.net.guard import UrlGuard
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import Connection, Origin
 
@@ -88,7 +89,7 @@ async def test_initial_failures_are_errors(origin: Origin, tmp_path: Path) -> No
         port = sock.getsockname()[1]
     outcome, _ = await record(f"http://127.0.0.1:{port}/x.flv", tmp_path / "c", fmt=StreamFormat.FLV)
     assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "SOURCE_UNREACHABLE")
-    session = create_session(FAST)
+    session = create_session(FAST, guard=UrlGuard(allow_private=True))
     try:
         stream = StreamInfo(url=origin.url("x.m3u8"), format=StreamFormat.HLS)
         outcome = await ProgressiveCapture(session, FAST).run(stream, Spool(tmp_path / "d"), CaptureControl())

@@ -55,7 +55,7 @@ def test_record_writes_a_playable_mp4_where_asked(env: Path, stream_server: Stre
 def test_record_refuses_private_sources_by_default(env: Path) -> None:
     result = CliRunner().invoke(app, ["record", "http://127.0.0.1:9/x.m3u8", "--duration", "2"])
     assert result.exit_code == 1
-    assert "INVALID_URL" in result.output
+    assert "ADDRESS_NOT_ALLOWED" in result.output
 
 
 def test_record_reports_a_failed_recording(env: Path, stream_server: StreamServer) -> None:

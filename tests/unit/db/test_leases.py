@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import RecordingStatus
-from livevault.services.recording.lease import Lease, LeaseKeeper, LeaseLost
+from livevault.errors import LeaseLost
+from livevault.services.recording.lease import Lease, LeaseKeeper
 from livevault.services.uow import Database
 from tests.dbfixtures import T0, make_recording
 

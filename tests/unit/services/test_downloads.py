@@ -20,10 +20,10 @@ from livevault.config import Settings
 from livevault.db.repositories import DownloadRepository, JobRepository
 from livevault.db.session import create_engine_for, make_session_factory
 from livevault.domain.recording import Job, JobStatus
-from livevault.errors import InvalidInput, InvalidUrl
+from livevault.errors import InvalidInput, InvalidUrl, StrategyUnavailable
 from livevault.observability import Metrics
 from livevault.runners.local import LocalRunner
-from livevault.services.downloads.videos import DOWNLOAD_JOB, Download, DownloadService, StrategyUnavailable
+from livevault.services.downloads.videos import DOWNLOAD_JOB, Download, DownloadService
 from livevault.services.recording.record import utcnow
 from livevault.services.uow import Database
 from tests.conftest import make_settings
@@ -181,7 +181,7 @@ async def test_a_private_download_url_is_refused_when_private_sources_are_not_al
         _, [item] = await h.batch(["http://93.184.216.34/@someone/video/7008?scenario=ok"])
         with pytest.raises(InvalidUrl) as caught:
             h.service.create_batch(["http://127.0.0.1/video/1", "http://10.0.0.1/video/2"])
-    assert (item.status.value, item.error_code) == ("failed", "INVALID_URL")
+    assert (item.status.value, item.error_code) == ("failed", "ADDRESS_NOT_ALLOWED")
     assert fake.media_paths == []
     assert caught.value.details["index"] == 0
 

@@ -15,11 +15,11 @@ import pytest
 from livevault.bootstrap import Container, build_container
 from livevault.db.repositories import JobRepository
 from livevault.domain.recording import Job, JobStatus
-from livevault.errors import NetworkTimeout
+from livevault.errors import JobTimeLimitExceeded, NetworkTimeout
 from livevault.services.jobs import JobLedger, error_fields
 from livevault.services.recording.record import utcnow
 from livevault.services.uow import Database
-from livevault.worker.runtime import MAX_RETRIES, JobTimeLimitExceeded, Limits, WorkerRuntime
+from livevault.worker.runtime import MAX_RETRIES, Limits, WorkerRuntime
 from tests.conftest import make_settings
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from livevault.config import Settings
 from livevault.domain.stream import LiveState, StreamFormat
+from livevault.errors import InvalidStreamKey
 from livevault.sources.base import ResolveRequest
 from livevault.sources.bucket import ENGINE, BucketSource, create, playlist_key, playlist_url
-from livevault.sources.push import InvalidStreamKey
 
 should_match = [
     "push:abc",

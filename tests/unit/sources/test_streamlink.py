@@ -116,7 +116,7 @@ async def test_resolve_reports_an_unreachable_host_and_a_url_without_plugin() ->
 async def test_resolve_refuses_private_addresses_unless_allowed(stream_server: StreamServer) -> None:
     stream = new_stream(stream_server)
     status = await StreamlinkSource(allow_private=False).resolve(ResolveRequest(target=f"hls://{stream.master_url}"))
-    assert (status.state, status.error_code) == (LiveState.ERROR, "INVALID_URL")
+    assert (status.state, status.error_code) == (LiveState.ERROR, "ADDRESS_NOT_ALLOWED")
     assert not stream.request_log, "nothing may be fetched from a refused address"
 
 

@@ -103,7 +103,7 @@ async def test_resolve_refuses_private_addresses_unless_allowed(stream_server: S
     stream = new_stream(stream_server)
     status = await YtDlpSource(allow_private=False).resolve(ResolveRequest(target=stream.master_url))
     assert status.state is LiveState.ERROR
-    assert status.error_code == "INVALID_URL"
+    assert status.error_code == "ADDRESS_NOT_ALLOWED"
     assert not stream.request_log, "nothing may be fetched from a refused address"
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from livevault.api.deps import ApiKeyDep, ContainerDep, RecordScopeDep
-from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
+from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.downloads import (
     DownloadAccepted,
     DownloadCreate,
@@ -57,7 +57,7 @@ async def list_downloads(
     _key: ApiKeyDep,
     batch: Annotated[str | None, Query(max_length=64, description="A batch's task_id")] = None,
     status: DownloadState | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DownloadList:
     """Downloaded videos, newest batch first and in request order within a batch."""

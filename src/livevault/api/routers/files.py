@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from livevault.api.deps import ApiKeyDep, ContainerDep
-from livevault.api.schemas.common import ERROR_RESPONSES
+from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE
 from livevault.api.schemas.files import FileList, FileOut
 
 router = APIRouter(tags=["files"], responses=ERROR_RESPONSES)
@@ -24,7 +24,7 @@ async def list_files(
     url: str | None = None,
     from_: Annotated[datetime | None, Query(alias="from", description="completed at or after (ISO 8601)")] = None,
     to: Annotated[datetime | None, Query(description="completed before (ISO 8601)")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> FileList:
     """Finished recording files, newest first: `{name, size, mtime, path}` plus pagination; cached for 30 s."""

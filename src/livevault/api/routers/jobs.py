@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from livevault.api.deps import ApiKeyDep, ContainerDep
 from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
 from livevault.api.schemas.jobs import JobOut
+from livevault.domain.secrets import mask_optional
 
 router = APIRouter(tags=["jobs"], responses=ERROR_RESPONSES)
 
@@ -20,7 +21,7 @@ async def get_job(task_id: str, container: ContainerDep, _key: ApiKeyDep) -> Job
         status=job.status.value,
         result=job.result,
         error_code=job.error_code,
-        error_message=job.error_message,
+        error_message=mask_optional(job.error_message),
         correlation_id=job.correlation_id,
         recording_id=job.recording_id,
         kind=job.kind,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import partial
@@ -20,7 +19,7 @@ from livevault.api.deps import (
     RecordScopeDep,
     SessionOrKeyDep,
 )
-from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody
+from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
     IntegrityOut,
@@ -44,14 +43,15 @@ from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
 from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.recording import SEED_STATUS, Recording, RecordingRequest, RecordingStatus
-from livevault.errors import InvalidRoomId, MissingSource, NotFound, Unauthorized
+from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
+from livevault.domain.targets import check_room_id, check_user
+from livevault.errors import MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.access import Scope
 from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}
-_ROOM_ID = re.compile(r"^\d{1,20}$")
 
 
 def _utc(ts: float) -> datetime:
@@ -112,12 +112,13 @@ def recording_out(container: Container, rec: Recording, *, full: bool,
         id=rec.id, stream_id=rec.stream_id, video_id=rec.video_id, file_path=rec.file_path,
         duration=round(rec.duration), file_size=rec.file_size, status=status.value, state=rec.status.value,
         started_at=rec.started_at, completed_at=rec.completed_at, created_at=rec.created_at,
-        task_id=rec.job_id, source_kind=rec.source_kind, source=rec.source, url=rec.url,
+        task_id=rec.job_id, source_kind=rec.source_kind, source=mask_credentials(rec.source),
+        url=mask_optional(rec.url),
         room_id=rec.room_id, title=rec.title, quality=rec.quality, duration_limit=rec.duration_limit,
         duration_seconds=rec.duration, video_codec=rec.video_codec, audio_codec=rec.audio_codec,
         width=rec.width, height=rec.height, fps=rec.fps, thumbnail_path=rec.thumbnail_path,
-        error_code=rec.error_code, error_message=rec.error_message, stop_requested=rec.stop_requested,
-        options=rec.options, pinned=rec.pinned,
+        error_code=rec.error_code, error_message=mask_optional(rec.error_message), stop_requested=rec.stop_requested,
+        options=mask_options(rec.options), pinned=rec.pinned,
         integrity=integrity_out(report, with_gaps=full).model_copy(update={"verify": rec.verify_mode}),
         location=video_location(files), files=[stored_file_out(f) for f in files],
         pieces=[PieceOut(**p.public()) for p in container.recordings.pieces(rec)] if full else None,
@@ -130,8 +131,10 @@ async def build_request(container: Container, body: RecordingCreate) -> Recordin
             "give a `url`, a `room_id`, a `user` or a `stream_key` to record",
             details={"fields": ["url", "room_id", "user", "stream_key"]},
         )
-    if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
-        raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
+    if body.room_id is not None:
+        check_room_id(body.room_id)
+    if body.user is not None:
+        check_user(body.user)
     container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, source = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source, stream_key=body.stream_key)
@@ -186,7 +189,7 @@ async def list_recordings(
     source_kind: str | None = None,
     source: str | None = None,
     room_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RecordingList:
     """Recordings, newest first, filtered by status and source."""
@@ -268,7 +271,10 @@ async def _serve(container: Container, recording_id: str, kind: FileKind, piece:
     return RedirectResponse(located.url, status_code=307)
 
 
-LINK_QUERY = {"description": "with `signature`: a signed link from `/recordings/{id}/url` (no API key needed)"}
+LINK_QUERY: dict[str, Any] = {
+    "description": "with `signature`: a signed link from `/recordings/{id}/url` (no API key needed)",
+}
+EXPIRES_QUERY: dict[str, Any] = {**LINK_QUERY, "ge": 0, "le": 2**40}  # a Unix time: larger is a 422, not a 500
 
 
 @router.get("/recordings/{recording_id}/download", response_class=FileResponse,
@@ -276,9 +282,9 @@ LINK_QUERY = {"description": "with `signature`: a signed link from `/recordings/
                        307: {"description": "The file is only in S3: redirect to a presigned (or public) URL"}})
 async def download_recording(
     recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
-    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    expires: Annotated[int | None, Query(**EXPIRES_QUERY)] = None,
     signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> Response:
     """The MP4, with HTTP Range support; a 307 redirect to S3 when the local copy is gone. A failed recording
     has no MP4: use its parts. Opens without an API key through a signed link (`GET /recordings/{id}/url`)."""
@@ -288,9 +294,9 @@ async def download_recording(
 @router.get("/recordings/{recording_id}/thumbnail", response_class=FileResponse, responses=NOT_FOUND)
 async def recording_thumbnail(
     recording_id: str, container: ContainerDep, principal: KeyOrSignedLinkDep,
-    expires: Annotated[int | None, Query(**LINK_QUERY)] = None,
+    expires: Annotated[int | None, Query(**EXPIRES_QUERY)] = None,
     signature: Annotated[str | None, Query(max_length=128, **LINK_QUERY)] = None,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> Response:
     """The JPEG thumbnail written at finalize (a 307 redirect when it is only in S3)."""
     return await _serve(container, recording_id, FileKind.THUMBNAIL, piece, "image/jpeg", principal, expires,
@@ -302,7 +308,7 @@ async def recording_url(
     recording_id: str, request: Request, container: ContainerDep, _key: ApiKeyDep,
     expires: Annotated[int, Query(ge=1, le=604800, description="seconds the link works (at most 7 days)")] = 3600,
     kind: Annotated[FileKind, Query(description="video or thumbnail")] = FileKind.VIDEO,
-    piece: Annotated[int, Query(ge=0)] = 0,
+    piece: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
 ) -> LinkOut:
     """A download URL that needs no API key: a presigned S3 GET (or the public URL under S3_PUBLIC_BASE_URL)
     when the file is in S3, else a signed, expiring link to `/recordings/{id}/download` on this API."""

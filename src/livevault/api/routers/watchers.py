@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from livevault.api.deps import ApiKeyDep, ContainerDep, RecordScopeDep
 from livevault.api.routers.recordings import resolve_target
-from livevault.api.schemas.common import ERROR_RESPONSES, ErrorBody, OkBody
+from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody, OkBody
 from livevault.api.schemas.watchers import (
     WatcherAccepted,
     WatcherCreate,
@@ -18,25 +17,25 @@ from livevault.api.schemas.watchers import (
     WatcherUpdate,
 )
 from livevault.bootstrap import Container
+from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
+from livevault.domain.targets import check_room_id, check_user
 from livevault.domain.watcher import Watcher, WatcherStatus
-from livevault.errors import InvalidInput, InvalidRoomId, MissingSource
+from livevault.errors import InvalidInput, MissingSource
 from livevault.observability import current_correlation_id
 from livevault.services.watching.watch import WatchRequest
 
 router = APIRouter(tags=["watchers"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such watcher"}}
-_ROOM_ID = re.compile(r"^\d{1,20}$")
-_USER = re.compile(r"^@?[A-Za-z0-9_.]{1,64}$")
 RETENTION_FIELDS = {"max_recordings", "max_bytes", "retention_days"}
 
 
 def watcher_out(watcher: Watcher) -> WatcherOut:
     return WatcherOut(
-        key=watcher.key, room_id=watcher.room_id, url=watcher.url, user=watcher.user,
+        key=mask_credentials(watcher.key), room_id=watcher.room_id, url=mask_optional(watcher.url), user=watcher.user,
         poll_interval=watcher.poll_interval, status=watcher.status.value, created_at=watcher.created_at,
-        last_run_at=watcher.last_run_at, options=watcher.options, task_id=watcher.job_id,
-        source_kind=watcher.source_kind, target=watcher.target, live_state=watcher.live_state,
-        error_code=watcher.error_code, error_message=watcher.error_message, failures=watcher.failures,
+        last_run_at=watcher.last_run_at, options=mask_options(watcher.options), task_id=watcher.job_id,
+        source_kind=watcher.source_kind, target=mask_credentials(watcher.target), live_state=watcher.live_state,
+        error_code=watcher.error_code, error_message=mask_optional(watcher.error_message), failures=watcher.failures,
         checks=watcher.checks, recordings_count=watcher.recordings_count, recording_id=watcher.recording_id,
         last_live_at=watcher.last_live_at, next_check_at=watcher.next_check_at,
         max_recordings=watcher.max_recordings, max_bytes=watcher.max_bytes, retention_days=watcher.retention_days,
@@ -50,11 +49,10 @@ async def build_watch_request(container: Container, body: WatcherCreate) -> Watc
                             details={"fields": ["room_id", "url", "user"]})
     if len(given) > 1:
         raise InvalidInput("give only one of `room_id`, `url` and `user`", details={"fields": given})
-    if body.room_id is not None and not _ROOM_ID.fullmatch(body.room_id):
-        raise InvalidRoomId("room_id must be 1 to 20 digits", details={"room_id": body.room_id[:64]})
-    if body.user is not None and not _USER.fullmatch(body.user):
-        raise InvalidInput("user must be a TikTok user name (letters, digits, _ and .)",
-                           details={"user": body.user[:64]})
+    if body.room_id is not None:
+        check_room_id(body.room_id)
+    if body.user is not None:
+        check_user(body.user)
     container.validate_options(body.options.proxy, body.options.cookies, body.options.notify_url)
     kind, target = await resolve_target(container, url=body.url, room_id=body.room_id, user=body.user,
                                         source=body.source)
@@ -83,7 +81,7 @@ async def list_watchers(
     container: ContainerDep,
     _key: ApiKeyDep,
     status: Annotated[WatcherStatus | None, Query(description="active, paused or deleted")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> WatcherList:
     """Watchers, newest first (deleted ones only with `status=deleted`)."""

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -15,7 +15,8 @@ from livevault.api.deps import ContainerDep
 from livevault.api.errors import error_body
 from livevault.api.schemas.common import ErrorBody
 from livevault.api.schemas.webhooks import InvalidEventType, StreamEventIn, WebhookProcessed
-from livevault.services.push.webhooks import StreamEvent, StreamEventType, verify_signature
+from livevault.errors import PayloadTooLarge, UnknownEventType
+from livevault.services.push.webhooks import StreamEvent, StreamEventType, WebhookOutcome, verify_signature
 
 router = APIRouter(tags=["webhooks"])
 
@@ -42,20 +43,22 @@ async def read_body(request: Request) -> bytes:
     """The raw body, exactly as signed; refused past MAX_BODY_BYTES without reading the rest."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"webhook body must be at most {MAX_BODY_BYTES} bytes")
+        raise PayloadTooLarge(f"webhook body must be at most {MAX_BODY_BYTES} bytes",
+                              details={"limit": MAX_BODY_BYTES})
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"webhook body must be at most {MAX_BODY_BYTES} bytes")
+            raise PayloadTooLarge(f"webhook body must be at most {MAX_BODY_BYTES} bytes",
+                              details={"limit": MAX_BODY_BYTES})
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 def invalid_event_type(event: object) -> JSONResponse:
     allowed = [t.value for t in StreamEventType]
-    body = error_body("INVALID_EVENT_TYPE", INVALID_EVENT_TYPE, {"event": str(event)[:64], "allowed": allowed})
+    body = error_body(UnknownEventType.code, INVALID_EVENT_TYPE, {"event": str(event)[:64], "allowed": allowed})
     return JSONResponse(status_code=422, content={"error": INVALID_EVENT_TYPE, **body})
 
 
@@ -79,6 +82,7 @@ def parse_event(raw: bytes) -> StreamEvent | JSONResponse:
     return StreamEvent(
         event=StreamEventType(body.event), stream_key=body.stream_key, stream_id=body.stream_id,
         user_id=body.user_id, timestamp=body.timestamp, title=body.title, metadata=body.metadata or {},
+        event_id=body.event_id,
     )
 
 
@@ -102,6 +106,9 @@ async def stream_webhook(
     event = parse_event(raw)
     if isinstance(event, JSONResponse):
         return event
+    if container.push.check_replay(event):
+        return JSONResponse(status_code=200, content={"message": PROCESSED},
+                            headers={"X-Livevault-Webhook-Result": WebhookOutcome.DUPLICATE.value})
     if event.event is StreamEventType.STARTED:
         result = await asyncio.to_thread(container.push.started, event)
     else:

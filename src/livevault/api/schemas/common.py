@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PAGE = 1_000_000
+"""The highest `page` a list route accepts (beyond it: 422, never an integer overflow in the database)."""
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: an unknown field is a 422 naming it, numbers must be finite."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ErrorBody(BaseModel):

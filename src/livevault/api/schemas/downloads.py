@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
+
+from livevault.api.schemas.common import RequestModel
 
 VideoUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 Strategy = Literal["yt-dlp", "scrapling-api", "http-api"]
 DownloadState = Literal["pending", "running", "completed", "failed"]
 
 
-class DownloadCreate(BaseModel):
+class DownloadCreate(RequestModel):
     """Up to 100 video page URLs (TikTok, or any site yt-dlp knows), fetched in parallel as one job."""
-
-    model_config = ConfigDict(extra="ignore")
 
     urls: list[VideoUrl] = Field(
         min_length=1, max_length=100, examples=[["https://www.tiktok.com/@scout2015/video/6718335390845095173"]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from livevault.api.schemas.common import RequestModel
 
 
-class RoomRecordingStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RoomRecordingStart(RequestModel):
     layout: Literal["speaker", "grid", "single-speaker"] = "speaker"
     file_format: Literal["mp4", "webm"] = Field(
         default="mp4", description="mp4; LiveKit's room composite egress has no WebM, so webm is refused (422)"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from livevault.api.schemas.common import RequestModel
 
 
-class RecordingOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class RecordingOptions(RequestModel):
 
     upload_s3: bool | None = Field(
         default=None, description="upload the finished files to S3/MinIO/R2 (default: S3_UPLOAD_DEFAULT)"
@@ -17,13 +18,19 @@ class RecordingOptions(BaseModel):
     keep_local: bool | None = Field(
         default=None, description="keep the local copy after a verified upload (default: S3_KEEP_LOCAL)"
     )
-    proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for this recording")
+    proxy: str | None = Field(
+        default=None, description="http(s):// proxy for this recording (`http://user:password@host:port`); "
+        "returned masked",
+    )
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     engine: Literal["native", "ffmpeg", "command"] | None = Field(
         default=None,
         description="capture engine: native (default; asyncio HLS/FLV/TS), ffmpeg (needs the ffmpeg binary), "
         "command (an external recorder CLI, e.g. tiktok-live-recorder)",
     )
+    format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
+    codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
+    probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
     reconnect_window: float | None = Field(
         default=None, ge=0, le=3600,
         description="seconds to keep re-resolving after the stream goes away while the source may still be "
@@ -40,16 +47,14 @@ class RecordingOptions(BaseModel):
         "piece is finalized as its own MP4 while the stream goes on",
     )
     split_bytes: int | None = Field(
-        default=None, ge=64 * 1024,
+        default=None, ge=64 * 1024, le=1 << 40,
         description="Split into pieces of about this many bytes (cut at the first keyframe past it)",
     )
 
 
-class RecordingCreate(BaseModel):
+class RecordingCreate(RequestModel):
     """Give `url` (a TikTok LIVE page, HLS, FLV, MPEG-TS, or any site yt-dlp/streamlink know), `room_id`
-    (TikTok) or `user` (TikTok); everything else is optional."""
-
-    model_config = ConfigDict(extra="ignore")
+    (TikTok) or `user` (TikTok); everything else is optional. An unknown field is a 422."""
 
     room_id: str | None = Field(default=None, max_length=64, examples=[None])
     user: str | None = Field(default=None, max_length=64, description="TikTok user name (`@name` or `name`)",
@@ -222,10 +227,8 @@ class RecordingOut(BaseModel):
     pinned: bool = Field(default=False, description="A pinned recording is never deleted by retention")
 
 
-class RecordingUpdate(BaseModel):
+class RecordingUpdate(RequestModel):
     """`PATCH /recordings/{id}`: pin a recording so retention never deletes it, or unpin it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     pinned: bool = Field(
         strict=True, description="true: never deleted by retention (record scope); false: unpin (admin scope)")

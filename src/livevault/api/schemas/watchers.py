@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from livevault.api.schemas.common import RequestModel
 
 
-class WatcherOptions(BaseModel):
+class WatcherOptions(RequestModel):
     """What each recording this watcher starts gets."""
-
-    model_config = ConfigDict(extra="allow")
 
     upload_s3: bool | None = None
     keep_local: bool | None = None
-    proxy: str | None = Field(default=None, description="http(s):// or socks5:// proxy for checks and recordings")
+    proxy: str | None = Field(default=None, description="http(s):// proxy for checks and recordings; returned masked")
     cookies: str | None = Field(default=None, description="cookies file under LIVEVAULT_SECRETS_DIR")
     quality: str | None = Field(default=None, max_length=32, description="best, worst, 720p, or a max bandwidth")
     output_template: str | None = Field(default=None, max_length=512)
@@ -30,9 +30,13 @@ class WatcherOptions(BaseModel):
         description="Split each recording into pieces of about this many seconds, finalized while it goes on",
     )
     split_bytes: int | None = Field(
-        default=None, ge=1024 * 1024, description="Split each recording into pieces of about this many bytes",
+        default=None, ge=1024 * 1024, le=1 << 40,
+        description="Split each recording into pieces of about this many bytes",
     )
     engine: Literal["native", "ffmpeg", "command"] | None = None
+    format: Literal["hls", "flv"] | None = Field(default=None, description="TikTok: which stream format to record")
+    codec: Literal["h264", "avc", "h265", "hevc"] | None = Field(default=None, description="TikTok: preferred codec")
+    probe: bool | None = Field(default=None, description="TikTok: probe candidate streams before choosing one")
     notify_url: str | None = Field(
         default=None, max_length=2048,
         description="Also send this watcher's notifications (watcher.live and its recordings' events) here; "
@@ -40,7 +44,7 @@ class WatcherOptions(BaseModel):
     )
 
 
-class WatcherRetention(BaseModel):
+class WatcherRetention(RequestModel):
     """Retention of the recordings this watcher starts (unset: no limit). Pinned and unfinished recordings are
     never deleted; the newest recordings are kept."""
 
@@ -54,13 +58,12 @@ class WatcherRetention(BaseModel):
 class WatcherCreate(WatcherRetention):
     """Give `room_id`, `url` or `user`; the watcher's key is that value (`@user` for users)."""
 
-    model_config = ConfigDict(extra="ignore")
-
     room_id: str | None = Field(default=None, max_length=64, examples=["123456789"])
     url: str | None = Field(default=None, max_length=4096, examples=[None])
     user: str | None = Field(default=None, max_length=64, examples=[None])
     source: str | None = Field(default=None, max_length=32, description="force a source (tiktok, url, ...)")
-    poll_interval: float = Field(default=60, description="seconds between checks (≥ 10)", examples=[60])
+    poll_interval: float = Field(default=60, gt=0, le=86400, description="seconds between checks (≥ 10)",
+                                 examples=[60])
     options: WatcherOptions = Field(default_factory=WatcherOptions)
 
 
@@ -73,10 +76,8 @@ class WatcherAccepted(BaseModel):
 class WatcherUpdate(WatcherRetention):
     """Only the fields given change; a retention limit given as null is removed."""
 
-    model_config = ConfigDict(extra="forbid")
-
     status: Literal["active", "paused"] | None = None
-    poll_interval: float | None = None
+    poll_interval: float | None = Field(default=None, gt=0, le=86400)
     options: WatcherOptions | None = None
 
 

@@ -22,7 +22,16 @@ from urllib.parse import urlsplit
 from livevault.db.repositories import DownloadRepository, JobRepository
 from livevault.db.repositories.downloads import Download, DownloadStatus
 from livevault.domain.recording import Job, JobStatus
-from livevault.errors import DiskFull, DownloadFailed, InternalError, InvalidInput, InvalidUrl, LivevaultError, NotFound
+from livevault.errors import (
+    DiskFull,
+    DownloadFailed,
+    InternalError,
+    InvalidInput,
+    InvalidUrl,
+    LivevaultError,
+    NotFound,
+    StrategyUnavailable,
+)
 from livevault.postprocess.keyframes import keyframe_times
 from livevault.postprocess.probe import MediaInfo, probe
 from livevault.postprocess.thumbnail import make_thumbnail
@@ -67,10 +76,6 @@ class VideoStrategy(Protocol):
             LivevaultError: the strategy's own errors (INVALID_URL, NAVIGATION_FAILED, DOWNLOAD_FAILED, ...).
         """
         ...
-
-
-class StrategyUnavailable(InvalidInput):
-    code = "STRATEGY_UNAVAILABLE"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,19 @@ import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository
 from livevault.domain.recording import Recording, RecordingRequest, RecordingStatus
-from livevault.errors import AlreadyRecording, Conflict, ErrorKind, InvalidSignature, LivevaultError
+from livevault.errors import (
+    AlreadyRecording,
+    Conflict,
+    InvalidSignature,
+    WebhookNotConfigured,
+    WebhookReplayed,
+)
 from livevault.observability import current_correlation_id
 from livevault.sources.bucket import playlist_url
 from livevault.sources.push import STREAM_KEY_PATTERN as STREAM_KEY_PATTERN
@@ -27,7 +34,6 @@ from livevault.sources.push import origin_url, push_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from sqlalchemy.orm import Session
 
@@ -49,13 +55,6 @@ _CAPTURING = (RecordingStatus.PENDING, RecordingStatus.RECORDING)
 _RECORDED = frozenset({RecordingStatus.PROCESSING, RecordingStatus.COMPLETED})
 
 
-class WebhookNotConfigured(LivevaultError):
-    """LIVEVAULT_WEBHOOK_SECRET is empty: unsigned events are never accepted."""
-
-    code = "WEBHOOK_NOT_CONFIGURED"
-    kind = ErrorKind.UNAVAILABLE
-
-
 class StreamEventType(StrEnum):
     STARTED = "stream.started"
     ENDED = "stream.ended"
@@ -71,6 +70,7 @@ class StreamEvent:
     user_id: str | None = None
     timestamp: datetime | None = None
     title: str | None = None
+    event_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,6 +85,7 @@ class WebhookOutcome(StrEnum):
     ALREADY_STOPPING = "already_stopping"
     NOT_RECORDING = "not_recording"
     STALE = "stale"
+    DUPLICATE = "duplicate"
     IDLE = "idle"
 
 
@@ -170,6 +171,28 @@ class PushService:
         self._locks = tuple(threading.Lock() for _ in range(_LOCK_STRIPES))
         self._ended = _Memory()
         self._owners = _Memory()
+        self._event_ids = _Memory(_MEMORY * 4)
+
+    def check_replay(self, event: StreamEvent, now: datetime | None = None) -> bool:
+        """Refuse an event outside the timestamp window; True when its `event_id` was seen before (a duplicate).
+
+        Raises:
+            WebhookReplayed: the timestamp is further than LIVEVAULT_WEBHOOK_TOLERANCE from now (401).
+        """
+        tolerance = self._settings.webhook_tolerance
+        if event.timestamp is not None:
+            stamp = event.timestamp if event.timestamp.tzinfo else event.timestamp.replace(tzinfo=UTC)
+            skew = ((now or datetime.now(UTC)) - stamp).total_seconds()
+            if abs(skew) > tolerance:
+                raise WebhookReplayed(
+                    f"the event's timestamp is {abs(skew):.0f} s from now; at most {tolerance:g} s are accepted "
+                    "(LIVEVAULT_WEBHOOK_TOLERANCE)", details={"tolerance": tolerance})
+        if event.event_id is None:
+            return False
+        key = f"{event.event}:{event.event_id}"
+        seen = self._event_ids.get(key) is not None
+        self._event_ids.put(key, "1")
+        return seen
 
     @property
     def source_kind(self) -> str:

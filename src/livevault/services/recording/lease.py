@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import RecordingRepository
-from livevault.errors import LivevaultError
+from livevault.errors import LeaseLost
 from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
@@ -36,12 +36,6 @@ if TYPE_CHECKING:
     from livevault.services.uow import Database
 
 log = logging.getLogger(__name__)
-
-
-class LeaseLost(LivevaultError):
-    """This process no longer owns the recording: another worker has taken it over."""
-
-    code = "LEASE_LOST"
 
 
 def new_owner_id() -> str:

@@ -15,7 +15,8 @@ from livevault.domain.notification import EventType
 from livevault.domain.recording import JobStatus, Recording, RecordingStatus
 from livevault.domain.stream import LiveState, StreamFormat, StreamInfo
 from livevault.errors import (
-    InvalidInput,
+    InternalError,
+    LeaseLost,
     LiveOffline,
     LivevaultError,
     NetworkTimeout,
@@ -23,9 +24,10 @@ from livevault.errors import (
     SourceUnreachable,
     StreamEnded,
     StreamStalled,
+    UnsupportedEngine,
 )
 from livevault.observability import log_context, safe_source
-from livevault.services.recording.lease import Lease, LeaseKeeper, LeaseLost
+from livevault.services.recording.lease import Lease, LeaseKeeper
 from livevault.services.recording.progress import ProgressBook
 from livevault.services.recording.record import ActiveCaptures, utcnow
 from livevault.sources.base import ResolveRequest
@@ -84,10 +86,6 @@ def _gap_cause(stream: StreamInfo, outcome: CaptureOutcome) -> GapCause:
     return GapCause.CONNECTION_DROPPED
 
 
-class UnsupportedEngine(InvalidInput):
-    code = "UNSUPPORTED_ENGINE"
-
-
 class Recorder:
     """Runs one recording's capture in this process; the same code runs under any runner."""
 
@@ -143,7 +141,7 @@ class Recorder:
                 outcome = CaptureOutcome(EndReason.STOPPED, LeaseLost.code, "lease lost")
             except Exception as exc:  # a bug must not leave the recording "recording" forever
                 log.exception("capture crashed", extra={"recording_id": recording_id})
-                outcome = CaptureOutcome(EndReason.ERROR, "INTERNAL_ERROR", f"capture crashed: {exc!r}")
+                outcome = CaptureOutcome(EndReason.ERROR, InternalError.code, f"capture crashed: {exc!r}")
             log.info("capture ended", extra={
                 "duration": round(time.monotonic() - began, 3), "size": spool.bytes_total - size_before,
                 "end_reason": outcome.reason.value, "error_code": outcome.error_code,

@@ -37,7 +37,7 @@ from livevault.domain.recording import (
 )
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
-from livevault.errors import AlreadyRecording, LivevaultError
+from livevault.errors import AlreadyRecording, InternalError, LivevaultError, RecordingFailed
 from livevault.services.recording.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
@@ -185,7 +185,7 @@ class WatchScheduler:
             if status in ACTIVE_RECORDING_STATUSES:
                 busy.add(watcher.id)
             elif status is RecordingStatus.FAILED and watcher.live_state == RECORDING_STATE:
-                failed[watcher.id] = LiveStatus(LiveState.ERROR, error_code=code or "RECORDING_FAILED",
+                failed[watcher.id] = LiveStatus(LiveState.ERROR, error_code=code or RecordingFailed.code,
                                                 error_message=message or "the recording failed")
             elif status is RecordingStatus.COMPLETED and watcher.live_state == RECORDING_STATE:
                 self._recorded_ok.add(watcher.id)
@@ -234,7 +234,7 @@ class WatchScheduler:
                 statuses = [_error_status(exc)] * len(watchers)
             except Exception as exc:
                 log.exception("batch check failed")
-                statuses = [LiveStatus(LiveState.ERROR, error_code="INTERNAL_ERROR", error_message=repr(exc))] * len(
+                statuses = [LiveStatus(LiveState.ERROR, error_code=InternalError.code, error_message=repr(exc))] * len(
                     watchers)
         return [CheckResult(w, s, late) for w, s, late in zip(watchers, statuses, lateness, strict=True)]
 
@@ -247,7 +247,7 @@ class WatchScheduler:
                 status = _error_status(exc)
             except Exception as exc:
                 log.exception("check failed", extra={"watcher": watcher.key})
-                status = LiveStatus(LiveState.ERROR, error_code="INTERNAL_ERROR", error_message=repr(exc))
+                status = LiveStatus(LiveState.ERROR, error_code=InternalError.code, error_message=repr(exc))
         return [CheckResult(watcher, status, late)]
 
     async def _failed(self, watchers: list[Watcher], exc: LivevaultError) -> list[CheckResult]:
@@ -386,5 +386,8 @@ def _error_status(exc: LivevaultError) -> LiveStatus:
     return LiveStatus(LiveState.ERROR, error_code=exc.code, error_message=exc.message)
 
 
+_ERROR_LABEL = "ERROR"  # a metric label for a failed check without a code, not an error code
+
+
 def _result_label(status: LiveStatus) -> str:
-    return status.error_code or "ERROR" if status.state is LiveState.ERROR else status.state.value
+    return (status.error_code or _ERROR_LABEL) if status.state is LiveState.ERROR else status.state.value

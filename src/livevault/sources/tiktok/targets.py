@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from livevault.errors import InvalidInput, InvalidRoomId, InvalidUrl
+from livevault.domain.targets import MAX_ROOM_ID_DIGITS as MAX_ROOM_ID_DIGITS
+from livevault.domain.targets import check_room_id as check_room_id
+from livevault.domain.targets import check_user as check_user
+from livevault.domain.targets import is_user
+from livevault.errors import InvalidInput, InvalidUrl
 
 DEFAULT_WEB_URL = "https://www.tiktok.com"
 TIKTOK_HOSTS = frozenset({"tiktok.com", "www.tiktok.com", "m.tiktok.com", "vm.tiktok.com", "vt.tiktok.com"})
 SHORT_LINK_HOSTS = frozenset({"vm.tiktok.com", "vt.tiktok.com"})
-MAX_ROOM_ID_DIGITS = 20
 
-_USER = re.compile(r"[\w.-]{1,64}", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _PROFILE_PATH = re.compile(r"/@(?P<user>[^/?#]+)(?:/live)?/?", re.ASCII)
 _SHARE_PATH = re.compile(r"/share/live/(?P<room>[0-9]+)/?", re.ASCII)
@@ -87,29 +89,13 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, port
 
 
-def check_room_id(value: str) -> str:
-    if not _DIGITS.fullmatch(value) or len(value) > MAX_ROOM_ID_DIGITS:
-        raise InvalidRoomId("a TikTok room id is 1 to 20 digits", details={"room_id": value[:64]})
-    return value
-
-
-def check_user(value: str) -> str:
-    """A TikTok unique id, lower-cased as the web API expects it."""
-    name = value[1:] if value.startswith("@") else value
-    if not _USER.fullmatch(name):
-        raise InvalidInput(
-            "a TikTok user name is 1 to 64 letters, digits, '_', '.' or '-'", details={"user": value[:64]}
-        )
-    return name.lower()
-
-
 def looks_like_tiktok(target: str, hosts: TikTokHosts) -> bool:
     """The matcher: digits, `@user`, or an http(s) URL on a TikTok host. Bare words are ambiguous: no."""
     target = target.strip()
     if _DIGITS.fullmatch(target):
         return True
     if target.startswith("@"):
-        return bool(_USER.fullmatch(target[1:]))
+        return is_user(target)
     return "://" in target and hosts.is_tiktok_url(target)
 
 
