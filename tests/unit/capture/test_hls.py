@@ -15,6 +15,7 @@ from livevault.capture.http import create_session
 from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, GapCause, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
+from livevault.net.guard import UrlGuard
 from tests.unit.capture.harness import FAST, part_bytes, record
 from tests.unit.capture.origin import TD, Origin, media, seg_bytes
 
@@ -66,7 +67,7 @@ async def test_a_media_limit_counts_media_seconds_and_not_the_back_filled_window
     spool = Spool(spool_dir)
     control = CaptureControl(max_media=3 * TD, media=lambda: spool.media_seconds, start="window_start")
     options = dataclasses.replace(FAST, start_from="live_edge")
-    session = create_session(options)
+    session = create_session(options, guard=UrlGuard(allow_private=True))
     try:
         outcome = await HlsCapture(session, options).run(
             StreamInfo(url=origin.url("live.m3u8"), format=StreamFormat.HLS), spool, control)
