@@ -21,6 +21,7 @@ import aiohttp
 from livevault.db.repositories import NotificationRepository
 from livevault.domain.notification import Delivery, DeliveryStatus
 from livevault.errors import LivevaultError
+from livevault.services.background import RepeatingPass
 from livevault.services.notify.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -68,50 +69,25 @@ class Dispatcher:
         self._idle_sleep = idle_sleep
         self._batch = batch
         self._limit = asyncio.Semaphore(concurrency)
-        self._task: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._loop_ref: asyncio.AbstractEventLoop | None = None
-        # bandit B311: pseudo-random is fine here (retry jitter, not a secret)
+        self._passes = RepeatingPass("notify-dispatcher", self._pass, self._sleep,
+                                     stop_timeout=settings.notify_timeout + 5)
         self._rng = random.Random()  # nosec B311
 
     async def start(self) -> None:
-        if self._task is None:
-            self._closing.clear()
-            self._loop_ref = asyncio.get_running_loop()
-            self._task = asyncio.create_task(self._loop(), name="notify-dispatcher")
+        await self._passes.start()
 
     def poke(self) -> None:
         """Something was queued: look now instead of after the idle sleep. Safe from any thread."""
-        loop = self._loop_ref
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
+        self._passes.poke()
 
     async def stop(self) -> None:
-        self._closing.set()
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=self._settings.notify_timeout + 5)
-            except TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._passes.stop()
 
-    async def _loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                sent = await self.run_once()
-            except Exception:
-                log.exception("notification pass failed")
-                sent = 0
-            if sent:
-                continue  # the next event of a stream may be due right away
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_sleep)
-            except TimeoutError:
-                pass
+    async def _pass(self) -> bool:
+        return await self.run_once() > 0  # the next event of a stream may be due right away
+
+    async def _sleep(self) -> float:
+        return self._idle_sleep
 
     async def run_once(self) -> int:
         """Claim and send every delivery that is due now; returns how many were attempted."""

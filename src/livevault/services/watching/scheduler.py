@@ -38,6 +38,7 @@ from livevault.domain.recording import (
 from livevault.domain.stream import LiveState, LiveStatus
 from livevault.domain.watcher import Watcher, WatcherStatus, next_check
 from livevault.errors import AlreadyRecording, InternalError, LivevaultError, RecordingFailed
+from livevault.services.background import RepeatingPass
 from livevault.services.recording.record import utcnow
 from livevault.sources.base import BatchResolver, ResolveRequest
 
@@ -90,10 +91,8 @@ class WatchScheduler:
         self._claim_limit = claim_limit
         self._limit = asyncio.Semaphore(concurrency)
         self._idle_sleep = idle_sleep
-        self._task: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._loop_ref: asyncio.AbstractEventLoop | None = None
+        self._passes = RepeatingPass("watch-scheduler", self._pass, self._sleep_for,
+                                     stop_timeout=settings.http_timeout + 5)
         # bandit B311: pseudo-random is fine here (watcher jitter, not a secret)
         self._rng = random.Random()  # nosec B311
         self._recorded_ok: set[str] = set()
@@ -102,54 +101,30 @@ class WatchScheduler:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._closing.clear()
-            self._loop_ref = asyncio.get_running_loop()
-            self._task = asyncio.create_task(self._loop(), name="watch-scheduler")
+        await self._passes.start()
 
     def poke(self) -> None:
         """A watcher became due now (created or resumed): check it without waiting for the idle sleep.
         Safe to call from any thread."""
-        loop = self._loop_ref
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
+        self._passes.poke()
 
     async def stop(self) -> None:
-        self._closing.set()
-        self._wake.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=self._settings.http_timeout + 5)
-            except TimeoutError:
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._passes.stop()
 
-    async def _loop(self) -> None:
-        while not self._closing.is_set():
-            try:
-                checked = await self.run_once()
-            except Exception:  # the scheduler must outlive a bad pass (database hiccup, a bug in a source)
-                log.exception("watcher pass failed")
-                checked = 0
-            if checked < self._claim_limit:
-                await self._idle()
+    async def _pass(self) -> bool:
+        """One pass; True when it claimed its limit (more watchers may be due: go again at once)."""
+        return await self.run_once() >= self._claim_limit
 
-    async def _idle(self) -> None:
-        """Sleep until the next watcher is due, at most `idle_sleep` (a watcher another process added is seen
-        within it), or until `poke`/`stop`. Polling the database four times a second cost an idle process
-        more CPU than a hundred recordings' spool writes."""
+    async def _sleep_for(self) -> float:
+        """Until the next watcher is due, at most `idle_sleep` (a watcher another process added is seen
+        within it), unless `poke`/`stop` come first. Polling the database four times a second cost an idle
+        process more CPU than a hundred recordings' spool writes."""
         try:
             due = await self.due_in()
         except Exception:
             log.debug("next due watcher unknown", exc_info=True)
             due = None
-        sleep = self._idle_sleep if due is None else min(self._idle_sleep, max(0.02, due.total_seconds()))
-        self._wake.clear()
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=sleep)
-        except TimeoutError:
-            pass
+        return self._idle_sleep if due is None else min(self._idle_sleep, max(0.02, due.total_seconds()))
 
     # -- one pass --------------------------------------------------------------------------------
 
