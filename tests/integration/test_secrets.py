@@ -226,3 +226,49 @@ def test_secrets_appear_nowhere(tmp_path: Path, stream_server: StreamServer, log
     assert any(o.get("proxy") == f"http://{PROXY_USER}:***@127.0.0.1:{proxy.port}" for o in options), options
     assert all(o.get("cookies") in (None, "***") for o in options)
     assert logs.lines, "nothing was logged: the test would prove nothing"
+
+
+def test_uploads_links_and_notifications_keep_secrets(
+    tmp_path: Path, stream_server: StreamServer, logs: Captured, moto_server: Any, s3_bucket: str
+) -> None:
+    """A recording through a proxy, uploaded to S3, announced to a receiver, with a presigned link asked for:
+    the S3 secret, the link's signature, the API key and the proxy password reach no log line, no other API
+    response, no metric and no notification."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.fakes.receiver import Receiver
+    from tests.s3fixtures import s3_overrides
+
+    stream = stream_server.stream(f"sec-up-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    overrides = s3_overrides(moto_server, s3_bucket)
+    s3_secret = overrides["aws_secret_access_key"]
+    with Receiver() as receiver, ForwardProxy() as proxy:
+        settings = make_settings(tmp_path / "data", api_keys=API_KEY, webhook_secret=WEBHOOK_SECRET,
+                                 webhook_urls=receiver.url, **overrides)
+        good_proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{proxy.port}"
+        with TestClient(create_app(settings)) as api:
+            api.headers.update({"X-API-Key": API_KEY})
+            started = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 3,
+                                                    "options": {"proxy": good_proxy, "upload_s3": True}})
+            assert started.status_code == 202, started.text
+            rid = started.json()["recording_id"]
+            wait_finished(api, rid, timeout=60)
+            deadline = time.monotonic() + 60
+            while "recording.completed" not in [r.event["type"] for r in receiver.accepted()]:
+                assert time.monotonic() < deadline, "recording.completed never arrived"
+                time.sleep(0.2)
+            link = api.get(f"/recordings/{rid}/url", params={"expires": 600}).json()["url"]
+            signature = parse_qs(urlsplit(link).query)["X-Amz-Signature"][0]
+            assert len(signature) >= 32
+            secrets = [API_KEY, PROXY_PASSWORD, WEBHOOK_SECRET, s3_secret, signature]
+            texts = [(f"GET {path}", api.get(path).text) for path in (
+                f"/recordings/{rid}", f"/recording/{rid}", "/recordings", "/files", "/metrics", "/notifications",
+                f"/jobs/{started.json()['task_id']}",
+            )]
+    for where, text in texts:
+        _assert_clean(where, text, secrets)
+    for request in receiver.requests:
+        _assert_clean("a notification", request.body.decode() + str(request.headers), secrets)
+    for line in logs.lines:
+        _assert_clean("the logs", line, secrets)
+    assert logs.lines, "nothing was logged: the test would prove nothing"

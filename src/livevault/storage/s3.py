@@ -8,6 +8,7 @@ Content-MD5, and `base.verify` compares the stored object's size and ETag with t
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from livevault.storage.base import ObjectInfo, Progress, PutResult, StoreError
 from livevault.storage.checksums import b64, clean_etag, file_md5, multipart_etag, part_count
+
+# botocore logs canonical requests, strings to sign and signatures at DEBUG: with LOG_LEVEL=DEBUG they would
+# reach livevault's log handlers. Its INFO and above carry none of them.
+for _name in ("botocore", "boto3", "s3transfer"):
+    logging.getLogger(_name).setLevel(max(logging.getLogger(_name).level, logging.INFO))
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
