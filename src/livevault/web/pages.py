@@ -144,7 +144,8 @@ templates.env.globals.update(version=__version__, completeness=completeness, sho
 def render(request: Request, name: str, viewer: Viewer | None, status_code: int = 200, **context: Any) -> Response:
     notice = NOTICES.get(request.query_params.get("notice", ""))
     response = templates.TemplateResponse(
-        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path, **context},
+        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path,
+                        "pin_available": hasattr(container_of(request).recordings, "set_pinned"), **context},
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"
@@ -350,7 +351,10 @@ async def delete_recording(recording_id: str, request: Request) -> Response:
 async def pin_recording(recording_id: str, request: Request) -> Response:
     def work(viewer: Viewer, form: dict[str, str]) -> Response:
         pinned = form.get("pinned", "true") != "false"
-        container_of(request).recordings.set_pinned(recording_id, pinned)
+        pin = getattr(container_of(request).recordings, "set_pinned", None)
+        if pin is None:
+            raise NotFound("pinning recordings is not available in this version", details={})
+        pin(recording_id, pinned)
         return back_to(request, form, f"/ui/recordings/{recording_id}", "pinned" if pinned else "unpinned")
 
     return await action(request, Scope.ADMIN, work)
