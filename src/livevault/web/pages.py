@@ -307,7 +307,8 @@ async def live_page(recording_id: str, request: Request) -> Response:
         rec = await asyncio.to_thread(container_of(request).recordings.get, recording_id)
     except LivevaultError as exc:
         return error_page(request, viewer, exc)
-    return render(request, "live.html", viewer, rec=rec, back=request.url.path)
+    # After Stop (or any action) from the live view, go to the recording's page: it shows the finalize.
+    return render(request, "live.html", viewer, rec=rec, back=f"/ui/recordings/{recording_id}")
 
 
 @router.post("/ui/recordings/{recording_id}/stop")
