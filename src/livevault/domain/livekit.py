@@ -81,6 +81,18 @@ class EgressOutput:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomRequest:
+    """A request to record a LiveKit room through Egress."""
+
+    room: str
+    layout: str = "speaker"
+    file_format: str = "mp4"
+    audio_only: bool = False
+    correlation_id: str | None = None
+    watcher_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RoomEvent:
     """A verified LiveKit webhook, reduced to what livevault acts on."""
 

@@ -17,11 +17,10 @@ from livevault.api.schemas.livekit import (
     RoomRecordingStart,
 )
 from livevault.bootstrap import Container
-from livevault.domain.livekit import room_status
+from livevault.domain.livekit import RoomRequest, room_status
 from livevault.domain.recording import Recording
 from livevault.errors import NotFound
 from livevault.observability import current_correlation_id
-from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["livekit"])
 ROOM_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -41,14 +41,13 @@ from livevault.api.schemas.recordings import (
 from livevault.bootstrap import Container
 from livevault.domain.capture import GapRecord, IntegrityReport
 from livevault.domain.files import FileKind, StoredFile
-from livevault.domain.livekit import LIVEKIT_SOURCE
+from livevault.domain.livekit import LIVEKIT_SOURCE, RoomRequest
 from livevault.domain.recording import SEED_STATUS, Recording, RecordingRequest, RecordingStatus
 from livevault.domain.secrets import mask_credentials, mask_optional, mask_options
 from livevault.domain.targets import check_room_id, check_user
 from livevault.errors import MissingSource, NotFound, Unauthorized
 from livevault.observability import current_correlation_id
 from livevault.services.access import Scope
-from livevault.services.livekit.rooms import RoomRequest
 
 router = APIRouter(tags=["recordings"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such recording"}}

@@ -6,8 +6,7 @@ import asyncio
 import logging
 import tempfile
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from livevault.domain.livekit import (
     LIVEKIT_SOURCE,
     EgressPhase,
     EgressState,
+    RoomRequest,
     check_room_name,
 )
 from livevault.domain.notification import EventType
@@ -41,6 +41,8 @@ from livevault.errors import (
 )
 from livevault.postprocess.probe import probe
 from livevault.postprocess.thumbnail import make_thumbnail
+from livevault.services.livekit.queries import active_for_room, back_to_recording, by_egress, iso, unfinished
+from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
     from livevault.config import Settings
@@ -56,21 +58,6 @@ log = logging.getLogger(__name__)
 
 LIVEKIT_JOB = "livekit"
 _UNSTARTED_GRACE = timedelta(seconds=60)  # an egress LiveKit never heard of, this long after we asked: failed
-_STUCK_PROCESSING = timedelta(minutes=10)  # a verification whose process died: done again by the poll
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class RoomRequest:
-    room: str
-    layout: str = "speaker"
-    file_format: str = "mp4"
-    audio_only: bool = False
-    correlation_id: str | None = None
-    watcher_key: str | None = None
 
 
 class RoomRecordingService:
@@ -135,7 +122,7 @@ class RoomRecordingService:
                   recording_id=recording.id, correlation_id=request.correlation_id)
 
         def add(session: Any) -> None:
-            if _active_for_room(session, room):
+            if active_for_room(session, room):
                 raise Conflict("this room is already being recorded", details={"room": room})
             RecordingRepository(session).add(recording)
             JobRepository(session).add(job)
@@ -199,7 +186,7 @@ class RoomRecordingService:
                 self._store.url(str(thumb), expires) if thumb else None)
 
     def active_for_room(self, room: str) -> Recording | None:
-        return self._db.run(lambda s: _active_for_room(s, check_room_name(room)))
+        return self._db.run(lambda s: active_for_room(s, check_room_name(room)))
 
     # -- webhooks and reconciliation -----------------------------------------------------------
 
@@ -218,7 +205,7 @@ class RoomRecordingService:
     async def apply(self, state: EgressState) -> str:
         """Bring the recording of `state.egress_id` up to the egress's state. Repeats and late, out-of-order
         events change nothing: each step checks where the recording already is."""
-        recording = await self._db.run_async(lambda s: _by_egress(s, state))
+        recording = await self._db.run_async(lambda s: by_egress(s, state))
         if recording is None:
             return "unknown_egress"
         if state.phase in {EgressPhase.ACTIVE, EgressPhase.ENDING}:
@@ -311,7 +298,7 @@ class RoomRecordingService:
                                         thumbnail_key=options.get("thumbnail_key"),
                                         thumbnail_size=int(options.get("thumbnail_size") or 0))
         result = {"returncode": 0, "files": [s3[0]["key"]], "s3": s3, "egress_id": state.egress_id,
-                  "started_at": _iso(recording.started_at), "ended_at": _iso(recording.completed_at),
+                  "started_at": iso(recording.started_at), "ended_at": iso(recording.completed_at),
                   "recording_id": recording_id}
         if recording.job_id:
             JobRepository(session).update(recording.job_id, status=JobStatus.SUCCESS, result=result, ended_at=now)
@@ -364,12 +351,12 @@ class RoomRecordingService:
         if self._client is None:
             return 0
         now = utcnow()
-        found = await self._db.run_async(lambda s: _unfinished(s, now))
+        found = await self._db.run_async(lambda s: unfinished(s, now))
         changed = 0
         for recording in found:
             if recording.status is RecordingStatus.PROCESSING:
                 # Its verification died with its process: go again from the egress's state.
-                await self._db.run_async(partial(_back_to_recording, recording=recording))
+                await self._db.run_async(partial(back_to_recording, recording=recording))
             try:
                 outcome = await self.reconcile(recording)
             except LivevaultError as exc:
@@ -404,50 +391,3 @@ class RoomRecordingService:
                 await self.reconcile_once()
             except Exception:
                 log.exception("LiveKit reconciliation pass failed")
-
-
-def _back_to_recording(session: Any, recording: Recording) -> Recording:
-    return RecordingRepository(session).set_status(recording.id, RecordingStatus.RECORDING)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _active_for_room(session: Any, room: str) -> Recording | None:
-    repo = RecordingRepository(session)
-    for status in (RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING):
-        items, _ = repo.list(status=status, source_kind=LIVEKIT_SOURCE, source=room, limit=1)
-        if items:
-            return items[0]
-    return None
-
-
-def _by_egress(session: Any, state: EgressState) -> Recording | None:
-    """The recording of an egress: by its id, or — when the webhook beat our own write of the id — the room's
-    recording that is still waiting for one."""
-    repo = RecordingRepository(session)
-    items, _ = repo.list(source_kind=LIVEKIT_SOURCE, source=state.room, limit=50)
-    for recording in items:
-        if recording.stream_id == state.egress_id:
-            return recording
-    for recording in items:
-        if recording.stream_id is None and recording.status is RecordingStatus.PENDING:
-            return repo.update(recording.id, stream_id=state.egress_id)
-    return None
-
-
-def _unfinished(session: Any, now: datetime) -> list[Recording]:
-    repo = RecordingRepository(session)
-    found: list[Recording] = []
-    for status in (RecordingStatus.PENDING, RecordingStatus.RECORDING, RecordingStatus.PROCESSING):
-        items, _ = repo.list(status=status, source_kind=LIVEKIT_SOURCE, limit=500)
-        if status is RecordingStatus.PROCESSING:
-            items = [r for r in items if r.completed_at is None and _stuck(r, now)]
-        found.extend(items)
-    return found
-
-
-def _stuck(recording: Recording, now: datetime) -> bool:
-    started = recording.started_at or recording.created_at
-    return now - started > _STUCK_PROCESSING
