@@ -43,6 +43,11 @@ def test_the_live_playlist_grows_serves_byte_ranges_and_ends(api: TestClient, st
 
     api.post(f"/recordings/{recording_id}/stop")
     assert wait_finished(api, recording_id)["status"] == "completed"
+    # Finalized: the parts are in the MP4; the playlist says the stream ended, with nothing left to load.
+    ended = api.get(f"/recordings/{recording_id}/live.m3u8")
+    assert ended.status_code == 200
+    assert "#EXT-X-ENDLIST" in ended.text
+    assert "#EXT-X-BYTERANGE" not in ended.text
     missing = api.get(f"/recordings/{uuid.uuid4()}/live.m3u8")
     assert missing.status_code == 404
 

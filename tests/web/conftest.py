@@ -102,7 +102,8 @@ def browser() -> Iterator[Any]:
 
 
 def watch_console(page: Any, errors: list[str]) -> None:
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text} ({page.url})")
+    page.on("console", lambda msg: errors.append(
+        f"console {msg.type}: {msg.text} (page {page.url}; from {msg.location.get('url', '?')})")
             if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc} ({page.url})"))
 

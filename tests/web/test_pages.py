@@ -85,6 +85,13 @@ def test_watch_record_live_stop_play_pin_delete(context: Any, live_server: LiveS
     assert second["playerError"] is None, second
     screenshot(page, "live", docs=True)
 
+    # A second viewer keeps the live view open through the stop and the finalize (its parts are removed then):
+    # its player stops loading without an error and the page offers the file (any console error fails the test).
+    watcher_page = new_page(context, live_server)
+    watcher_page.goto(f"/ui/recordings/{recording_id}/live")
+    watcher_page.wait_for_function("() => { const v = document.getElementById('video');"
+                                   " return v && v.currentTime > 0; }", timeout=45_000)
+
     # Pause the watcher (so it does not start again), then stop the recording from the live page.
     with api(live_server) as client:
         assert client.patch(f"/watchers/{url}", json={"status": "paused"}).status_code == 200
@@ -96,6 +103,8 @@ def test_watch_record_live_stop_play_pin_delete(context: Any, live_server: LiveS
     page.evaluate("window.__notReloaded = true")
     page.wait_for_selector('#player-choice[data-file="yes"]', timeout=90_000)
     assert page.evaluate("window.__notReloaded === true")
+    watcher_page.wait_for_selector("#live-player >> text=Play the file", timeout=15_000)
+    watcher_page.close()
     page.wait_for_function("() => { const v = document.getElementById('file-video'); return v && v.readyState >= 1"
                            " && v.duration > 0; }", timeout=30_000)
     page.eval_on_selector("#file-video", "v => { v.muted = true; v.currentTime = v.duration / 2; }")
@@ -117,15 +126,10 @@ def test_watch_record_live_stop_play_pin_delete(context: Any, live_server: LiveS
         assert fetched.status_code == 206, fetched.text
         assert fetched.content[4:8] == b"ftyp"
 
-    # Pin it. LEAD: pinning needs RecordingService.set_pinned(id, pinned) (the retention work); until that is
-    # merged the Pin button is disabled ("not available in this version") and this step checks only that.
-    pin = page.locator("#detail button:has-text('Pin')")
-    if pin.is_disabled():
-        assert pin.get_attribute("title") == "Pinning is not available in this version"
-    else:
-        pin.click()
-        page.wait_for_url("**notice=pinned")
-        assert page.locator("#detail button:has-text('Unpin')").get_attribute("aria-pressed") == "true"
+    # Pin it: retention keeps it from now on.
+    page.locator("#detail button:has-text('Pin')").click()
+    page.wait_for_url("**notice=pinned")
+    assert page.locator("#detail button:has-text('Unpin')").get_attribute("aria-pressed") == "true"
 
     # Delete the other recording from the list, confirming the dialog.
     page.goto("/")

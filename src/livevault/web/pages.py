@@ -17,7 +17,12 @@ from fastapi.templating import Jinja2Templates
 
 from livevault import __version__
 from livevault.domain.files import FileKind, StoredFile
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording, RecordingStatus
+from livevault.domain.recording import (
+    ACTIVE_RECORDING_STATUSES,
+    CAPTURING_RECORDING_STATUSES,
+    Recording,
+    RecordingStatus,
+)
 from livevault.domain.secrets import mask_credentials
 from livevault.domain.watcher import Watcher, WatcherStatus
 from livevault.errors import ErrorKind, InvalidInput, LivevaultError, NotFound
@@ -135,7 +140,8 @@ templates.env.finalize = lambda value: (
 templates.env.filters.update(size=human_size, duration=human_duration, when=human_time, epoch=human_epoch)
 templates.env.globals.update(version=__version__, completeness=completeness, shown_duration=shown_duration,
                              where_stored=where_stored, watcher_state=watcher_state,
-                             active_statuses=ACTIVE_RECORDING_STATUSES)
+                             active_statuses=ACTIVE_RECORDING_STATUSES,
+                             capturing_statuses=CAPTURING_RECORDING_STATUSES)
 
 
 # -- rendering ----------------------------------------------------------------------------------------------
@@ -144,8 +150,7 @@ templates.env.globals.update(version=__version__, completeness=completeness, sho
 def render(request: Request, name: str, viewer: Viewer | None, status_code: int = 200, **context: Any) -> Response:
     notice = NOTICES.get(request.query_params.get("notice", ""))
     response = templates.TemplateResponse(
-        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path,
-                        "pin_available": hasattr(container_of(request).recordings, "set_pinned"), **context},
+        request, name, {"viewer": viewer, "notice": notice, "path": request.url.path, **context},
         status_code=status_code,
     )
     response.headers["Cache-Control"] = "no-store"
@@ -352,10 +357,7 @@ async def delete_recording(recording_id: str, request: Request) -> Response:
 async def pin_recording(recording_id: str, request: Request) -> Response:
     def work(viewer: Viewer, form: dict[str, str]) -> Response:
         pinned = form.get("pinned", "true") != "false"
-        pin = getattr(container_of(request).recordings, "set_pinned", None)
-        if pin is None:
-            raise NotFound("pinning recordings is not available in this version", details={})
-        pin(recording_id, pinned)
+        container_of(request).recordings.set_pinned(recording_id, pinned)
         return back_to(request, form, f"/ui/recordings/{recording_id}", "pinned" if pinned else "unpinned")
 
     return await action(request, Scope.ADMIN, work)

@@ -19,6 +19,7 @@ from livevault.api.deps import (
     RecordScopeDep,
     SessionOrKeyDep,
 )
+from livevault.api.files import OpenedFileResponse
 from livevault.api.schemas.common import ERROR_RESPONSES, MAX_PAGE, ErrorBody
 from livevault.api.schemas.recordings import (
     GapOut,
@@ -263,11 +264,17 @@ async def _serve(container: Container, recording_id: str, kind: FileKind, piece:
     if principal is None:
         _check_link(container, recording_id, kind, piece, expires, signature)
     rec = container.recordings.get(recording_id)
-    located = await asyncio.to_thread(container.storage.locate, rec, kind, piece)
-    if located.path is not None:
-        return FileResponse(located.path, media_type=media_type, filename=located.path.name)
-    assert located.url is not None
-    return RedirectResponse(located.url, status_code=307)
+    for _ in range(2):  # the local copy can go between locate and open (a verified upload): locate again
+        located = await asyncio.to_thread(container.storage.locate, rec, kind, piece)
+        if located.path is None:
+            assert located.url is not None
+            return RedirectResponse(located.url, status_code=307)
+        try:
+            return await asyncio.to_thread(OpenedFileResponse, located.path, media_type=media_type,
+                                           filename=located.path.name)
+        except FileNotFoundError:
+            rec = await asyncio.to_thread(container.recordings.get, recording_id)
+    raise NotFound("the file was removed while it was being fetched; try again", details={"kind": kind.value})
 
 
 LINK_QUERY: dict[str, Any] = {
@@ -330,13 +337,16 @@ async def list_parts(recording_id: str, request: Request, container: ContainerDe
 
 
 @router.get("/recordings/{recording_id}/parts/{index}", response_class=FileResponse, responses=NOT_FOUND)
-async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> FileResponse:
+async def download_part(recording_id: str, index: int, container: ContainerDep, _key: SessionOrKeyDep) -> Response:
     """One raw part (.ts, .flv or fragmented .mp4), with HTTP Range support."""
     rec = container.recordings.get(recording_id)
     for idx, path in container.recordings.parts_of(rec):
         if idx == index:
             media = {".ts": "video/mp2t", ".flv": "video/x-flv"}.get(path.suffix, "video/mp4")
-            return FileResponse(path, media_type=media, filename=path.name)
+            try:  # once opened, the part is sent whole even if the finalize removes it meanwhile
+                return await asyncio.to_thread(OpenedFileResponse, path, media_type=media, filename=path.name)
+            except FileNotFoundError:
+                break
     raise NotFound("no such part", details={"index": index})
 
 

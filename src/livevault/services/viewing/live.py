@@ -3,7 +3,8 @@
 Each indexed segment of a part becomes one `EXT-X-BYTERANGE` entry over that growing part file (index lines are
 written only after their bytes are on disk, so every range the playlist names can be read). The playlist is
 of type EVENT: it only grows, a player starts at the live edge and can seek back to the start; it ends with
-`EXT-X-ENDLIST` once the recording is no longer active. A new part (reconnect, discontinuity) starts with
+`EXT-X-ENDLIST` as soon as capture ends; once the parts are finalized into the MP4, the playlist is ended and
+empty. A new part (reconnect, discontinuity) starts with
 `EXT-X-DISCONTINUITY`.
 
 MPEG-TS parts: ranges are moved to 188-byte packet boundaries (a progressive TS body is indexed in chunk runs
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from livevault.capture.spool import PARTS_FILE, Spool
 from livevault.domain.capture import PartContainer
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES
+from livevault.domain.recording import CAPTURING_RECORDING_STATUSES
 from livevault.errors import NotFound
 
 if TYPE_CHECKING:
@@ -109,11 +110,15 @@ class LivePlaylists:
         """The playlist; segment URIs are `parts/{index}`, relative to `/recordings/{id}/live.m3u8`."""
         recording = self._recordings.get(recording_id)
         directory = self._recordings.spool_dir(recording.id)
+        # Capture has ended once the recording is past `recording`: no segment will be added, so the playlist
+        # says so at once (a player stops reloading it before the finalize removes the parts).
+        ended = recording.status not in CAPTURING_RECORDING_STATUSES
         if not (directory / PARTS_FILE).exists():
+            if ended:
+                return _ended_without_segments()
             raise NotFound("nothing captured yet: the live view starts with the first segment",
                            details={"status": recording.status.value})
         spool = Spool(directory)
-        ended = recording.status not in ACTIVE_RECORDING_STATUSES
         parts = [p for p in spool.parts() if p.container in PLAYABLE]
         if parts:
             kind = parts[-1].container
@@ -140,6 +145,8 @@ class LivePlaylists:
                 lines.append(f"parts/{info.index}")
                 count += 1
         if count == 0:
+            if ended:
+                return _ended_without_segments()
             raise NotFound("no playable segment yet: the live view needs MPEG-TS or fragmented-MP4 parts",
                            details={"status": recording.status.value})
         head = [
@@ -151,3 +158,11 @@ class LivePlaylists:
         ]
         tail = ["#EXT-X-ENDLIST"] if ended else []
         return LivePlaylist(text="\n".join([*head, *lines, *tail]) + "\n", segments=count, ended=ended)
+
+
+def _ended_without_segments() -> LivePlaylist:
+    """Capture has ended and its parts are gone (finalized into the MP4) or were never playable: an ended,
+    empty playlist. A player that was watching stops reloading it, and keeps what it has buffered."""
+    text = "\n".join(["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-TARGETDURATION:1", "#EXT-X-PLAYLIST-TYPE:EVENT",
+                      "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-ENDLIST"]) + "\n"
+    return LivePlaylist(text=text, segments=0, ended=True)

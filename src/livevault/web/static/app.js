@@ -2,13 +2,22 @@
 "use strict";
 
 (function () {
-  // Forms that need a confirmation (delete): one delegated listener survives live updates.
+  // The live player's hls.js instance, if one runs: it stops loading when the page leaves or capture ends.
+  var liveHls = null;
+  function stopLivePlayer() {
+    if (liveHls) { liveHls.stopLoad(); }
+  }
+
+  // Forms that need a confirmation (delete): one delegated listener survives live updates. A form that is sent
+  // (Stop, Delete…) ends the live player's loading first: what the action removes is not asked for again.
   document.addEventListener("submit", function (event) {
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) {
       event.preventDefault();
+      return;
     }
+    stopLivePlayer();
   });
 
   // "Copy link": ask the server for a download link that works without signing in, then copy it.
@@ -54,8 +63,12 @@
           if (lastHtml[next.id] === null) { lastHtml[next.id] = current.outerHTML; }
           if (html === lastHtml[next.id] || current.contains(document.activeElement)) return;
           lastHtml[next.id] = html;
+          if (liveHls && liveHls.media && current.contains(liveHls.media)) { liveHls.destroy(); liveHls = null; }
           current.replaceWith(document.importNode(next, true));
         });
+        // Capture has ended: the playlist will not grow and its parts go once the file is finalized.
+        var state = document.querySelector("[data-capturing]");
+        if (state && state.getAttribute("data-capturing") === "no") { stopLivePlayer(); }
         if (window.livevaultInitPlayer) window.livevaultInitPlayer();
       })
       .catch(function () { /* offline for a moment: try again on the next tick */ });
@@ -80,7 +93,11 @@
     });
     hls.on(window.Hls.Events.ERROR, function (_event, data) {
       if (!data.fatal) return;
-      if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
+      var capture = document.querySelector("[data-capturing]");
+      if (capture && capture.getAttribute("data-capturing") === "no") {
+        say("The recording has ended.");
+        hls.stopLoad();
+      } else if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) {
         say("Waiting for the first segments…");
         setTimeout(function () { hls.loadSource(source); }, 2000);
       } else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
@@ -92,6 +109,7 @@
     });
     hls.loadSource(source);
     hls.attachMedia(video);
+    liveHls = hls;
   }
 
   var hasMse = !!(window.MediaSource || window.ManagedMediaSource);
