@@ -408,7 +408,7 @@ def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard
     finalizer.pieces = Splitter(settings, db, finalizer, claim=partial(_claim_piece, storage),
                                 on_piece=storage.store_piece, notifier=notifier)
     named_engines: dict[str, CaptureEngine] = {
-        "ffmpeg": FfmpegCapture.from_settings(settings, options, check_target=guard.check_target),
+        "ffmpeg": FfmpegCapture.from_settings(settings, options, check_target=guard.check_target, session=http),
         "command": CommandCapture.from_settings(
             settings, check_url=guard.check_url, check_proxy=guard.check_proxy,
         ),

@@ -427,3 +427,30 @@ async def test_a_failed_fetch_never_repeats_what_the_peer_answered() -> None:
     finally:
         await session.close()
         server.close()
+
+
+@pytest.mark.usefixtures("ffmpeg_binary")  # tests/toolfixtures.py: fails in CI when missing
+@pytest.mark.parametrize("name", [n for n in _playlists(0, "") if not n.startswith("variant")])
+async def test_what_ffmpeg_follows_goes_through_the_guard(net: Net, tmp_path: Path, name: str) -> None:
+    """The ffmpeg engine reads through livevault's relay: playlist, segment, key and init URIs that point inside
+    are refused there, and the real ffmpeg never reaches the internal listener."""
+    from livevault.capture.base import CaptureControl
+    from livevault.capture.ffmpeg import FfmpegCapture
+    from livevault.capture.spool import Spool
+    from livevault.domain.stream import StreamFormat, StreamInfo
+
+    net.playlists.update(_playlists(net.target_port, net.origin("")))
+    before = net.connections
+    guard = net.guard()
+    session = create_session(FAST, guard=guard)
+    try:
+        engine = FfmpegCapture(FAST, check_target=guard.check_target, session=session, stop_timeout=2)
+        spool = Spool(tmp_path / "spool")
+        outcome = await engine.run(StreamInfo(url=net.origin(f"/live/{name}.m3u8"), format=StreamFormat.HLS),
+                                   spool, CaptureControl(max_duration=8))
+    finally:
+        await session.close()
+    assert net.connections == before, f"{name}: ffmpeg reached the internal listener"
+    captured = b"".join(path.read_bytes() for _, path in spool.part_paths())
+    assert SECRET_ANSWER not in captured
+    assert SECRET_ANSWER.decode() not in (outcome.error_message or "")

@@ -3,9 +3,12 @@ RTSP, SRT, an HTTP MP4 live, ...) and copies its streams, never re-encoded, into
 
 The engine appends those bytes to a spool part as they arrive and indexes them about once a second, like a
 progressive body, so a crash keeps everything up to the last write and finalize builds the MP4 from the part.
-The command is an argument list (no shell): ``ffmpeg -i URL -c copy -f mpegts pipe:1`` plus the stream's
-headers and user agent, and a protocol whitelist so a playlist cannot make ffmpeg open local files; the proxy
-goes in its environment (`http_proxy`), never on the command line.
+The command is an argument list (no shell): ``ffmpeg -i URL -c copy -f mpegts pipe:1`` and a protocol whitelist
+so a playlist cannot make ffmpeg open local files. For http(s) inputs ffmpeg reads through livevault's loopback
+relay (`capture.relay`): the relay is its HTTP proxy and fetches everything with livevault's guarded client, so
+the URL query, headers, cookies and proxy stay off the command line and every address ffmpeg follows is
+checked. For other inputs (rtmp, rtsp, srt) the input's host is checked, and a proxy goes in ffmpeg's
+environment (`http_proxy`), never on the command line.
 
 The binary is `LIVEVAULT_FFMPEG` (default ``ffmpeg`` on PATH); when it is missing the capture ends with
 FFMPEG_MISSING and a message saying how to fix it. Stop: ``q`` on ffmpeg's stdin (it finishes the file),
@@ -25,6 +28,8 @@ from urllib.parse import urlsplit
 
 from livevault.capture._process import ManagedProcess, Markers, ProcessResult, ProcessSpec, child_environment
 from livevault.capture.progressive import notify_progress
+from livevault.capture.relay import PROTOCOL_WHITELIST as RELAY_WHITELIST
+from livevault.capture.relay import FfmpegRelay
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
 from livevault.errors import (
     FfmpegMissing,
@@ -40,6 +45,8 @@ from livevault.errors import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import aiohttp
 
     from livevault.capture.base import CaptureControl, CaptureOptions
     from livevault.capture.spool import PartWriter, Spool
@@ -76,28 +83,45 @@ class FfmpegCapture:
     """The CaptureEngine named `ffmpeg`; one instance serves every recording that asks for it."""
 
     def __init__(self, options: CaptureOptions, *, binary: str = "ffmpeg", stop_timeout: float = 10.0,
-                 check_target: Callable[[str], str] | None = None) -> None:
+                 check_target: Callable[[str], str] | None = None,
+                 session: aiohttp.ClientSession | None = None) -> None:
         self._options = options
         self._binary = binary
         self._stop_timeout = stop_timeout
         self._check_target = check_target
+        self._session = session
 
     @classmethod
     def from_settings(cls, settings: Settings, options: CaptureOptions, *,
-                      check_target: Callable[[str], str] | None = None) -> FfmpegCapture:
-        """`check_target` is the URL guard's check of the input's host (the composition root hands it in)."""
+                      check_target: Callable[[str], str] | None = None,
+                      session: aiohttp.ClientSession | None = None) -> FfmpegCapture:
+        """`check_target` is the URL guard's check of the input's host; `session` is livevault's guarded HTTP
+        session, through which the relay fetches everything ffmpeg asks for (the composition root hands both in).
+        """
         return cls(options, binary=settings.ffmpeg_path, stop_timeout=settings.recorder_stop_timeout,
-                   check_target=check_target)
+                   check_target=check_target, session=session)
+
+    def relays(self, stream: StreamInfo) -> bool:
+        """Whether this input goes through the loopback relay (http and https, with a session to fetch with)."""
+        return self._session is not None and urlsplit(stream.url.strip()).scheme.lower() in {"http", "https"}
 
     def find_binary(self) -> str | None:
         return shutil.which(self._binary)
 
-    def command(self, binary: str, stream: StreamInfo) -> list[str]:
-        """The ffmpeg argument list for `stream` (raises InvalidInput for a URL or header it must not pass)."""
+    def command(self, binary: str, stream: StreamInfo, relay: FfmpegRelay | None = None) -> list[str]:
+        """The ffmpeg argument list for `stream` (raises InvalidInput for a URL or header it must not pass).
+
+        With a `relay`, ffmpeg reads the relay's address and may speak plain http (to the relay) only: the
+        stream's URL query, headers, cookies and user agent stay with the relay, off the command line."""
         url = stream.url.strip()
         scheme = urlsplit(url).scheme.lower()
         if scheme not in INPUT_SCHEMES or url.startswith("-"):
             raise InvalidInput(f"ffmpeg records {', '.join(sorted(INPUT_SCHEMES))} URLs, not {scheme or url[:20]!r}")
+        if relay is not None:
+            stall_us = str(int(self._options.stall_timeout * 1e6))
+            return [binary, "-hide_banner", "-nostats", "-loglevel", "warning",
+                    "-protocol_whitelist", RELAY_WHITELIST, "-rw_timeout", stall_us,
+                    "-i", relay.input_url, "-c", "copy", "-f", "mpegts", "pipe:1"]
         argv = [binary, "-hide_banner", "-nostats", "-loglevel", "warning", "-protocol_whitelist", PROTOCOL_WHITELIST]
         headers = dict(stream.headers)
         user_agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), self._options.user_agent)
@@ -111,11 +135,14 @@ class FfmpegCapture:
         return [*argv, "-i", url, "-c", "copy", "-f", "mpegts", "pipe:1"]
 
     @staticmethod
-    def environment(stream: StreamInfo) -> dict[str, str]:
+    def environment(stream: StreamInfo, relay: FfmpegRelay | None = None) -> dict[str, str]:
         """ffmpeg's environment: the proxy goes here (`http_proxy`, which ffmpeg reads for http and https),
-        never on the command line, where any local user could read its password with `ps`."""
+        never on the command line, where any local user could read its password with `ps`. With a relay, the
+        relay is ffmpeg's proxy (the stream's own proxy is then the relay's business)."""
         extra: dict[str, str] = {}
-        if stream.proxy:
+        if relay is not None:
+            extra = relay.environment()
+        elif stream.proxy:
             proxy = _clean_value(stream.proxy)
             extra = {"http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "", "NO_PROXY": ""}
         return child_environment(extra)
@@ -124,17 +151,25 @@ class FfmpegCapture:
         binary = self.find_binary()
         if binary is None:
             return _failed(FfmpegMissing(missing_message(self._binary)))
+        relay: FfmpegRelay | None = None
         try:
-            argv = self.command(binary, stream)
-            if self._check_target is not None:  # the input's own host; what ffmpeg follows is its business
+            if self._check_target is not None:  # the input's own host (what ffmpeg follows goes through the relay)
                 await asyncio.to_thread(self._check_target, stream.url.strip())
+            if self.relays(stream):
+                assert self._session is not None
+                relay = FfmpegRelay.for_stream(self._session, stream.url.strip(), headers=stream.headers,
+                                               proxy=stream.proxy, timeout=self._options.http_timeout)
+            argv = self.command(binary, stream, relay)
         except LivevaultError as exc:
             return _failed(exc)
         sink = _PartSink(spool, control, self._options.progressive_index_interval)
         markers = Markers(FFMPEG_MESSAGES)
-        spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=self.environment(stream), secrets=_secrets_of(stream),
-                           quit_on_stdin=b"q", on_stdout=sink.write, on_line=markers.see)
         try:
+            if relay is not None:
+                await relay.start()
+            spec = ProcessSpec(argv=tuple(argv), label="ffmpeg", env=self.environment(stream, relay),
+                               secrets=_secrets_of(stream), quit_on_stdin=b"q", on_stdout=sink.write,
+                               on_line=markers.see)
             result = await ManagedProcess(spec, control, stop_timeout=self._stop_timeout).run()
         except (FileNotFoundError, PermissionError):
             return _failed(FfmpegMissing(missing_message(self._binary)))
@@ -142,14 +177,20 @@ class FfmpegCapture:
             return _failed(exc)
         finally:
             await asyncio.to_thread(sink.close)
-        return _outcome(result, sink.bytes, markers, control)
+            if relay is not None:
+                await relay.close()
+        return _outcome(result, sink.bytes, markers, control, relay.error if relay is not None else None)
 
 
-def _outcome(result: ProcessResult, captured: int, markers: Markers, control: CaptureControl) -> CaptureOutcome:
+def _outcome(result: ProcessResult, captured: int, markers: Markers, control: CaptureControl,
+             relayed: LivevaultError | None = None) -> CaptureOutcome:
     if result.stop_requested:
         return CaptureOutcome(EndReason.STOPPED if control.stop.is_set() else EndReason.DURATION)
-    if result.returncode == 0:
+    if result.returncode == 0 and not (relayed is not None and not captured):
         return CaptureOutcome(EndReason.END_OF_STREAM)
+    if relayed is not None:  # what the relay met is more precise than ffmpeg's account of the HTTP error
+        return CaptureOutcome(EndReason.UNREACHABLE if captured else EndReason.ERROR, relayed.code,
+                              relayed.message[:1000])
     code = markers.code or RecorderExitNonzero.code
     message = f"ffmpeg exited with code {result.returncode}: {markers.line or result.last_lines()}"
     return CaptureOutcome(EndReason.UNREACHABLE if captured else EndReason.ERROR, code, message[:1000])

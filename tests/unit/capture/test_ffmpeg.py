@@ -179,3 +179,57 @@ async def test_the_real_ffmpeg_reports_an_offline_stream(tmp_path: Path, stream_
         StreamInfo(url=f"{stream_server.base_url}/nothing/here.m3u8", format=StreamFormat.HLS),
         Spool(tmp_path / "spool"), CaptureControl(max_duration=20))
     assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "LIVE_OFFLINE")
+
+
+@needs_ffmpeg
+@pytest.mark.live
+async def test_through_the_relay_ffmpeg_gets_no_url_query_header_or_cookie_and_opens_nothing_itself(
+    tmp_path: Path, stream_server: StreamServer
+) -> None:
+    """The relay fetches every playlist and segment for ffmpeg, with the stream's headers; ffmpeg's command
+    line names only the relay, and its whitelist leaves it plain http (to the relay) and tcp."""
+    import asyncio
+
+    from livevault.capture.http import create_session
+    from livevault.net.guard import UrlGuard
+    from tests.integration.test_secrets import _child_command_lines
+
+    stream = new_stream(stream_server)
+    spool = Spool(tmp_path / "spool")
+    session = create_session(OPTIONS, guard=UrlGuard(allow_private=True))
+    secret_headers = {"Cookie": "sessionid=COOKIE-RELAY-1", "Authorization": "Bearer TOKEN-RELAY-2"}
+    commands: list[str] = []
+    try:
+        run = asyncio.create_task(FfmpegCapture(OPTIONS, stop_timeout=3, session=session).run(
+            StreamInfo(url=f"{stream.master_url}?sig=SIGNED-RELAY-3", format=StreamFormat.HLS,
+                       headers=secret_headers), spool, CaptureControl(max_duration=4.0)))
+        while not run.done():  # the command line as `ps` shows it, read while ffmpeg runs
+            commands += [c for c in await asyncio.to_thread(_child_command_lines) if "ffmpeg" in c]
+            await asyncio.sleep(0.1)
+        outcome = run.result()
+    finally:
+        await session.close()
+    assert outcome.reason is EndReason.DURATION, outcome
+    frames = remux_and_count(spool.directory, tmp_path / "out.mp4")
+    assert len(frames) >= 2 * 24
+    assert commands, "ffmpeg never ran"
+    for argv in commands:
+        for secret in ("COOKIE-RELAY-1", "TOKEN-RELAY-2", "SIGNED-RELAY-3", stream_server.base_url.split("//")[1]):
+            assert secret not in argv, argv
+        assert " -protocol_whitelist http,tcp " in argv
+        assert " -i http://livevault-relay.invalid/o1/" in argv
+
+
+@needs_ffmpeg
+async def test_through_the_relay_an_offline_stream_keeps_its_code(tmp_path: Path, stream_server: StreamServer) -> None:
+    from livevault.capture.http import create_session
+    from livevault.net.guard import UrlGuard
+
+    session = create_session(OPTIONS, guard=UrlGuard(allow_private=True))
+    try:
+        outcome = await FfmpegCapture(OPTIONS, session=session).run(
+            StreamInfo(url=f"{stream_server.base_url}/nothing/here.m3u8", format=StreamFormat.HLS),
+            Spool(tmp_path / "spool"), CaptureControl(max_duration=20))
+    finally:
+        await session.close()
+    assert (outcome.reason, outcome.error_code) == (EndReason.ERROR, "STREAM_ENDED")
