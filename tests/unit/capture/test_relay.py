@@ -69,7 +69,8 @@ async def test_only_the_ffmpeg_it_serves_may_use_it(relay: FfmpegRelay) -> None:
     await relay.start()
     try:
         proxy = relay.environment()["http_proxy"]
-        assert proxy.startswith("http://livevault:") and proxy.endswith(f"@127.0.0.1:{relay.port}")
+        assert proxy.startswith("http://livevault:")
+        assert proxy.endswith(f"@127.0.0.1:{relay.port}")
         async with aiohttp.ClientSession() as client:
             target = f"http://127.0.0.1:{relay.port}/o1/live/abc/index.m3u8"
             async with client.get(target, headers={"Host": RELAY_HOST}) as resp:
