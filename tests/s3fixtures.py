@@ -5,19 +5,25 @@ own bucket and key prefix on it. `MotoServer.stop()` / `.start()` take the serve
 same port (outage tests). moto keeps its state in memory, so a restart empties every bucket: tests that restart
 the server create their bucket again (`MotoServer.create_bucket`).
 
-There is no skip: when moto cannot start, the tests that asked for it fail.
+`s3rver` (session scope) is a second real S3 API server, from npm (`tests/s3rver/package.json`, installed on first
+use): unlike moto it enforces the expiry of presigned URLs, which is what it is used for.
+
+There is no skip: when moto or s3rver cannot start, the tests that asked for them fail.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -110,3 +116,89 @@ def s3_overrides(server: MotoServer, bucket: str, **extra: Any) -> dict[str, Any
         "s3_endpoint_url": server.url, "s3_bucket": bucket, "aws_access_key_id": ACCESS_KEY,
         "aws_secret_access_key": SECRET_KEY, "aws_region": REGION, "s3_force_path_style": True, **extra,
     }
+
+
+S3RVER_DIR = Path(__file__).resolve().parent / "s3rver"
+S3RVER_KEY = "S3RVER"  # s3rver's built-in account (access key and secret)
+
+
+def _s3rver_script() -> Path:
+    """s3rver's entry point, installed with npm on first use (one installer at a time: pytest-xdist workers)."""
+    script = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+    with (S3RVER_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                raise RuntimeError("npm is not installed (apt-get install npm): s3rver cannot be installed")
+            subprocess.run([npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=S3RVER_DIR, check=True,
+                           timeout=300, stdout=subprocess.DEVNULL)
+    return script
+
+
+class S3rver:
+    """One `node s3rver.js` child process with its data in a temporary directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = _free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        node = shutil.which("node") or shutil.which("nodejs")
+        if node is None:
+            raise RuntimeError("node is not installed (apt-get install nodejs)")
+        script = _s3rver_script()
+        self.proc = subprocess.Popen(
+            [node, str(script), "-d", str(self.directory), "-a", "127.0.0.1", "-p", str(self.port), "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"s3rver exited with {self.proc.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"s3rver did not listen on {self.port} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3", endpoint_url=self.url, aws_access_key_id=S3RVER_KEY, aws_secret_access_key=S3RVER_KEY,
+            region_name=REGION, config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+    def overrides(self, bucket: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "s3_endpoint_url": self.url, "s3_bucket": bucket, "aws_access_key_id": S3RVER_KEY,
+            "aws_secret_access_key": S3RVER_KEY, "aws_region": REGION, "s3_force_path_style": True, **extra,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
+    server = S3rver(tmp_path_factory.mktemp("s3rver"))
+    try:
+        server.start()
+    except Exception as exc:  # never a skip
+        pytest.fail(f"s3rver could not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -30,7 +30,7 @@ from livevault.testsrc import StreamServer
 from tests.conftest import HEADERS, make_settings
 from tests.integration.helpers import wait_finished, wait_until
 from tests.integration.storage_helpers import finished_recording, stored_files, video_of, wait_for
-from tests.s3fixtures import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, s3_overrides
+from tests.s3fixtures import ACCESS_KEY, REGION, SECRET_KEY, MotoServer, S3rver, s3_overrides
 
 PREFIX = "vault/"
 
@@ -121,7 +121,8 @@ def test_recording_with_upload_s3_lands_under_its_template_key(
     assert redirect.status_code == 307
     assert httpx.get(redirect.headers["location"], timeout=30).content == data
 
-    # moto does not enforce the expiry of presigned URLs (real S3, MinIO and R2 do): check what the URL asks for.
+    # moto does not enforce the expiry of presigned URLs (test_an_expired_presigned_url_is_refused shows it on
+    # s3rver): here, check what the URL asks for.
     short = s3_api.get(f"/recordings/{recording_id}/url", params={"expires": 90}).json()
     query = parse_qs(urlsplit(short["url"]).query)
     assert query["X-Amz-Expires"] == ["90"]
@@ -346,3 +347,32 @@ def test_split_pieces_are_uploaded_while_the_stream_is_still_live(
     assert body["status"] == "completed", body
     wait_until(lambda: len([e for e in s3_entries(s3_api, recording_id) if e.get("kind") == "video"])
                == len(body["pieces"]), timeout=60)
+
+
+@pytest.mark.live
+def test_an_expired_presigned_url_is_refused(tmp_path: Path, s3rver: S3rver, stream_server: StreamServer) -> None:
+    """moto does not check X-Amz-Expires; s3rver (another S3 API server, over HTTP) does, as AWS, MinIO and R2
+    do. A recording uploaded there: its link returns the exact bytes, and the same link once expired is refused."""
+    bucket = f"lv-{uuid.uuid4().hex[:10]}"
+    s3rver.client().create_bucket(Bucket=bucket)
+    values = {"storage_sweep_interval": 0.3, "s3_retry_interval": 1.0, "s3_retry_backoff": 0.2}
+    settings = make_settings(tmp_path / "data", **s3rver.overrides(bucket, **values))
+    stream = stream_server.stream(f"s3x-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    with TestClient(create_app(settings)) as api:
+        api.headers.update(HEADERS)
+        created = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 3,
+                                                 "options": {"upload_s3": True}})
+        assert created.status_code == 202, created.text
+        recording_id = created.json()["recording_id"]
+        assert wait_finished(api, recording_id, timeout=90)["status"] == "completed"
+        wait_for(lambda: uploaded(api, recording_id), 60, what="the upload")
+        video = video_of(container_of(api), recording_id)
+        link = api.get(f"/recordings/{recording_id}/url", params={"expires": 2}).json()
+    assert link["kind"] == "presigned"
+    fresh = httpx.get(link["url"], timeout=30)
+    assert fresh.status_code == 200
+    assert hashlib.md5(fresh.content).hexdigest() == video.checksum
+    time.sleep(3.5)  # X-Amz-Date has one-second resolution: 2 s of validity are over after at most 3 s
+    expired = httpx.get(link["url"], timeout=30)
+    assert expired.status_code == 403, expired.text
+    assert "Request has expired" in expired.text
