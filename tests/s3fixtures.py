@@ -41,8 +41,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class MotoServer:
-    """One `python -m moto.server` child process."""
+class ServerProcess:
+    """An S3 API server as a child process on a local port: `start()` waits until it listens, `stop()` ends it."""
+
+    name = "server"
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or _free_port()
@@ -52,23 +54,22 @@ class MotoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        raise NotImplementedError
+
     def start(self, timeout: float = 30.0) -> None:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-               "AWS_DEFAULT_REGION": REGION}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )
+        argv, env = self.command()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self.proc.returncode}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"moto server did not listen on {self.port} within {timeout:.0f} s")
+        raise RuntimeError(f"{self.name} did not listen on {self.port} within {timeout:.0f} s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -79,6 +80,17 @@ class MotoServer:
                 self.proc.kill()
                 self.proc.wait(10)
         self.proc = None
+
+
+class MotoServer(ServerProcess):
+    """One `python -m moto.server` child process."""
+
+    name = "moto server"
+
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+               "AWS_DEFAULT_REGION": REGION}
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)], env
 
     def client(self) -> Any:
         return boto3.client(
@@ -136,47 +148,21 @@ def _s3rver_script() -> Path:
     return script
 
 
-class S3rver:
+class S3rver(ServerProcess):
     """One `node s3rver.js` child process with its data in a temporary directory."""
 
+    name = "s3rver"
+
     def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
+        super().__init__()
         self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> None:
+    def command(self) -> tuple[list[str], dict[str, str] | None]:
         node = shutil.which("node") or shutil.which("nodejs")
         if node is None:
             raise RuntimeError("node is not installed (apt-get install nodejs)")
         script = _s3rver_script()
-        self.proc = subprocess.Popen(
-            [node, str(script), "-d", str(self.directory), "-a", "127.0.0.1", "-p", str(self.port), "--silent"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"s3rver exited with {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"s3rver did not listen on {self.port} within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
+        return [node, str(script), "-d", str(self.directory), "-a", "127.0.0.1", "-p", str(self.port), "--silent"], None
 
     def client(self) -> Any:
         return boto3.client(
