@@ -3,6 +3,7 @@ outages and the retry schedule, unique files per recording, delete everywhere.""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import signal
@@ -376,3 +377,27 @@ def test_an_expired_presigned_url_is_refused(tmp_path: Path, s3rver: S3rver, str
     expired = httpx.get(link["url"], timeout=30)
     assert expired.status_code == 403, expired.text
     assert "Request has expired" in expired.text
+
+
+def test_an_sse_kms_object_is_verified_by_its_size_since_its_etag_is_no_md5(
+    tmp_path: Path, moto_server: MotoServer, s3_bucket: str
+) -> None:
+    from livevault.storage.base import StoreError, verify
+    from livevault.storage.s3 import S3Config, S3Store
+
+    client = moto_server.client()
+    client.put_bucket_encryption(Bucket=s3_bucket, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/livevault"}}]})
+    store = S3Store(S3Config(bucket=s3_bucket, endpoint_url=moto_server.url, access_key_id=ACCESS_KEY,
+                             secret_access_key=SECRET_KEY, region=REGION, force_path_style=True))
+    source = tmp_path / "a.mp4"
+    source.write_bytes(b"\x00" * 4096)
+    sent = store.put_file("a.mp4", source)
+    info = store.stat("a.mp4")
+    assert info is not None
+    assert client.head_object(Bucket=s3_bucket, Key="a.mp4")["ServerSideEncryption"] == "aws:kms"
+    assert not info.etag_is_md5
+    # AWS gives such objects an ETag that is no MD5: only the size can be compared (Content-MD5 was checked).
+    assert verify(store, "a.mp4", dataclasses.replace(sent, etag="0" * 32)) is not None
+    with pytest.raises(StoreError):
+        verify(store, "a.mp4", dataclasses.replace(sent, size=sent.size + 1))

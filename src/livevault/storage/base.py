@@ -26,6 +26,7 @@ class ObjectInfo:
     size: int
     etag: str | None  # S3's ETag without quotes; for a local file the hex MD5
     modified: float | None = None  # last change, Unix seconds (the store's clock), where the listing says
+    etag_is_md5: bool = True  # False for objects encrypted with SSE-KMS or SSE-C, whose ETag is no MD5
 
 
 @dataclass(slots=True)
@@ -119,6 +120,8 @@ def verify(store: Store, key: str, expected: PutResult) -> ObjectInfo:
         raise StoreError(f"{key} is missing after the upload", details={"key": key})
     if info.size != expected.size:
         raise StoreError(f"{key}: stored {info.size} bytes, sent {expected.size}", details={"key": key})
-    if info.etag is not None and info.etag != expected.etag:
+    # An SSE-KMS or SSE-C object's ETag is not an MD5 of its bytes, so it cannot be compared; every request
+    # that sent those bytes carried Content-MD5, which the server checked on receipt (a mismatch is refused).
+    if info.etag is not None and info.etag_is_md5 and info.etag != expected.etag:
         raise StoreError(f"{key}: stored checksum {info.etag} differs from {expected.etag}", details={"key": key})
     return info

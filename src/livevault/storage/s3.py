@@ -3,7 +3,8 @@
 Large files go up in parts; the multipart upload id and the finished parts are handed to a `checkpoint`
 after every part, so a caller that keeps them (the database) can resume after a crash or a takeover: parts the
 server already holds, with the checksum of the local bytes, are not sent again. Every request carries
-Content-MD5, and `base.verify` compares the stored object's size and ETag with the local file's.
+Content-MD5 (the server checks it on receipt), and `base.verify` compares the stored object's size and ETag with
+the local file's; for SSE-KMS and SSE-C objects, whose ETag is no MD5, the size.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+_ETAG_NOT_MD5 = frozenset({"aws:kms", "aws:kms:dsse"})  # server-side encryptions whose ETag is no MD5
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 
 
@@ -176,7 +178,9 @@ class S3Store:
             raise StoreError(f"S3 stat of {key} failed: {exc}", details={"key": key}) from exc
         except BotoCoreError as exc:
             raise StoreError(f"S3 stat of {key} failed: {exc}", details={"key": key}) from exc
-        return ObjectInfo(key=key, size=int(head["ContentLength"]), etag=clean_etag(head.get("ETag")))
+        encrypted = head.get("ServerSideEncryption") in _ETAG_NOT_MD5 or bool(head.get("SSECustomerAlgorithm"))
+        return ObjectInfo(key=key, size=int(head["ContentLength"]), etag=clean_etag(head.get("ETag")),
+                          etag_is_md5=not encrypted)
 
     def read(self, key: str) -> bytes:
         answer = self._call("read", key, self._client.get_object, Key=self.object_key(key))
