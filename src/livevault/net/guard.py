@@ -30,6 +30,7 @@ address answered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -85,8 +86,10 @@ def _parse_ipv4_loose(host: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(number)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_host_address(host: str) -> tuple[IPAddress | None, bool]:
-    """(the address a host names, whether it is written canonically); (None, True) for a name."""
+    """(the address a host names, whether it is written canonically); (None, True) for a name. Cached: the
+    guard asks it for every request a capture makes, mostly about the same few hosts."""
     host = host.strip().rstrip(".").lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
