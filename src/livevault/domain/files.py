@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
 
 class FileKind(StrEnum):
@@ -69,3 +70,11 @@ class StoredFile:
     @property
     def remote(self) -> bool:
         return self.location in (Location.S3, Location.BOTH)
+
+
+class FinalizedFile(NamedTuple):
+    """One finished, verified file: where it is now, what it is, and which piece of the recording."""
+
+    path: Path
+    kind: FileKind | str = FileKind.VIDEO
+    piece: int = 0

@@ -6,8 +6,9 @@
   verified file; it is registered with its size and checksum and, when the recording uploads to S3, an
   upload job is scheduled.
 - `locate` / `link`: where to read a file (local path, or a presigned / public S3 URL) and signed links.
-- `delete_recording`: objects, local files, then rows; what fails stays marked and is retried.
-- `sweep`: the durable retry schedule (uploads, lapsed uploaders, unfinished deletes, abandoned claims).
+- `delete_files`: objects, local files, then rows; what fails stays marked and is retried (`removal.py`).
+- `sweep`: the durable retry schedule (uploads, lapsed uploaders, unfinished deletes, abandoned claims;
+  `schedule.py`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from livevault.db.repositories import FileRepository, RecordingRepository
-from livevault.domain.files import FileKind, FileState, Location, StoredFile
-from livevault.domain.recording import ACTIVE_RECORDING_STATUSES, Recording
+from livevault.domain.files import FileKind, FileState, FinalizedFile, Location, StoredFile
 from livevault.domain.templates import DEFAULT_OUTPUT_TEMPLATE, render_output_path, source_key
 from livevault.errors import Conflict, InvalidInput, NotFound, StorageUnavailable
 from livevault.services.delivery.links import LinkSigner
+from livevault.services.delivery.removal import FileRemoval
+from livevault.services.delivery.schedule import CLAIM_GRACE, RetrySchedule
 from livevault.services.delivery.upload import Uploader
 from livevault.services.recording.record import utcnow
 from livevault.storage.checksums import file_md5
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from livevault.config import Settings
+    from livevault.domain.recording import Recording
     from livevault.observability import Metrics
     from livevault.runners.base import JobRunner
     from livevault.services.notify.emit import Notifier
@@ -49,16 +50,6 @@ log = logging.getLogger(__name__)
 
 UPLOAD_JOB = "livevault.upload"
 MAX_LINK_SECONDS = 7 * 24 * 3600
-CLAIM_GRACE = timedelta(hours=3)  # a claimed name whose finalize never reported back (finalize's hard limit)
-UPLOAD_STATES = (FileState.PENDING, FileState.FAILED, FileState.UPLOADING)
-
-
-class FinalizedFile(NamedTuple):
-    """One finished, verified file: where it is now, what it is, and which piece of the recording."""
-
-    path: Path
-    kind: FileKind | str = FileKind.VIDEO
-    piece: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +80,11 @@ class StorageService:
         self._metrics = metrics
         self.local = local
         self.remote = remote
-        self._files_changed = files_changed
+        self.files_changed = files_changed
         self.uploader = Uploader(settings, db, metrics, local, remote, notifier=notifier)
         self.signer = LinkSigner.from_settings(settings.url_signing_key, settings.api_keys)
-        self._sweeper: asyncio.Task[None] | None = None
+        self.removal = FileRemoval(settings, db, local, remote, files_changed=files_changed)
+        self.schedule = RetrySchedule(self, settings, db)
 
     # -- naming and claims ---------------------------------------------------------------------
 
@@ -189,8 +181,8 @@ class StorageService:
         stored = await self._db.run_async(lambda s: self._register(s, recording_id, measured))
         if any(f.state is FileState.PENDING for f in stored):
             self.schedule_upload(recording_id)
-        if self._files_changed is not None:
-            await asyncio.to_thread(self._files_changed)
+        if self.files_changed is not None:
+            await asyncio.to_thread(self.files_changed)
         return stored
 
     @staticmethod
@@ -268,8 +260,8 @@ class StorageService:
     async def run_upload(self, job_id: str, recording_id: str, correlation_id: str | None = None) -> None:
         """The `livevault.upload` job."""
         await self.uploader.run(job_id, recording_id, correlation_id)
-        if self._files_changed is not None:
-            await asyncio.to_thread(self._files_changed)
+        if self.files_changed is not None:
+            await asyncio.to_thread(self.files_changed)
 
     # -- catalog -------------------------------------------------------------------------------
 
@@ -360,19 +352,7 @@ class StorageService:
     def drop_local_copies(self, recording_id: str) -> int:
         """Remove the local copy of each file of the recording that has a verified remote copy (the object and
         the rows stay; downloads then come from S3). Returns the bytes freed. Blocking."""
-        freed = 0
-        for file in self.files_of(recording_id):
-            if file.state is not FileState.UPLOADED or file.location is not Location.BOTH:
-                continue
-            marked = self._db.run(partial(_to_remote_only, file_id=file.id))
-            if marked:  # only a file still uploaded (not being deleted) loses its local copy
-                self.local.delete(file.local_path)
-                freed += file.size
-        if self._files_changed is not None:
-            self._files_changed()
-        return freed
-
-    # -- delete --------------------------------------------------------------------------------
+        return self.removal.drop_local_copies(recording_id, self.files_of(recording_id))
 
     def delete_files(self, recording: Recording) -> None:
         """Remove the recording's S3 objects and local files, then their rows. Blocking.
@@ -381,140 +361,20 @@ class StorageService:
             StorageUnavailable: something could not be removed; it stays marked and the retry schedule
                 finishes it (and then removes the recording).
         """
-        now = utcnow()
-        retry_at = now + timedelta(seconds=self._settings.s3_retry_interval)
+        self.removal.delete_files(recording)
 
-        def mark(session: Any) -> list[StoredFile]:
-            repo = FileRepository(session)
-            files = repo.for_recording(recording.id)
-            for file in files:
-                repo.update(file.id, state=FileState.DELETING, next_attempt_at=retry_at, claimed_by=None)
-            return files
-
-        files = self._db.run(mark)
-        failures: list[str] = []
-        for file in files:
-            try:
-                self._delete_file(file)
-            except StorageUnavailable as exc:
-                failures.append(exc.message)
-        for legacy in (recording.file_path, recording.thumbnail_path):
-            if legacy and not any(f.local_path == legacy for f in files):
-                self.local.delete(legacy)
-        if failures:
-            raise StorageUnavailable(
-                "some files could not be deleted yet; the deletion is retried automatically",
-                details={"recording_id": recording.id, "errors": failures[:5]},
-            )
-
-    def _delete_file(self, file: StoredFile) -> None:
-        if file.key or file.upload_id:
-            if self.remote is None:
-                raise StorageUnavailable(f"{file.key} is in S3 but S3 is not configured", details={"key": file.key})
-            if file.upload_id:
-                self.remote.abort(file.local_path, file.upload_id)
-            self.remote.delete(file.local_path)
-        self.local.delete(file.local_path)
-        self._db.run(lambda s: FileRepository(s).delete(file.id))
-
-    # -- the retry schedule --------------------------------------------------------------------
+    # -- the retry schedule (services/delivery/schedule.py) ---------------------------------------
 
     async def sweep(self) -> int:
         """One pass of the durable retry schedule; returns how many files it acted on."""
-        now = utcnow()
-        due = await self._db.run_async(lambda s: FileRepository(s).due(now))
-        uploads: set[str] = set()
-        deleted: set[str] = set()
-        for file in due:
-            if file.state in UPLOAD_STATES:
-                uploads.add(file.recording_id)
-            elif file.state is FileState.DELETING:
-                try:
-                    await asyncio.to_thread(self._delete_file, file)
-                    deleted.add(file.recording_id)
-                except StorageUnavailable as exc:
-                    log.warning("delete of %s failed again: %s", file.local_path, exc.message)
-                    retry = utcnow() + timedelta(seconds=self._settings.s3_retry_interval)
-                    await self._db.run_async(partial(_postpone, file_ids=[file.id], until=retry))
-            elif file.state is FileState.CLAIMED:
-                await self._abandoned_claim(file)
-        if uploads:
-            later = now + timedelta(seconds=self._settings.s3_upload_claim_ttl)
-            ids = [f.id for f in due if f.recording_id in uploads and f.state in UPLOAD_STATES]
-            await self._db.run_async(lambda s: self._requeue(s, ids, later, now))
-            for recording_id in sorted(uploads):
-                log.info("retry schedule: uploading the files of recording %s", recording_id)
-                self.schedule_upload(recording_id)
-        for recording_id in deleted:
-            await self._db.run_async(partial(self._drop_if_empty, recording_id=recording_id))
-        if deleted and self._files_changed is not None:
-            await asyncio.to_thread(self._files_changed)
-        return len(due)
-
-    @staticmethod
-    def _requeue(session: Any, ids: list[str], later: datetime, now: datetime) -> None:
-        repo = FileRepository(session)
-        for file_id in ids:
-            file = repo.get(file_id)
-            if file is None:
-                continue
-            if file.state is FileState.UPLOADING:  # its uploader stopped renewing: hand it to the next job
-                repo.update_if(file_id, [FileState.UPLOADING], state=FileState.PENDING, claimed_by=None,
-                               claimed_until=None, next_attempt_at=later)
-            else:
-                repo.postpone([file_id], later)
-        del now
-
-    def _drop_if_empty(self, session: Any, recording_id: str) -> None:
-        """A recording whose deletion had to wait for its files goes once the last one is gone."""
-        if FileRepository(session).for_recording(recording_id):
-            return
-        recordings = RecordingRepository(session)
-        recording = recordings.get(recording_id)
-        if recording is not None and recording.status not in ACTIVE_RECORDING_STATUSES:
-            recordings.delete(recording_id)
-            shutil.rmtree(self._settings.spool_dir / recording_id, ignore_errors=True)
-
-    async def _abandoned_claim(self, file: StoredFile) -> None:
-        """A name claimed by a finalize that never reported back: register the file if it was finished,
-        else give the name back."""
-        recording = await self._db.run_async(lambda s: RecordingRepository(s).get(file.recording_id))
-        if recording is not None and recording.status in ACTIVE_RECORDING_STATUSES:
-            later = utcnow() + CLAIM_GRACE
-            await self._db.run_async(lambda s: FileRepository(s).postpone([file.id], later))
-            return
-        path = self.local.path(file.local_path)
-        finished = recording is not None and path.is_file() and path.stat().st_size > 0 and (
-            recording.file_path == file.local_path or recording.thumbnail_path == file.local_path
-        )
-        if finished:
-            await self.store_finalized(file.recording_id, [FinalizedFile(path, file.kind, file.piece)])
-        else:
-            await asyncio.to_thread(self.release, path)
+        return await self.schedule.sweep()
 
     async def start(self) -> None:
         """Embedded mode: run the retry schedule in this process (workers get it from Celery beat)."""
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="storage-sweep")
+        await self.schedule.start()
 
     async def stop(self) -> None:
-        task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("storage retry schedule pass failed")
-            await asyncio.sleep(self._settings.storage_sweep_interval)
-
-
-def _postpone(session: Any, *, file_ids: list[str], until: datetime) -> None:
-    FileRepository(session).postpone(file_ids, until)
+        await self.schedule.stop()
 
 
 def _stream_key(recording: Recording) -> str | None:
@@ -522,8 +382,3 @@ def _stream_key(recording: Recording) -> str | None:
     if recording.source_kind in {"push", "bucket"} and recording.source.startswith("push:"):
         return recording.source[len("push:"):]
     return None
-
-
-def _to_remote_only(session: Any, *, file_id: str) -> bool:
-    """An uploaded file that still has its local copy becomes remote-only (retention drops the local copy)."""
-    return FileRepository(session).update_if(file_id, [FileState.UPLOADED], location=Location.S3)
