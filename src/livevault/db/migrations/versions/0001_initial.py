@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from livevault.db.migrations.columns import BIGINT_PK, CODE, ID, JSON, NAME, STATUS, ZERO, when
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,18 +21,6 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ID = sa.String(64)
-NAME = sa.String(255)
-CODE = sa.String(64)
-STATUS = sa.String(16)
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-BIGINT_PK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-ZERO = sa.text("0")
-
-
-def _when() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def _recording_columns() -> list[sa.Column[Any]]:
@@ -63,10 +52,10 @@ def _recording_columns() -> list[sa.Column[Any]]:
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("correlation_id", NAME, nullable=True),
         sa.Column("spool_dir", sa.Text(), nullable=True),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("started_at", _when(), nullable=True),
-        sa.Column("completed_at", _when(), nullable=True),
-        sa.Column("updated_at", _when(), nullable=False),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("started_at", when(), nullable=True),
+        sa.Column("completed_at", when(), nullable=True),
+        sa.Column("updated_at", when(), nullable=False),
         sa.Column("stop_requested", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("segments_captured", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("segments_missing", sa.Integer(), server_default=ZERO, nullable=False),
@@ -74,7 +63,7 @@ def _recording_columns() -> list[sa.Column[Any]]:
         sa.Column("parts_count", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("lease_owner", NAME, nullable=True),
         sa.Column("lease_token", sa.BigInteger(), server_default=ZERO, nullable=False),
-        sa.Column("lease_expires_at", _when(), nullable=True),
+        sa.Column("lease_expires_at", when(), nullable=True),
     ]
 
 
@@ -103,10 +92,10 @@ def _create_jobs() -> None:
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("correlation_id", NAME, nullable=True),
         sa.Column("attempts", sa.Integer(), server_default=ZERO, nullable=False),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("started_at", _when(), nullable=True),
-        sa.Column("ended_at", _when(), nullable=True),
-        sa.Column("updated_at", _when(), nullable=False),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("started_at", when(), nullable=True),
+        sa.Column("ended_at", when(), nullable=True),
+        sa.Column("updated_at", when(), nullable=False),
         sa.ForeignKeyConstraint(
             ["recording_id"], ["recordings.id"], name="fk_jobs_recording_id_recordings", ondelete="SET NULL"
         ),

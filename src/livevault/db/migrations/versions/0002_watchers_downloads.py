@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from livevault.db.migrations.columns import CODE, ID, JSON, NAME, STATUS, ZERO, when
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,17 +21,6 @@ revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ID = sa.String(64)
-NAME = sa.String(255)
-CODE = sa.String(64)
-STATUS = sa.String(16)
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-ZERO = sa.text("0")
-
-
-def _when() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def _create_watchers() -> None:
@@ -54,14 +44,14 @@ def _create_watchers() -> None:
         sa.Column("failures", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("checks", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("recordings_count", sa.Integer(), server_default=ZERO, nullable=False),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("updated_at", _when(), nullable=False),
-        sa.Column("last_run_at", _when(), nullable=True),
-        sa.Column("last_live_at", _when(), nullable=True),
-        sa.Column("next_check_at", _when(), nullable=False),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("updated_at", when(), nullable=False),
+        sa.Column("last_run_at", when(), nullable=True),
+        sa.Column("last_live_at", when(), nullable=True),
+        sa.Column("next_check_at", when(), nullable=False),
         sa.Column("lease_owner", NAME, nullable=True),
         sa.Column("lease_token", sa.BigInteger(), server_default=ZERO, nullable=False),
-        sa.Column("lease_expires_at", _when(), nullable=True),
+        sa.Column("lease_expires_at", when(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_watchers"),
         sa.UniqueConstraint("key", name="uq_watchers_key"),
     )
@@ -89,9 +79,9 @@ def _create_downloads() -> None:
         sa.Column("attempts", sa.Integer(), server_default=ZERO, nullable=False),
         sa.Column("error_code", CODE, nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("started_at", _when(), nullable=True),
-        sa.Column("ended_at", _when(), nullable=True),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("started_at", when(), nullable=True),
+        sa.Column("ended_at", when(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_downloads"),
     )
     op.create_index("ix_downloads_batch_id", "downloads", ["batch_id"])

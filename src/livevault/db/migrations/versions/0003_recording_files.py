@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from livevault.db.migrations.columns import CODE, ID, JSON, NAME, STATUS, ZERO, when
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,17 +21,6 @@ revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ID = sa.String(64)
-NAME = sa.String(255)
-CODE = sa.String(64)
-STATUS = sa.String(16)
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-ZERO = sa.text("0")
-
-
-def _when() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -49,17 +39,17 @@ def upgrade() -> None:
         sa.Column("state", STATUS, nullable=False),
         sa.Column("keep_local", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=ZERO, nullable=False),
-        sa.Column("next_attempt_at", _when(), nullable=True),
+        sa.Column("next_attempt_at", when(), nullable=True),
         sa.Column("claimed_by", NAME, nullable=True),
-        sa.Column("claimed_until", _when(), nullable=True),
+        sa.Column("claimed_until", when(), nullable=True),
         sa.Column("upload_id", sa.Text(), nullable=True),
         sa.Column("part_size", sa.BigInteger(), server_default=ZERO, nullable=False),
         sa.Column("parts", JSON, nullable=False),
         sa.Column("error_code", CODE, nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("updated_at", _when(), nullable=False),
-        sa.Column("uploaded_at", _when(), nullable=True),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("updated_at", when(), nullable=False),
+        sa.Column("uploaded_at", when(), nullable=True),
         sa.ForeignKeyConstraint(["recording_id"], ["recordings.id"], ondelete="CASCADE",
                                 name="fk_recording_files_recording_id_recordings"),
         sa.PrimaryKeyConstraint("id", name="pk_recording_files"),

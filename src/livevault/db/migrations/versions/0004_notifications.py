@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from alembic import op
 
+from livevault.db.migrations.columns import when
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -19,10 +21,6 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _when() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -40,10 +38,10 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("next_attempt_at", _when(), nullable=False),
-        sa.Column("claimed_until", _when(), nullable=True),
-        sa.Column("delivered_at", _when(), nullable=True),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("next_attempt_at", when(), nullable=False),
+        sa.Column("claimed_until", when(), nullable=True),
+        sa.Column("delivered_at", when(), nullable=True),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_notifications")),
         sa.UniqueConstraint("id", name=op.f("uq_notifications_id")),
     )

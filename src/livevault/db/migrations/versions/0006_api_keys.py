@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from livevault.db.migrations.columns import CODE, ID, JSON, NAME, STATUS, when
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,16 +22,6 @@ revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-ID = sa.String(64)
-NAME = sa.String(255)
-CODE = sa.String(64)
-STATUS = sa.String(16)
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def _when() -> sa.DateTime:
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
@@ -41,9 +32,9 @@ def upgrade() -> None:
         sa.Column("scope", STATUS, nullable=False),
         sa.Column("prefix", CODE, nullable=False),
         sa.Column("key_hash", CODE, nullable=False),
-        sa.Column("created_at", _when(), nullable=False),
-        sa.Column("last_used_at", _when(), nullable=True),
-        sa.Column("revoked_at", _when(), nullable=True),
+        sa.Column("created_at", when(), nullable=False),
+        sa.Column("last_used_at", when(), nullable=True),
+        sa.Column("revoked_at", when(), nullable=True),
         sa.Column("max_recordings", sa.Integer(), nullable=True),
         sa.Column("max_watchers", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
