@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict
@@ -48,9 +49,16 @@ PARTS_FILE = "parts.jsonl"
 GAPS_FILE = "gaps.jsonl"
 
 
-def _append_line(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+def append_jsonl(path: Path, record: dict[str, Any], *, fsync: bool = False) -> None:
+    """One compact JSON line appended to `path` (created when missing); with `fsync`, on disk when it returns."""
+    data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -75,7 +83,8 @@ def _disk(call: Callable[..., None], *args: Any) -> None:
         raise
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every JSON line of `path` ([] when it is missing); a torn line (a crash mid-append) is skipped."""
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = []
@@ -197,7 +206,7 @@ class PartWriter:
                                        "duration": round(time.time() - self.info.started_at, 3)})
 
     def segment_records(self) -> list[SegmentRecord]:
-        return [SegmentRecord(**row) for row in _read_lines(self._index_path)]
+        return [SegmentRecord(**row) for row in read_jsonl(self._index_path)]
 
 
 class Spool:
@@ -206,8 +215,8 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._parts: list[PartInfo] = [self._part_from_row(r) for r in _read_lines(directory / PARTS_FILE)]
-        self._gaps: list[GapRecord] = [self._gap_from_row(r) for r in _read_lines(directory / GAPS_FILE)]
+        self._parts: list[PartInfo] = [self._part_from_row(r) for r in read_jsonl(directory / PARTS_FILE)]
+        self._gaps: list[GapRecord] = [self._gap_from_row(r) for r in read_jsonl(directory / GAPS_FILE)]
         self.current: PartWriter | None = None
         self.fence: Callable[[], None] | None = None
         """Called before every write; raises when this process may no longer write (a lost lease)."""
@@ -241,7 +250,7 @@ class Spool:
 
     def _segments_of(self, part: PartInfo) -> list[SegmentRecord]:
         idx = self.directory / (Path(part.path).stem + ".idx.jsonl")
-        return [SegmentRecord(**row) for row in _read_lines(idx)]
+        return [SegmentRecord(**row) for row in read_jsonl(idx)]
 
     def open_part(self, container: PartContainer, reason: PartReason) -> PartWriter:
         """Close the current part (if any) and start the next one."""
@@ -257,7 +266,7 @@ class Spool:
             started_at=time.time(),
         )
         writer = PartWriter(info, self.directory, self.fence, direct_io=self.direct_io)
-        _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
+        append_jsonl(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
                                                    "reason": reason.value})
         self._parts.append(info)
         self.current = writer
@@ -288,12 +297,12 @@ class Spool:
         if target.exists():
             raise FileExistsError(target)
         shutil.move(source, target)
-        _append_line(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
+        append_jsonl(self.directory / PARTS_FILE, {**asdict(info), "container": container.value,
                                                    "reason": reason.value})
         self._parts.append(info)
         record = SegmentRecord(part=index, sequence=sequence, duration=round(max(0.0, duration), 6), bytes=size,
                                offset=0, fetched_at=time.time())
-        _append_line(self.directory / (target.stem + ".idx.jsonl"), asdict(record))
+        append_jsonl(self.directory / (target.stem + ".idx.jsonl"), asdict(record))
         self.note_segment(record)
         log.info("part adopted", extra={"part": index, "reason": reason.value, "container": container.value,
                                         "size": size, "duration": round(max(0.0, duration), 3)})
@@ -313,7 +322,7 @@ class Spool:
     def add_gap(self, gap: GapRecord) -> None:
         if self.fence is not None:
             self.fence()
-        _append_line(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
+        append_jsonl(self.directory / GAPS_FILE, {**asdict(gap), "cause": gap.cause.value})
         self._gaps.append(gap)
         log.warning("gap recorded", extra={"cause": gap.cause.value, "duration": round(gap.duration, 3),
                                            "missing_segments": gap.missing_segments, "from_sequence": gap.from_sequence,

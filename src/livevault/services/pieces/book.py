@@ -13,13 +13,12 @@ verified. Names come from storage (`StorageService.claim_output(recording, piece
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livevault.capture.spool import append_jsonl, read_jsonl
 from livevault.postprocess import Cut
 
 if TYPE_CHECKING:
@@ -82,22 +81,6 @@ def _cut(value: Any) -> Cut | None:
     return Cut(int(value[0]), int(value[1]), int(value[2]))
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                log.warning("ignoring torn line in %s", path)
-    return rows
-
-
 class PieceBook:
     """Read and append a recording's `pieces.jsonl` (see the module docstring)."""
 
@@ -105,7 +88,7 @@ class PieceBook:
         self.path = spool_dir / PIECES_FILE
         self._pieces: list[Piece] = []
         self._begun: dict[int, str] = {}
-        for row in _read(self.path):
+        for row in read_jsonl(self.path):
             if row.get("event") == "begin":
                 self._begun[int(row["index"])] = str(row["base"])
             elif row.get("event") == "done" and int(row["index"]) == len(self._pieces) + 1:
@@ -149,13 +132,7 @@ class PieceBook:
         self._pieces.append(piece)
 
     def _append(self, row: dict[str, Any]) -> None:
-        data = (json.dumps(row, separators=(",", ":")) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_jsonl(self.path, row, fsync=True)
 
 
 def _plain(cut: Cut | None) -> list[int] | None:
