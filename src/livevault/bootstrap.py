@@ -127,6 +127,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         stall_timeout=settings.stall_timeout,
         reconnect_window=settings.reconnect_window,
         user_agent=settings.user_agent,
+        lean_http=settings.lean_http,
     )
 
 

@@ -207,6 +207,8 @@ class Settings(BaseSettings):
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         "auto", validation_alias=_env("LIVEVAULT_EVENT_LOOP", "event_loop")
     )
+    # playlists and segments over livevault's lean keep-alive GET (capture.lean); false: aiohttp for every request
+    lean_http: bool = Field(True, validation_alias=_env("LIVEVAULT_LEAN_HTTP", "lean_http"))
 
     # Object storage (S3, MinIO, Cloudflare R2; seed names, with seed 002's MINIO_* and seed 004's
     # CLOUDFLARE_R2_* accepted as aliases). docs/storage.md.

@@ -35,6 +35,8 @@ class CaptureOptions:
     progressive_index_interval: float = 1.0
     start_from: str = "live_edge"
     """Where an HLS capture starts in the first playlist: `live_edge` (like a player) or `window_start`."""
+    lean_http: bool = True
+    """Playlists and segments over the lean keep-alive GET (capture.lean); False: aiohttp for every request."""
     url_signer: Callable[[str], str] | None = None
     """Turns an `s3://bucket/key` address into a presigned HTTP URL (bucket sources); None: no s3:// reads."""
 

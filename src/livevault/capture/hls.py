@@ -129,7 +129,7 @@ class _HlsRun:
         try:
             self._client = HttpClient(self._session, headers=self._stream.headers, proxy=self._stream.proxy,
                                       timeout=self._options.http_timeout, origin=self._stream.url,
-                                      signer=self._options.url_signer)
+                                      signer=self._options.url_signer, lean=self._options.lean_http)
         except LivevaultError as exc:
             return CaptureOutcome(EndReason.ERROR, exc.code, exc.message)
         self._fetcher = SegmentFetcher(self._client, self._options, self._spill_dir)

@@ -17,6 +17,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ import aiohttp
 import yarl
 from aiohttp import hdrs
 
+from livevault.capture.lean import LeanClient, LeanResponse, NotHandled, lean_client
 from livevault.capture.s3url import is_s3
 from livevault.errors import (
     InvalidInput,
@@ -215,12 +217,16 @@ class HttpClient:
 
     def __init__(self, session: aiohttp.ClientSession, *, headers: Mapping[str, str] | None = None,
                  proxy: str | None = None, timeout: float = 10.0, origin: str | None = None,
-                 signer: Callable[[str], str] | None = None) -> None:
+                 signer: Callable[[str], str] | None = None, lean: bool = True) -> None:
         self._session = session
         self._signer = signer
         self._guard = guard_of(session)
         self._origin = origin
         self._middlewares: tuple[Any, ...] | None = None
+        self._lean: LeanClient | None = None
+        if self._guard is not None and proxy is None and lean:
+            self._lean = lean_client(self._guard, timeout)
+        self._user_agent = str(getattr(session, "headers", {}).get("User-Agent", ""))
         self._headers = dict(headers or {})
         self._proxy = check_proxy(proxy)
         self._timeout = timeout
@@ -270,6 +276,8 @@ class HttpClient:
         scoped = await asyncio.to_thread(self._guard.scope_for, origin)
         if scoped is not self._guard:
             self._middlewares = (scoped.middleware,)
+            if self._lean is not None:  # connections are pooled per guard: the strict one gets its own
+                self._lean = lean_client(scoped, self._timeout)
 
     def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
              target: yarl.URL | None = None) -> _RequestContextManager:
@@ -306,6 +314,9 @@ class HttpClient:
         signed = is_s3(url)
         target = as_url(self._signed(url)) if signed else _document_url(url)
         await self._scope()
+        lean = await self._lean_get(url, target, _IDENTITY, total or self._timeout * 2)
+        if lean is not None:
+            return b"".join(lean.parts).decode("utf-8", errors="replace"), url
         try:
             async with self._get(url, {}, self._timeout_for(total or self._timeout * 2), target) as resp:
                 self._accept(resp, url)
@@ -325,6 +336,12 @@ class HttpClient:
         if byte_range is not None:
             headers = {**_IDENTITY, "Range": f"bytes={byte_range[0]}-{byte_range[0] + byte_range[1] - 1}"}
         await self._scope()
+        lean = await self._lean_get(url, as_url(self._signed(url)), headers, total)
+        if lean is not None:
+            if byte_range is not None and lean.status != 206:
+                offset, count = byte_range
+                return Body.of(b"".join(lean.parts)[offset:offset + count])
+            return Body.of_parts(lean.parts, lean.size)
         try:
             async with self._get(url, headers, self._timeout_for(total)) as resp:
                 self._accept(resp, url)
@@ -336,6 +353,40 @@ class HttpClient:
                 return await _read_spilling(resp, spill_dir)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_error(exc, url) from exc
+
+    async def _lean_get(self, url: str, target: yarl.URL, extra: Mapping[str, str], total: float | None
+                        ) -> LeanResponse | None:
+        """The response by the lean path (capture.lean), or None when aiohttp should answer (a redirect, a large
+        or encoded body, anything unusual). An error status raises its livevault error, as `_accept` does."""
+        lean = self._lean
+        if lean is None:
+            return None
+        headers = {"User-Agent": self._user_agent, "Accept": "*/*", **self._request_headers(url, extra)}
+        try:
+            if total is None:
+                response = await lean.get(target, headers, limit=SPILL_BYTES, read_timeout=self._timeout)
+            else:
+                async with asyncio.timeout(total):
+                    response = await lean.get(target, headers, limit=SPILL_BYTES, read_timeout=self._timeout)
+        except NotHandled:
+            return None
+        except (OSError, TimeoutError) as exc:
+            raise map_error(exc, url) from exc
+        if response.status >= 400:
+            raise status_error(response.status, url)
+        if response.headers.get("content-encoding", "identity").lower() != "identity":
+            return None
+        if response.cookies:
+            self._keep_lean_cookies(urlsplit(url).hostname or "", response.cookies)
+        return response
+
+    def _keep_lean_cookies(self, host: str, values: list[str]) -> None:
+        jar = self._cookies.setdefault(host, {})
+        for value in values:
+            cookie: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                cookie.load(value)
+            jar.update({name: morsel.value for name, morsel in cookie.items()})
 
     async def get_bytes(self, url: str, *, byte_range: tuple[int, int] | None = None,
                         total: float | None = None) -> bytes:

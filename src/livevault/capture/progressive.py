@@ -124,7 +124,8 @@ class _ProgressiveRun:
             if container is None:
                 raise InvalidInput(f"progressive capture records FLV or TS, not {self._stream.format.value}")
             self._client = HttpClient(self._session, headers=self._stream.headers, proxy=self._stream.proxy,
-                                      timeout=self._options.http_timeout, origin=self._stream.url)
+                                      timeout=self._options.http_timeout, origin=self._stream.url,
+                                      lean=self._options.lean_http)
         except LivevaultError as exc:
             return _error_outcome(exc)
         main = asyncio.create_task(self._main(container))

@@ -1,0 +1,317 @@
+"""The lean GET of the capture hot path: playlists and segments over kept-alive connections, with little
+Python per request.
+
+A live capture asks the same host for a playlist and a segment every few seconds, for hours. aiohttp's client
+does a lot per request (middlewares, tracing, cookie and redirect machinery, response objects), which at a
+hundred streams is most of the recorder's CPU. This path does only what a plain GET needs: one request line
+and its headers written to a pooled connection, the response parsed by httptools (the C parser uvicorn uses),
+the body kept as the chunks that arrived.
+
+It is an optimisation, never a second policy. `HttpClient` (capture.http) uses it for GETs without a proxy
+and answers what it does not handle itself by asking aiohttp again: a redirect (3xx), a body larger than
+`SPILL_BYTES`, a protocol upgrade. The URL guard applies exactly as on aiohttp's path: the scheme and an IP
+literal are checked for every request, a name is resolved through the guard when a connection opens and the
+connection is made to a checked address only; connections are pooled per guard, so a strictly scoped capture
+never reuses a connection a lenient one opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httptools
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import yarl
+
+    from livevault.net.guard import UrlGuard
+
+IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not reused (servers drop them)
+IDLE_PER_HOST = 8
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class NotHandled(Exception):
+    """This response is for aiohttp's path (a redirect, a large body, an upgrade)."""
+
+
+@dataclass(slots=True)
+class LeanResponse:
+    status: int
+    headers: dict[str, str]
+    parts: list[bytes]
+    size: int
+    cookies: list[str] = field(default_factory=list)  # Set-Cookie values
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection; one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[LeanResponse] | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._response: LeanResponse | None = None
+        self._header_name = ""
+        self._limit = 0
+        self._last = 0.0
+        self._read_timeout = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.received = False
+        self._until_close = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:  # bytes nobody asked for: the connection is unusable
+            self._abort()
+            return
+        self.received = True
+        self._last = self._loop.time()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(NotHandled("protocol upgrade"))
+        except httptools.HttpParserError as exc:
+            cause = exc.__cause__ or exc.__context__  # an exception a callback raised comes wrapped
+            self._fail(cause if isinstance(cause, NotHandled) else ConnectionError(f"invalid HTTP response: {exc}"))
+        except NotHandled as exc:
+            self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._cancel_timer()
+        waiter, response = self._waiter, self._response
+        if waiter is None or waiter.done():
+            return
+        if exc is None and response is not None and self._until_close:  # a body that ends when the connection does
+            self._parser = None
+            waiter.set_result(response)
+            return
+        waiter.set_exception(exc or ConnectionResetError("the server closed the connection"))
+
+    # -- httptools callbacks ------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self._response is not None
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        if key == "set-cookie":
+            self._response.cookies.append(text)
+        elif key in self._response.headers:
+            self._response.headers[key] += ", " + text
+        else:
+            self._response.headers[key] = text
+
+    def on_headers_complete(self) -> None:
+        assert self._response is not None
+        assert self._parser is not None
+        status = self._parser.get_status_code()
+        self._response.status = status
+        if 300 <= status < 400 and status != 304:
+            raise NotHandled("redirect")
+        headers = self._response.headers
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            raise NotHandled("large body")
+        self._until_close = length is None and "chunked" not in headers.get("transfer-encoding", "").lower()
+
+    def on_body(self, body: bytes) -> None:
+        response = self._response
+        assert response is not None
+        response.parts.append(body)
+        response.size += len(body)
+        if response.size > self._limit:
+            raise NotHandled("large body")
+
+    def on_message_complete(self) -> None:
+        self._cancel_timer()
+        waiter, response = self._waiter, self._response
+        keep = self._parser is not None and self._parser.should_keep_alive()
+        self._parser = None
+        if not keep:
+            self._abort()
+        if waiter is not None and not waiter.done() and response is not None:
+            waiter.set_result(response)
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    async def request(self, head: bytes, *, limit: int, read_timeout: float) -> LeanResponse:
+        assert self.transport is not None
+        self._waiter = self._loop.create_future()
+        self._response = LeanResponse(0, {}, [], 0)
+        self._parser = httptools.HttpResponseParser(self)
+        self._limit = limit
+        self.received = False
+        self._until_close = False
+        self._read_timeout = read_timeout
+        self._last = self._loop.time()
+        self._timer = self._loop.call_later(read_timeout, self._check_idle)
+        self.transport.write(head)
+        try:
+            return await self._waiter
+        finally:
+            self._waiter = None
+            self._cancel_timer()
+            if self._parser is not None:  # not complete (error, cancellation): never reused
+                self._parser = None
+                self._abort()
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        quiet = self._loop.time() - self._last
+        if quiet >= self._read_timeout:
+            self._fail(TimeoutError(f"no data for {self._read_timeout:g} s"))
+        else:
+            self._timer = self._loop.call_later(self._read_timeout - quiet, self._check_idle)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fail(self, exc: BaseException) -> None:
+        self._parser = None
+        self._abort()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+
+    def _abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class LeanClient:
+    """Pooled connections of one guard; `get` sends one GET and returns the whole response."""
+
+    def __init__(self, guard: UrlGuard, *, connect_timeout: float, ssl_context: ssl.SSLContext | None = None
+                 ) -> None:
+        self._guard = guard
+        self._connect_timeout = connect_timeout
+        self._ssl = ssl_context
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+
+    async def get(self, url: yarl.URL, headers: Mapping[str, str], *, limit: int, read_timeout: float
+                  ) -> LeanResponse:
+        """Raises NotHandled (ask aiohttp), a livevault error from the guard, OSError or TimeoutError."""
+        scheme = (url.scheme or "").lower()
+        host = url.raw_host or ""
+        if scheme not in _DEFAULT_PORTS or not host:
+            raise NotHandled("not an http(s) URL")
+        self._guard.check_host_literal(host)
+        port = url.port or _DEFAULT_PORTS[scheme]
+        key = (scheme, host, port)
+        head = _request_head(url, host, port, scheme, headers)
+        conn = self._take(key)
+        if conn is not None:
+            try:
+                return await self._finish(key, conn, head, limit, read_timeout)
+            except ConnectionError:
+                if conn.received:  # the response had begun: not a stale connection
+                    raise
+                # a kept-alive connection the server had already closed: once more on a new one
+        conn = await self._connect(scheme, host, port)
+        return await self._finish(key, conn, head, limit, read_timeout)
+
+    async def _finish(self, key: tuple[str, str, int], conn: _Connection, head: bytes, limit: int,
+                      read_timeout: float) -> LeanResponse:
+        response = await conn.request(head, limit=limit, read_timeout=read_timeout)
+        if not conn.closed:
+            conn.idle_since = asyncio.get_running_loop().time()
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < IDLE_PER_HOST:
+                idle.append(conn)
+            else:
+                conn._abort()
+        return response
+
+    def _take(self, key: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        now = asyncio.get_running_loop().time()
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since < IDLE_SECONDS:
+                return conn
+            conn._abort()
+        return None
+
+    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        literal = self._guard.check_host_literal(host)
+        addresses = [str(literal)] if literal is not None else await self._guard.resolve_async(host, port)
+        tls = None
+        if scheme == "https":
+            tls = self._ssl or _default_ssl()
+        last: BaseException | None = None
+        for address in addresses:
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    _transport, conn = await loop.create_connection(
+                        lambda: _Connection(loop), address, port, ssl=tls,
+                        server_hostname=host.strip("[]") if tls is not None else None)
+                return conn
+            except (OSError, TimeoutError) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn._abort()
+        self._idle.clear()
+
+
+def _request_head(url: yarl.URL, host: str, port: int, scheme: str, headers: Mapping[str, str]) -> bytes:
+    target = url.raw_path_qs or "/"
+    name = f"[{host}]" if ":" in host else host
+    authority = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
+    lines = [f"GET {target} HTTP/1.1", f"Host: {authority}"]
+    lines += [f"{key}: {value}" for key, value in headers.items() if key.lower() != "host"]
+    if any(ch in line for line in lines for ch in "\r\n\0") or any(ch in target for ch in " \t"):
+        raise NotHandled("a header or target aiohttp should judge")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise NotHandled("a header that is not Latin-1") from exc
+
+
+_SSL: ssl.SSLContext | None = None
+
+
+def _default_ssl() -> ssl.SSLContext:
+    global _SSL
+    if _SSL is None:
+        _SSL = ssl.create_default_context()
+    return _SSL
+
+
+_CLIENTS: weakref.WeakKeyDictionary[UrlGuard, LeanClient] = weakref.WeakKeyDictionary()
+
+
+def lean_client(guard: UrlGuard, connect_timeout: float) -> LeanClient:
+    """The one LeanClient of this guard (connections are pooled per guard)."""
+    client = _CLIENTS.get(guard)
+    if client is None:
+        client = _CLIENTS[guard] = LeanClient(guard, connect_timeout=connect_timeout)
+    return client
+
+
+def close_all() -> None:
+    for client in list(_CLIENTS.values()):
+        with contextlib.suppress(Exception):
+            client.close()
