@@ -19,7 +19,7 @@ from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
 from livevault.capture.hls import HlsCapture
-from livevault.capture.http import create_session
+from livevault.capture.http import close_session, create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
 from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
@@ -284,9 +284,9 @@ class Container:
         await self.dispatcher.stop()
         await self.rooms.stop_polling()
         self.finalizer.close()
-        await self.http.close()
+        await close_session(self.http)
         if self.trusted_http is not None and self.trusted_http is not self.http:
-            await self.trusted_http.close()
+            await close_session(self.trusted_http)
         self.engine.dispose()
         if self.shared_store is not None:
             self.shared_store.close()

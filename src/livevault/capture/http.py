@@ -26,7 +26,7 @@ import aiohttp
 import yarl
 from aiohttp import hdrs
 
-from livevault.capture.lean import LeanClient, LeanResponse, NotHandled, lean_client
+from livevault.capture.lean import LeanClient, LeanResponse, NotHandled, close_clients, lean_client
 from livevault.capture.s3url import is_s3
 from livevault.errors import (
     InvalidInput,
@@ -83,6 +83,12 @@ def create_session(options: CaptureOptions, *, guard: UrlGuard, limit: int = 0,
     )
     _GUARDS[session] = guard
     return session
+
+
+async def close_session(session: aiohttp.ClientSession) -> None:
+    """Close the session and the lean GET's pooled connections that belong to it."""
+    close_clients(session)
+    await session.close()
 
 
 def guard_of(session: aiohttp.ClientSession) -> UrlGuard | None:
@@ -225,7 +231,7 @@ class HttpClient:
         self._middlewares: tuple[Any, ...] | None = None
         self._lean: LeanClient | None = None
         if self._guard is not None and proxy is None and lean:
-            self._lean = lean_client(self._guard, timeout)
+            self._lean = lean_client(session, self._guard, timeout)
         self._user_agent = str(getattr(session, "headers", {}).get("User-Agent", ""))
         self._headers = dict(headers or {})
         self._proxy = check_proxy(proxy)
@@ -277,7 +283,7 @@ class HttpClient:
         if scoped is not self._guard:
             self._middlewares = (scoped.middleware,)
             if self._lean is not None:  # connections are pooled per guard: the strict one gets its own
-                self._lean = lean_client(scoped, self._timeout)
+                self._lean = lean_client(self._session, scoped, self._timeout)
 
     def _get(self, url: str, headers: Mapping[str, str], timeout: aiohttp.ClientTimeout,
              target: yarl.URL | None = None) -> _RequestContextManager:

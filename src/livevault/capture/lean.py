@@ -300,18 +300,24 @@ def _default_ssl() -> ssl.SSLContext:
     return _SSL
 
 
-_CLIENTS: weakref.WeakKeyDictionary[UrlGuard, LeanClient] = weakref.WeakKeyDictionary()
+_CLIENTS: weakref.WeakKeyDictionary[object, weakref.WeakKeyDictionary[UrlGuard, LeanClient]] = (
+    weakref.WeakKeyDictionary())
 
 
-def lean_client(guard: UrlGuard, connect_timeout: float) -> LeanClient:
-    """The one LeanClient of this guard (connections are pooled per guard)."""
-    client = _CLIENTS.get(guard)
+def lean_client(owner: object, guard: UrlGuard, connect_timeout: float) -> LeanClient:
+    """The LeanClient of `owner` (the process's aiohttp session) for `guard`: connections are pooled per guard,
+    and `close_clients(owner)` closes them with the session."""
+    clients = _CLIENTS.get(owner)
+    if clients is None:
+        clients = _CLIENTS[owner] = weakref.WeakKeyDictionary()
+    client = clients.get(guard)
     if client is None:
-        client = _CLIENTS[guard] = LeanClient(guard, connect_timeout=connect_timeout)
+        client = clients[guard] = LeanClient(guard, connect_timeout=connect_timeout)
     return client
 
 
-def close_all() -> None:
-    for client in list(_CLIENTS.values()):
+def close_clients(owner: object) -> None:
+    """Close every pooled connection of `owner`'s clients (at shutdown, with the session)."""
+    for client in list((_CLIENTS.pop(owner, None) or {}).values()):
         with contextlib.suppress(Exception):
             client.close()
