@@ -6,7 +6,6 @@ runs it in the process (`start`); workers get it from Celery beat."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -16,6 +15,7 @@ from livevault.db.repositories import FileRepository, RecordingRepository
 from livevault.domain.files import FileState, FinalizedFile, StoredFile
 from livevault.domain.recording import ACTIVE_RECORDING_STATUSES
 from livevault.errors import StorageUnavailable
+from livevault.services.background import RepeatingPass
 from livevault.services.recording.record import utcnow
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class RetrySchedule:
         self._storage = storage
         self._settings = settings
         self._db = db
-        self._sweeper: asyncio.Task[None] | None = None
+        self._passes = RepeatingPass("storage-sweep", self._pass, self._sleep, stop_timeout=10.0)
 
     async def sweep(self) -> int:
         """One pass; returns how many files it acted on."""
@@ -87,23 +87,17 @@ class RetrySchedule:
             await asyncio.to_thread(self._storage.release, path)
 
     async def start(self) -> None:
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="storage-sweep")
+        await self._passes.start()
 
     async def stop(self) -> None:
-        task, self._sweeper = self._sweeper, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._passes.stop()
 
-    async def _sweep_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("storage retry schedule pass failed")
-            await asyncio.sleep(self._settings.storage_sweep_interval)
+    async def _pass(self) -> bool:
+        await self.sweep()
+        return False  # then sleep: the schedule is durable, nothing is lost by waiting for the next pass
+
+    async def _sleep(self) -> float:
+        return self._settings.storage_sweep_interval
 
 
 def _requeue(session: Any, *, ids: list[str], later: datetime) -> None:
