@@ -212,7 +212,7 @@ class LeanClient:
         host = url.raw_host or ""
         if scheme not in _DEFAULT_PORTS or not host:
             raise NotHandled("not an http(s) URL")
-        self._guard.check_host_literal(host)
+        literal = self._guard.check_host_literal(host)  # every request: the guard's cached check of the host
         port = url.port or _DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
         head = _request_head(url, host, port, scheme, headers)
@@ -224,7 +224,7 @@ class LeanClient:
                 if conn.received:  # the response had begun: not a stale connection
                     raise
                 # a kept-alive connection the server had already closed: once more on a new one
-        conn = await self._connect(scheme, host, port)
+        conn = await self._connect(scheme, host, port, literal)
         return await self._finish(key, conn, head, limit, read_timeout)
 
     async def _finish(self, key: tuple[str, str, int], conn: _Connection, head: bytes, limit: int,
@@ -249,9 +249,8 @@ class LeanClient:
             conn._abort()
         return None
 
-    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+    async def _connect(self, scheme: str, host: str, port: int, literal: object) -> _Connection:
         loop = asyncio.get_running_loop()
-        literal = self._guard.check_host_literal(host)
         addresses = [str(literal)] if literal is not None else await self._guard.resolve_async(host, port)
         tls = None
         if scheme == "https":

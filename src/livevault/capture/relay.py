@@ -184,8 +184,6 @@ class FfmpegRelay:
             return await self._relay(request, upstream)
         except LivevaultError as exc:
             return self._failed(exc)
-        except (ConnectionError, asyncio.IncompleteReadError):  # ffmpeg hung up (stop, seek): nothing to report
-            raise
         except TimeoutError as exc:
             return self._failed(NetworkTimeout(f"no answer in time: {type(exc).__name__}"))
 

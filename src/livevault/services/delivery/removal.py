@@ -33,7 +33,7 @@ class FileRemoval:
         self._remote = remote
         self._files_changed = files_changed
 
-    def drop_local_copies(self, recording_id: str, files: Sequence[StoredFile]) -> int:
+    def drop_local_copies(self, files: Sequence[StoredFile]) -> int:
         """Remove the local copy of each of `files` that has a verified remote copy; returns the bytes freed."""
         freed = 0
         for file in files:
@@ -45,7 +45,6 @@ class FileRemoval:
                 freed += file.size
         if self._files_changed is not None:
             self._files_changed()
-        del recording_id
         return freed
 
     def delete_files(self, recording: Recording) -> None:

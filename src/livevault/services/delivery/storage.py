@@ -352,7 +352,7 @@ class StorageService:
     def drop_local_copies(self, recording_id: str) -> int:
         """Remove the local copy of each file of the recording that has a verified remote copy (the object and
         the rows stay; downloads then come from S3). Returns the bytes freed. Blocking."""
-        return self.removal.drop_local_copies(recording_id, self.files_of(recording_id))
+        return self.removal.drop_local_copies(self.files_of(recording_id))
 
     def delete_files(self, recording: Recording) -> None:
         """Remove the recording's S3 objects and local files, then their rows. Blocking.
