@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(
         True, validation_alias=_env("LIVEVAULT_SCHEDULER_ENABLED", "scheduler_enabled")
     )
+    background_poll: float = Field(
+        5.0, ge=0.1, le=300, validation_alias=_env("LIVEVAULT_BACKGROUND_POLL", "background_poll")
+    )
 
     # Push sources (seed 002 webhook)
     webhook_secret: str = Field(

@@ -10,6 +10,7 @@ whose answer was lost may see a repeat, which the event id lets it drop).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import random
 import time
@@ -59,14 +60,15 @@ class Dispatcher:
     def __init__(
         self, settings: Settings, db: Database, http: aiohttp.ClientSession,
         validate_url: Callable[[str], str], metrics: Metrics | None = None,
-        *, idle_sleep: float = 1.0, batch: int = 100, concurrency: int = 8,
+        *, idle_sleep: float | None = None, batch: int = 100, concurrency: int = 8,
     ) -> None:
         self._settings = settings
         self._db = db
         self._http = http
         self._validate = validate_url
         self._metrics = metrics
-        self._idle_sleep = idle_sleep
+        self._idle_sleep = settings.background_poll if idle_sleep is None else idle_sleep
+        self._retries: list[float] = []  # heap of time.monotonic() at which retries this process scheduled fall due
         self._batch = batch
         self._limit = asyncio.Semaphore(concurrency)
         self._passes = RepeatingPass("notify-dispatcher", self._pass, self._sleep,
@@ -87,7 +89,16 @@ class Dispatcher:
         return await self.run_once() > 0  # the next event of a stream may be due right away
 
     async def _sleep(self) -> float:
-        return self._idle_sleep
+        """Until the earliest retry this process scheduled, at most `idle_sleep` (LIVEVAULT_BACKGROUND_POLL):
+        deliveries another process queued, or claims a dead process left, are seen within it. What this
+        process queues wakes it at once (`poke`)."""
+        now, due = time.monotonic(), False
+        while self._retries and self._retries[0] <= now:  # due now: one more pass takes it
+            heapq.heappop(self._retries)
+            due = True
+        if due:
+            return 0.0
+        return min(self._idle_sleep, self._retries[0] - now) if self._retries else self._idle_sleep
 
     async def run_once(self) -> int:
         """Claim and send every delivery that is due now; returns how many were attempted."""
@@ -124,6 +135,7 @@ class Dispatcher:
             values = {"attempts": attempts, "last_error": error, "last_status_code": status_code,
                       "next_attempt_at": now + timedelta(seconds=delay)}
             outcome = "retry"
+            heapq.heappush(self._retries, time.monotonic() + delay + 0.05)  # just after its row is due
         await self._db.run_async(lambda s: NotificationRepository(s).settle(delivery.seq, **values))
         if self._metrics is not None:
             self._metrics.notifications.labels(status=outcome).inc()

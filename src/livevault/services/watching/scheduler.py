@@ -79,7 +79,7 @@ class WatchScheduler:
         *,
         claim_limit: int = 2000,
         concurrency: int = 16,
-        idle_sleep: float = 1.0,
+        idle_sleep: float | None = None,
         notifier: Notifier | None = None,
     ) -> None:
         self._notifier = notifier
@@ -90,7 +90,7 @@ class WatchScheduler:
         self._metrics = metrics
         self._claim_limit = claim_limit
         self._limit = asyncio.Semaphore(concurrency)
-        self._idle_sleep = idle_sleep
+        self._idle_sleep = settings.background_poll if idle_sleep is None else idle_sleep
         self._passes = RepeatingPass("watch-scheduler", self._pass, self._sleep_for,
                                      stop_timeout=settings.http_timeout + 5)
         # bandit B311: pseudo-random is fine here (watcher jitter, not a secret)
@@ -116,9 +116,10 @@ class WatchScheduler:
         return await self.run_once() >= self._claim_limit
 
     async def _sleep_for(self) -> float:
-        """Until the next watcher is due, at most `idle_sleep` (a watcher another process added is seen
-        within it), unless `poke`/`stop` come first. Polling the database four times a second cost an idle
-        process more CPU than a hundred recordings' spool writes."""
+        """Until the next watcher is due, at most `idle_sleep` (LIVEVAULT_BACKGROUND_POLL: a watcher another
+        process added is seen within it), unless `poke`/`stop` come first. Polling the database four times a
+        second cost an idle process more CPU than a hundred recordings' spool writes; once a second still
+        cost a tenth of a hundred recordings' capture."""
         try:
             due = await self.due_in()
         except Exception:
