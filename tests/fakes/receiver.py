@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,6 +17,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    at: float = 0.0  # time.monotonic() when it arrived
 
     @property
     def event(self) -> dict[str, Any]:
@@ -51,7 +53,7 @@ class Receiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     status = receiver.answers.pop(0) if receiver.answers else receiver.default
-                    receiver.requests.append(Received(dict(self.headers.items()), body, status))
+                    receiver.requests.append(Received(dict(self.headers.items()), body, status, time.monotonic()))
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

@@ -69,6 +69,23 @@ def test_a_recording_is_announced_signed_in_order_once_after_two_refusals(
         assert max(i["attempts"] for i in listed["items"]) == 3  # the first event took 500, 500, 200
 
 
+@pytest.mark.live
+def test_retries_come_when_due_not_at_the_next_database_look(tmp_path: Path, stream_server: StreamServer) -> None:
+    # Given a service that looks in the database for others' work only once a minute
+    stream = stream_server.stream(f"r-{uuid.uuid4().hex[:8]}", segment_duration=1.0, window=6)
+    with Receiver(answers=[500, 500]) as receiver, \
+            _client(tmp_path, webhook_urls=receiver.url, background_poll=60) as api:
+        # When its first event is refused twice
+        accepted = api.post("/recordings", json={"url": stream.playlist_url("hi"), "duration": 2}).json()
+        wait_until(lambda: len(receiver.accepted()) >= 1, timeout=30)
+        # Then it was sent at once, and each retry came after its short backoff (at most 0.5 s here)
+        first, second, third = receiver.requests[:3]
+        assert [first.status, second.status, third.status] == [500, 500, 200]
+        assert second.at - first.at < 3
+        assert third.at - second.at < 3
+        assert third.event["data"]["recording"]["id"] == accepted["recording_id"]
+
+
 def test_a_receiver_down_for_the_whole_budget_leaves_a_failed_delivery_that_can_be_retried(tmp_path: Path) -> None:
     port = free_port()
     receiver = Receiver(port=port)
