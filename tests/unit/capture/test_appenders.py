@@ -3,6 +3,8 @@ chunk sizes, across reopenings, and a writer that lost its lease leaves its unsy
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import random
 from pathlib import Path
@@ -111,3 +113,35 @@ def test_a_part_whose_lease_was_lost_keeps_only_committed_segments(tmp_path: Pat
     spool.close()
     assert (tmp_path / "part-0001.ts").read_bytes() == b"1" * 10_000
     assert [s.sequence for s in Spool(tmp_path).segments()] == [1]
+
+
+
+def _resident_pages(path: Path) -> list[int]:
+    """Offsets of the pages of `path` that are in the page cache (mincore(2) on a mapping of it)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
+    with path.open("r+b") as fh, mmap.mmap(fh.fileno(), 0) as mapped:
+        pages = -(-len(mapped) // mmap.PAGESIZE)
+        vec = (ctypes.c_ubyte * pages)()
+        anchor = ctypes.c_char.from_buffer(mapped)
+        try:
+            if libc.mincore(ctypes.addressof(anchor), len(mapped), vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore failed")
+        finally:
+            del anchor  # the mapping cannot close while a ctypes object points into it
+        return [n * mmap.PAGESIZE for n in range(pages) if vec[n] & 1]
+
+
+def test_a_block_the_page_cache_holds_is_never_rewritten_with_o_direct(tmp_path: Path) -> None:
+    # Given a segment whose last, partial block went through the page cache at sync
+    path = tmp_path / "part.ts"
+    writer = appender(path)
+    writer.write(b"a" * (ALIGN + 904))
+    writer.sync()
+    # When the next segment fills the buffer and whole blocks go out
+    writer.write(b"b" * BUFFER_BYTES)
+    # Then that block was completed through the page cache (an O_DIRECT write over it would have made the
+    # kernel write it back and drop it first), and every byte is in place
+    assert ALIGN in _resident_pages(path)
+    writer.close()
+    assert path.read_bytes() == b"a" * (ALIGN + 904) + b"b" * BUFFER_BYTES
