@@ -58,6 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--segment", type=float, default=2.0, help="HLS segment duration in seconds")
     parser.add_argument("--sides", choices=["both", "livevault", "ffmpeg"], default="both",
                         help="which half to run (both for the comparison)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of both halves, in ABBA order (livevault, ffmpeg, ffmpeg, livevault, ...); "
+                             "the table shows the mean of the rounds, so a machine that speeds up or slows down "
+                             "during the run weighs on both halves alike")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, files)")
     parser.add_argument("--verify", choices=["sampled", "full", "off"], default=None,
                         help="LIVEVAULT_VERIFY for the service (default: its own default, sampled)")
@@ -67,8 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="experiments only: a Python file to run instead of `livevault serve` "
                              "(same environment); the result says so")
     args = parser.parse_args(argv)
-    if args.streams < 1 or args.seconds < 4 or args.segment <= 0:
-        parser.error("need --streams >= 1, --seconds >= 4 and --segment > 0")
+    if args.streams < 1 or args.seconds < 4 or args.segment <= 0 or args.rounds < 1:
+        parser.error("need --streams >= 1, --seconds >= 4, --segment > 0 and --rounds >= 1")
     return args
 
 
@@ -122,11 +126,11 @@ def warm_memory(args: argparse.Namespace, root: Path) -> dict[str, float]:
 
 
 def run_livevault(args: argparse.Namespace, server: ServerProcess, root: Path,
-                  stack: contextlib.ExitStack, notes: list[str]) -> dict[str, Any]:
+                  stack: contextlib.ExitStack, notes: list[str], tag: str = "") -> dict[str, Any]:
     n, seconds, segment = args.streams, args.seconds, args.segment
-    workdir = root / "livevault"
+    workdir = root / f"livevault{tag}"
     workdir.mkdir()
-    print(f"\n== livevault: one `livevault serve` process, {n} recordings of {seconds} s ==")
+    print(f"\n== livevault{tag}: one `livevault serve` process, {n} recordings of {seconds} s ==")
     warm = warm_memory(args, root)
     service = LivevaultService(workdir, n, launcher=args.serve_launcher)
     stack.callback(service.stop)
@@ -153,7 +157,7 @@ def run_livevault(args: argparse.Namespace, server: ServerProcess, root: Path,
         time.sleep(0.3)
     idle_rss = min(row["rss"] for row in idle)
     idle_pss = next((row["pss"] for row in idle if "pss" in row), 0.0)
-    names = [f"lv{i:03d}" for i in range(n)]
+    names = [f"lv{tag}{i:03d}" for i in range(n)]
     urls = server.create(names, spread=segment)
     recordings = [Recording(name, urls[name]) for name in names]
     print(f"  {n} live streams up (starts spread over {segment:g} s); idle RSS {idle_rss / MIB:.1f} MiB")
@@ -335,13 +339,13 @@ def _request_counts(records: dict[str, dict[str, Any]]) -> dict[str, int]:
 
 
 def run_ffmpeg(args: argparse.Namespace, server: ServerProcess, root: Path, binary: str,
-               stack: contextlib.ExitStack) -> dict[str, Any]:
+               stack: contextlib.ExitStack, tag: str = "") -> dict[str, Any]:
     n, seconds, segment = args.streams, args.seconds, args.segment
-    workdir = root / "ffmpeg"
+    workdir = root / f"ffmpeg{tag}"
     workdir.mkdir()
-    print(f"\n== ffmpeg: {n} processes `ffmpeg -i URL -c copy -t {seconds}` ==")
+    print(f"\n== ffmpeg{tag}: {n} processes `ffmpeg -i URL -c copy -t {seconds}` ==")
     warm = warm_memory(args, root)
-    names = [f"ff{i:03d}" for i in range(n)]
+    names = [f"ff{tag}{i:03d}" for i in range(n)]
     urls = server.create(names, spread=segment)
     print(f"  {n} live streams up (starts spread over {segment:g} s)")
     fleet = FfmpegFleet(binary, urls, seconds, workdir)
@@ -426,6 +430,55 @@ def run_ffmpeg(args: argparse.Namespace, server: ServerProcess, root: Path, bina
         "samples": [{"t": round(t - t_start, 2), **v} for t, v in fleet.sampler.rows],
         "per_process": per_process,
     }
+
+
+# --- rounds -------------------------------------------------------------------------------------------------
+
+_AVERAGED = (
+    "cpu_per_stream_minute", "cpu_per_stream_minute_steady", "end_to_end_cpu_per_stream_minute",
+    "finalize_cpu_per_stream_minute", "cpu_per_stream_minute_until_all_stopped", "cpu_per_nominal_stream_minute",
+    "cpu_capture_s", "mem_per_stream_mib", "rss_per_stream_mib", "requests_per_stream_minute", "ttfs_median_s",
+    "ttfs_p95_s", "last_file_ready_s", "server_cpu_during_capture_s",
+)
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One side over its rounds: the mean of each figure in `_AVERAGED`; everything else (completeness,
+    files ready and verified) from the round that did worst."""
+    if not rounds:
+        return None
+    worst = min(rounds, key=lambda r: (_get(r, "completeness", "overall") or 0.0, _get(r, "files_ready") or 0))
+    combined = dict(worst)
+    for key in _AVERAGED:
+        values = [r[key] for r in rounds if isinstance(r.get(key), (int, float))]
+        combined[key] = sum(values) / len(values) if values else None
+    combined["rounds"] = len(rounds)
+    return combined
+
+
+def round_order(rounds: int) -> list[str]:
+    """ABBA: livevault, ffmpeg, ffmpeg, livevault, livevault, ffmpeg, ... (`rounds` of each)."""
+    order: list[str] = []
+    for r in range(rounds):
+        order += ["livevault", "ffmpeg"] if r % 2 == 0 else ["ffmpeg", "livevault"]
+    return order
+
+
+def print_rounds(lvs: list[dict[str, Any]], ffs: list[dict[str, Any]]) -> None:
+    if len(lvs) + len(ffs) <= 2:
+        return
+    print("\nrounds (steady-state capture CPU-s per stream-minute; test server CPU-s for the same work):")
+    def fmt(side: dict[str, Any] | None, key: str, spec: str) -> str:
+        value = _get(side, key)
+        return "n/a" if value is None else format(value, spec)
+
+    for i in range(max(len(lvs), len(ffs))):
+        lv = lvs[i] if i < len(lvs) else None
+        ff = ffs[i] if i < len(ffs) else None
+        print(f"  round {i + 1}: livevault {fmt(lv, 'cpu_per_stream_minute_steady', '.4f')} "
+              f"(server {fmt(lv, 'server_cpu_during_capture_s', '.1f')}), "
+              f"ffmpeg {fmt(ff, 'cpu_per_stream_minute_steady', '.4f')} "
+              f"(server {fmt(ff, 'server_cpu_during_capture_s', '.1f')})")
 
 
 # --- report ------------------------------------------------------------------------------------------------
@@ -521,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "config": {"streams": args.streams, "seconds": args.seconds, "bitrate": args.bitrate,
-                   "segment": args.segment, "window": WINDOW, "sides": args.sides,
+                   "segment": args.segment, "window": WINDOW, "sides": args.sides, "rounds": args.rounds,
                    "verify": os.environ.get("LIVEVAULT_VERIFY", "sampled"),
                    "event_loop": os.environ.get("LIVEVAULT_EVENT_LOOP", "auto")},
         "machine": machine(),
@@ -545,13 +598,23 @@ def main(argv: list[str] | None = None) -> int:
             server = ServerProcess(args.segment, int(args.bitrate), WINDOW, root / "streamserver.log")
             stack.callback(server.stop)
             print(f"  live test server pid {server.pid} at {server.base_url}")
-            lv = None
-            if args.sides in ("both", "livevault"):
-                lv = run_livevault(args, server, root, stack, result["notes"])
-            ff = run_ffmpeg(args, server, root, binary, stack) if binary is not None else None
+            lvs: list[dict[str, Any]] = []
+            ffs: list[dict[str, Any]] = []
+            for side in round_order(args.rounds):
+                if side == "livevault" and args.sides in ("both", "livevault"):
+                    tag = f"-r{len(lvs) + 1}" if args.rounds > 1 else ""
+                    lvs.append(run_livevault(args, server, root, stack, result["notes"], tag))
+                elif side == "ffmpeg" and binary is not None:
+                    tag = f"-r{len(ffs) + 1}" if args.rounds > 1 else ""
+                    ffs.append(run_ffmpeg(args, server, root, binary, stack, tag))
+        lv, ff = combine(lvs), combine(ffs)
         rows = build_rows(lv, ff)
-        result.update(livevault=lv, ffmpeg_side=ff, table=[row.as_dict() for row in rows])
+        result.update(livevault=lv, ffmpeg_side=ff, livevault_rounds=lvs, ffmpeg_rounds=ffs,
+                      table=[row.as_dict() for row in rows])
+        print_rounds(lvs, ffs)
         print()
+        if args.rounds > 1:
+            print(f"mean of {args.rounds} rounds per side (completeness and files: the worst round)")
         print(render(rows))
         if lv is not None:
             incomplete = lv["completeness"]["incomplete_streams"]
