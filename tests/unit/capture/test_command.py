@@ -115,7 +115,9 @@ def assert_gone(pid: int) -> None:
     """The program was reaped by us and nothing of its process group still runs."""
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    alive = [(p, state) for p, state, _ in group_members(pid) if state != "Z"]
+    deadline = time.monotonic() + 2.0  # a SIGKILLed process needs a moment to die (seen under parallel load)
+    while (alive := [(p, state) for p, state, _ in group_members(pid) if state != "Z"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not alive, f"processes of group {pid} still running: {alive}"
     ours = [p for p, state, parent in group_members(pid) if state == "Z" and parent == os.getpid()]
     assert not ours, f"zombies of ours: {ours}"
