@@ -1,30 +1,24 @@
 """Composition root: Settings -> engine, runner, sources, capture engines -> services.
 
-The only module that names concrete adapter classes.
+The only module that names concrete adapter classes (with `livevault.wiring`, whose Settings -> adapter
+builders it re-exports under their old names here).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from livevault.cache.limiter import LimitsRateLimiter
-from livevault.cache.memory import MemoryCache
-from livevault.cache.redis_store import RedisCache, RedisStore
-from livevault.capture.base import CaptureEngine, CaptureOptions
 from livevault.capture.command import CommandCapture
 from livevault.capture.ffmpeg import FfmpegCapture
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import close_session, create_session
 from livevault.capture.progressive import ProgressiveCapture
 from livevault.db.session import check, create_engine_for, make_session_factory, upgrade
-from livevault.domain.livekit import LIVEKIT_SOURCE, EgressOutput
+from livevault.domain.livekit import LIVEKIT_SOURCE
 from livevault.domain.stream import StreamFormat
-from livevault.errors import InvalidInput, LivevaultError
 from livevault.net.guard import UrlGuard as UrlGuard
 from livevault.observability import Metrics, register_secrets
 from livevault.runners.local import LocalRunner
@@ -36,12 +30,11 @@ from livevault.services.health import Readiness
 from livevault.services.intake import TargetResolver
 from livevault.services.jobs import JobLedger
 from livevault.services.keys import KeyService
-from livevault.services.livekit.rooms import RoomRecordingService
 from livevault.services.notify.deliveries import NotificationService
 from livevault.services.notify.dispatch import Dispatcher
 from livevault.services.notify.emit import Notifier
 from livevault.services.pieces import Splitter
-from livevault.services.push.bucket import BucketPoller, presigner
+from livevault.services.push.bucket import BucketPoller
 from livevault.services.push.webhooks import PushService
 from livevault.services.ratelimit import ApiRateLimit
 from livevault.services.recording.finalize import Finalizer
@@ -56,127 +49,38 @@ from livevault.services.watching.scheduler import WatchScheduler
 from livevault.services.watching.watch import WatcherService
 from livevault.sources.bucket import ENGINE as BUCKET_ENGINE
 from livevault.sources.catalog import build_registry
-from livevault.sources.http_api import ResolverClient
-from livevault.sources.livekit import LiveKitClient
 from livevault.sources.urls import check_secret_file
-from livevault.sources.ytdlp_video import YtDlpVideo
 from livevault.storage.local import LocalStore
-from livevault.storage.s3 import S3Config, S3Store
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
+from livevault.wiring.adapters import bucket_capture_options as bucket_capture_options
+from livevault.wiring.adapters import build_rooms as build_rooms
+from livevault.wiring.adapters import build_runner as build_runner
+from livevault.wiring.adapters import capture_options as capture_options
+from livevault.wiring.adapters import celery_app as celery_app
+from livevault.wiring.adapters import download_strategies as download_strategies
+from livevault.wiring.adapters import object_store as object_store
+from livevault.wiring.adapters import segments_store as segments_store
+from livevault.wiring.adapters import shared_state as shared_state
+from livevault.wiring.loop import event_loop_name as event_loop_name
+from livevault.wiring.loop import new_event_loop as new_event_loop
+from livevault.wiring.loop import run_async as run_async
+from livevault.wiring.startup import notify_targets as notify_targets
+from livevault.wiring.startup import prepare_storage as prepare_storage
+from livevault.wiring.startup import trusted_hosts as trusted_hosts
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
     from pathlib import Path
-    from types import ModuleType
 
     import aiohttp
-    from celery import Celery  # type: ignore[import-untyped]
     from sqlalchemy import Engine
 
-    from livevault.cache.base import RateLimitBackend, TtlCache
+    from livevault.cache.redis_store import RedisStore
+    from livevault.capture.base import CaptureEngine
     from livevault.config import Settings
     from livevault.domain.recording import Recording
     from livevault.runners.celery import CeleryRunner
-    from livevault.services.downloads.videos import VideoStrategy
+    from livevault.services.livekit.rooms import RoomRecordingService
     from livevault.sources.registry import SourceRegistry
     from livevault.storage.base import Store
-
-
-def _uvloop() -> ModuleType | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop
-
-
-def event_loop_name(settings: Settings) -> str:
-    """The event loop `LIVEVAULT_EVENT_LOOP` asks for and this install has: "uvloop" or "asyncio"."""
-    if settings.event_loop == "asyncio":
-        return "asyncio"
-    if _uvloop() is None:
-        if settings.event_loop == "uvloop":
-            log.warning("LIVEVAULT_EVENT_LOOP=uvloop, but uvloop is not installed: using asyncio's loop")
-        return "asyncio"
-    return "uvloop"
-
-
-def new_event_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """A new event loop of the configured kind (uvloop's costs less CPU per request and socket read)."""
-    module = _uvloop() if event_loop_name(settings) == "uvloop" else None
-    if module is None:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = module.new_event_loop()
-    return loop
-
-
-def run_async(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` on the configured event loop (the CLI's one-shot commands)."""
-    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings)) as runner:
-        return runner.run(main)
-
-
-def capture_options(settings: Settings) -> CaptureOptions:
-    return CaptureOptions(
-        http_timeout=settings.http_timeout,
-        segment_concurrency=settings.segment_concurrency,
-        segment_retries=settings.segment_retries,
-        playlist_grace=settings.playlist_grace,
-        stall_timeout=settings.stall_timeout,
-        reconnect_window=settings.reconnect_window,
-        user_agent=settings.user_agent,
-        lean_http=settings.lean_http,
-    )
-
-
-def download_strategies(settings: Settings, http: aiohttp.ClientSession) -> dict[str, VideoStrategy]:
-    """Seed 003's strategies; `scrapling-api` only when its resolver URL is configured.
-
-    The resolver is the operator's own service (often on a private network), so it is called through a
-    session that trusts private addresses; what it returns still passes the guard before it is fetched.
-    """
-    strategies: dict[str, VideoStrategy] = {
-        "yt-dlp": YtDlpVideo(timeout=settings.download_timeout),  # keeps yt-dlp's browser User-Agent
-    }
-    if settings.download_resolver_url:
-        strategies["scrapling-api"] = ResolverClient(
-            http, settings.download_resolver_url, timeout=settings.download_timeout
-        )
-    return strategies
-
-
-def object_store(settings: Settings) -> Store | None:
-    """The S3-compatible store (S3, MinIO, R2) when a bucket is configured, else None."""
-    if not settings.s3_enabled:
-        return None
-    return S3Store(S3Config(
-        bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint or None,
-        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
-        region=settings.aws_region, force_path_style=settings.s3_path_style, key_prefix=settings.s3_key_prefix,
-        public_base_url=settings.s3_public_base_url, multipart_threshold=settings.s3_multipart_threshold,
-        part_size=settings.s3_part_size,
-    ))
-
-
-def segments_store(settings: Settings) -> Store | None:
-    """The bucket a streaming server writes live HLS into (bucket sources), on the same S3 service and
-    credentials as the recordings bucket; None when neither a bucket source nor S3 is configured."""
-    if settings.push_source != "bucket" and not settings.s3_enabled:
-        return None
-    return S3Store(S3Config(
-        bucket=settings.bucket_source_bucket, endpoint_url=settings.s3_endpoint or None,
-        access_key_id=settings.aws_access_key_id or None, secret_access_key=settings.aws_secret_access_key or None,
-        region=settings.aws_region, force_path_style=settings.s3_path_style,
-        connect_timeout=min(settings.bucket_read_timeout, 10.0), read_timeout=settings.bucket_read_timeout,
-    ))
-
-
-def bucket_capture_options(settings: Settings, options: CaptureOptions, store: Store | None) -> CaptureOptions:
-    """The native HLS capture's options for bucket streams: the bucket read timeout and retries, s3:// signing."""
-    return replace(options, http_timeout=settings.bucket_read_timeout, segment_retries=settings.bucket_read_retries,
-                   url_signer=presigner(store) if store is not None else None)
 
 
 @dataclass
@@ -292,80 +196,8 @@ class Container:
             self.shared_store.close()
 
 
-def celery_app(settings: Settings, *, set_as_current: bool = False) -> Celery:
-    """The Celery app every process of a distributed deployment shares (broker, queues, routes)."""
-    from livevault.runners.celery import create_celery_app  # celery is imported only in distributed mode
-
-    return create_celery_app(settings, set_as_current=set_as_current)
-
-
-def build_runner(settings: Settings) -> LocalRunner | CeleryRunner:
-    """`LIVEVAULT_RUNNER`: jobs run in this process (local) or are sent to Celery workers (celery)."""
-    if settings.runner == "celery":
-        from livevault.runners.celery import CeleryRunner
-
-        return CeleryRunner(celery_app(settings), queue_prefix=settings.celery_queue_prefix)
-    return LocalRunner(max_concurrent=settings.max_concurrent_recordings)
-
-
-def shared_state(settings: Settings) -> tuple[RedisStore | None, RateLimitBackend, TtlCache]:
-    """Rate-limit windows and caches: in this process's memory (embedded), or in Redis shared by every replica."""
-    url = settings.shared_redis_url
-    if url is None:
-        return None, LimitsRateLimiter.in_memory(), MemoryCache()
-    store = RedisStore.from_url(url)
-    namespace = settings.redis_namespace
-    return store, LimitsRateLimiter.on_redis(store, f"{namespace}:ratelimit"), RedisCache(store, f"{namespace}:")
-
-
-def build_rooms(
-    settings: Settings, db: Database, metrics: Metrics, http: aiohttp.ClientSession, notifier: Notifier,
-    storage: StorageService,
-) -> RoomRecordingService:
-    """LiveKit room recording, when LIVEKIT_HOST/KEY/SECRET and an S3 bucket are configured."""
-    client = None
-    if settings.livekit_host and settings.livekit_api_key and settings.livekit_api_secret:
-        client = LiveKitClient(settings.livekit_host, settings.livekit_api_key, settings.livekit_api_secret, http)
-    output = None
-    if storage.remote is not None and settings.s3_endpoint:
-        output = EgressOutput(
-            endpoint=settings.s3_endpoint, bucket=settings.s3_bucket, access_key=settings.aws_access_key_id,
-            secret=settings.aws_secret_access_key, region=settings.aws_region, force_path_style=settings.s3_path_style,
-        )
-    return RoomRecordingService(settings, db, metrics, client=client, output=output, store=storage.remote,
-                                files=storage, notifier=notifier)
-
-
 def _claim_piece(storage: StorageService, recording: Recording, index: int) -> Path:
     return storage.claim_output(recording, piece=index)
-
-
-def trusted_hosts(settings: Settings) -> list[str]:
-    """LIVEVAULT_TRUSTED_HOSTS and the S3 endpoint's host: the operator's own object store (often MinIO on a
-    private network) serves the presigned reads of bucket sources through the capture client."""
-    hosts = list(settings.trusted_hosts)
-    if settings.s3_endpoint:
-        endpoint_host = urlsplit(settings.s3_endpoint).hostname
-        if endpoint_host:
-            hosts.append(endpoint_host)
-    return hosts
-
-
-def notify_targets(settings: Settings, guard: UrlGuard) -> list[str]:
-    """LIVEVAULT_WEBHOOK_URLS, each through the URL guard: a refused target stops start-up."""
-    targets = []
-    for url in settings.webhook_urls:
-        try:
-            targets.append(guard.check_url(url))
-        except LivevaultError as exc:
-            raise InvalidInput(f"LIVEVAULT_WEBHOOK_URLS: {exc.message}",
-                               details={"error_code": exc.code, **exc.details}) from exc
-    return targets
-
-
-def prepare_storage(settings: Settings) -> None:
-    for path in (settings.data_dir, settings.recordings_dir, settings.spool_dir):
-        path.mkdir(parents=True, exist_ok=True)
 
 
 def build_container(settings: Settings, *, migrate: bool = True, guard: UrlGuard | None = None) -> Container:
