@@ -116,8 +116,9 @@ def test_decrypt_roundtrip_and_failures() -> None:
         decrypt_aes128(b"x" * 15, key, iv)
     with pytest.raises(DecryptionFailed):
         decrypt_aes128(_encrypt(b"hello", key, iv), b"k" * 8, iv)
+    # A wrong key: fixed keys, because with a random one the padding comes out valid now and then (1 in ~256)
     with pytest.raises(DecryptionFailed):
-        decrypt_aes128(_encrypt(b"hello" * 10, key, iv), os.urandom(16), iv)
+        decrypt_aes128(_encrypt(b"hello" * 10, b"\x01" * 16, iv), b"\x02" * 16, iv)
 
 
 async def test_key_cache_fetches_each_key_once() -> None:
