@@ -2,7 +2,7 @@
 
 A fetch never stalls the capture: a segment that keeps failing (at most `segment_retries` retries) or
 leaves the window comes back as a failed `Fetched`, which the writer records as a gap. Only a full
-disk is raised. Bodies larger than `http.SPILL_BYTES` go to a temporary file in `spill_dir`.
+disk is raised. Bodies larger than `body.SPILL_BYTES` go to a temporary file in `spill_dir`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ progressive capture holds its connection for hours). A capture talks through an 
 the stream's headers and proxy, carries cookies the source sets (per capture, never shared between
 recordings), and turns aiohttp/asyncio failures into `NetworkTimeout`, `SourceUnreachable`,
 `SourceBlocked` (403), `LoginRequired` (401, or a redirect to a login page) or `StreamEnded` (404/410),
-the HTTP status in `details["status"]`.
+the HTTP status in `details["status"]` (`http_errors`). Bodies are `body.Body`. Both are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import tempfile
 import weakref
-from dataclasses import dataclass, field
 from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,33 +23,35 @@ import aiohttp
 import yarl
 from aiohttp import hdrs
 
+from livevault.capture import body as _body
+from livevault.capture.body import SPILL_BYTES as SPILL_BYTES
+from livevault.capture.body import Body as Body
+from livevault.capture.body import read_spilling
+from livevault.capture.http_errors import GONE_STATUSES as GONE_STATUSES
+from livevault.capture.http_errors import http_status as http_status
+from livevault.capture.http_errors import login_wall as login_wall
+from livevault.capture.http_errors import looks_like_login as looks_like_login
+from livevault.capture.http_errors import map_error as map_error
+from livevault.capture.http_errors import safe_url as _safe_url
+from livevault.capture.http_errors import status_error as status_error
 from livevault.capture.lean import LeanClient, LeanResponse, NotHandled, close_clients, lean_client
 from livevault.capture.s3url import is_s3
 from livevault.errors import (
     InvalidInput,
     InvalidUrl,
-    LivevaultError,
-    LoginRequired,
-    NetworkTimeout,
-    SourceBlocked,
-    SourceUnreachable,
-    StreamEnded,
 )
-from livevault.net.guard import describe_failure
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
+    from pathlib import Path
 
     from aiohttp.client import _RequestContextManager
 
     from livevault.capture.base import CaptureOptions
     from livevault.net.guard import UrlGuard
 
-SPILL_BYTES = 8 * 1024 * 1024
-"""Bodies larger than this go to a temporary file instead of memory."""
 READ_CHUNK = 256 * 1024
 _PROXY_SCHEMES = {"http", "https"}
-GONE_STATUSES = frozenset({404, 410})
 _IDENTITY = {"Accept-Encoding": "identity"}
 _TIMEOUTS_KEPT = 8
 
@@ -99,65 +98,6 @@ def guard_of(session: aiohttp.ClientSession) -> UrlGuard | None:
         return None
 
 
-def _safe_url(url: str) -> str:
-    """The URL without its query and credentials (signed tokens stay out of messages and details)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-
-
-def status_error(status: int, url: str, reason: str | None = None) -> LivevaultError:
-    """The error for an HTTP status; the server's reason phrase is left out (it is the server's own text)."""
-    del reason
-    details: dict[str, Any] = {"status": status, "url": _safe_url(url)}
-    text = f"HTTP {status} from {_safe_url(url)}"
-    if status == 401:
-        return LoginRequired(f"the source asks for a login: {text}; pass the cookies of a logged-in session "
-                             f"(options.cookies)", details=details)
-    if status == 403:
-        return SourceBlocked(f"the source refused access: {text}", details=details)
-    if status in GONE_STATUSES:
-        return StreamEnded(f"the source has no such resource: {text}", details=details)
-    return SourceUnreachable(f"the source answered {text}", details=details)
-
-
-_LOGIN_WORDS = ("login", "signin", "sign-in", "sign_in", "auth")
-
-
-def looks_like_login(path: str) -> bool:
-    """Whether a path a request was redirected to is a login page."""
-    last = path.rstrip("/").rsplit("/", 1)[-1].lower()
-    return any(word in last for word in _LOGIN_WORDS)
-
-
-def login_wall(url: str, path: str) -> LoginRequired:
-    return LoginRequired(
-        f"{_safe_url(url)} redirected to a login page ({path[:100]}): it needs a logged-in session; pass its "
-        f"cookies (a file under LIVEVAULT_SECRETS_DIR, options.cookies)",
-        details={"url": _safe_url(url), "location_path": path[:100]},
-    )
-
-
-def map_error(exc: BaseException, url: str) -> LivevaultError:
-    """An aiohttp/asyncio/OS failure as a livevault error."""
-    if isinstance(exc, LivevaultError):
-        return exc
-    details: dict[str, Any] = {"url": _safe_url(url)}
-    if isinstance(exc, TimeoutError):
-        return NetworkTimeout(f"no answer in time from {_safe_url(url)}", details=details)
-    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError | aiohttp.NonHttpUrlRedirectClientError):
-        return InvalidUrl(f"invalid URL: {_safe_url(url)}", details=details)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return status_error(exc.status, url, exc.message)
-    why = describe_failure(exc)  # never the peer's own text
-    return SourceUnreachable(f"cannot reach {_safe_url(url)}: {why}", details=details)
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status behind a mapped error, if it came from one."""
-    status = exc.details.get("status") if isinstance(exc, LivevaultError) else None
-    return status if isinstance(status, int) else None
-
-
 def as_url(url: str) -> yarl.URL:
     """A yarl URL that sends the path and query exactly as written (no re-quoting of signed tokens)."""
     if url.isascii() and url.isprintable() and " " not in url:
@@ -178,44 +118,6 @@ def check_proxy(proxy: str | None) -> str | None:
     if urlsplit(proxy).scheme.lower() not in _PROXY_SCHEMES:
         raise InvalidInput(f"unsupported proxy {_safe_url(proxy)}: only http:// and https:// proxies work")
     return proxy
-
-
-@dataclass(slots=True)
-class Body:
-    """A response body: in memory as the chunks it arrived in (never joined), or spilled to a temporary file."""
-
-    parts: list[bytes] = field(default_factory=list)
-    path: Path | None = None
-    size: int = 0
-    head: bytes = b""
-
-    @classmethod
-    def of(cls, data: bytes) -> Body:
-        return cls(parts=[data], size=len(data), head=data[:16])
-
-    @classmethod
-    def of_parts(cls, parts: list[bytes], size: int) -> Body:
-        head = parts[0][:16] if parts and len(parts[0]) >= 16 else b"".join(parts)[:16]
-        return cls(parts=parts, size=size, head=head)
-
-    @property
-    def data(self) -> bytes:
-        """The in-memory body as one bytes object (empty when spilled)."""
-        parts = self.parts
-        return parts[0] if len(parts) == 1 else b"".join(parts)
-
-    def chunks(self, block: int = 1024 * 1024) -> Iterator[bytes]:
-        if self.path is None:
-            yield from self.parts
-            return
-        with self.path.open("rb") as fh:
-            while chunk := fh.read(block):
-                yield chunk
-
-    def discard(self) -> None:
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
-            self.path = None
 
 
 class HttpClient:
@@ -354,9 +256,9 @@ class HttpClient:
                 if byte_range is not None and resp.status != 206:
                     return Body.of(await _read_slice(resp, *byte_range))
                 length = resp.content_length
-                if spill_dir is None or (length is not None and length <= SPILL_BYTES):
+                if spill_dir is None or (length is not None and length <= _body.SPILL_BYTES):
                     return await _read_parts(resp)
-                return await _read_spilling(resp, spill_dir)
+                return await read_spilling(resp, spill_dir)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_error(exc, url) from exc
 
@@ -370,10 +272,10 @@ class HttpClient:
         headers = {"User-Agent": self._user_agent, "Accept": "*/*", **self._request_headers(url, extra)}
         try:
             if total is None:
-                response = await lean.get(target, headers, limit=SPILL_BYTES, read_timeout=self._timeout)
+                response = await lean.get(target, headers, limit=_body.SPILL_BYTES, read_timeout=self._timeout)
             else:
                 async with asyncio.timeout(total):
-                    response = await lean.get(target, headers, limit=SPILL_BYTES, read_timeout=self._timeout)
+                    response = await lean.get(target, headers, limit=_body.SPILL_BYTES, read_timeout=self._timeout)
         except NotHandled:
             return None
         except (OSError, TimeoutError) as exc:
@@ -433,50 +335,6 @@ async def _read_slice(resp: aiohttp.ClientResponse, offset: int, length: int) ->
         if position >= end:
             break
     return b"".join(wanted)
-
-
-def _open_spill(directory: Path) -> Any:
-    directory.mkdir(parents=True, exist_ok=True)
-    return tempfile.NamedTemporaryFile(dir=directory, prefix=".segment-", delete=False)
-
-
-def _drop_spill(spill: Any) -> None:
-    spill.close()
-    Path(spill.name).unlink(missing_ok=True)
-
-
-async def _read_spilling(resp: aiohttp.ClientResponse, directory: Path) -> Body:
-    chunks: list[bytes] = []
-    size = 0
-    head = b""
-    spill: Any = None
-    content = resp.content
-    try:
-        while True:
-            chunk, end_of_http_chunk = await content.readchunk()
-            if not chunk:
-                if end_of_http_chunk:
-                    continue
-                break
-            if len(head) < 16:
-                head = (head + chunk)[:16]
-            if spill is None and size + len(chunk) > SPILL_BYTES:
-                spill = _open_spill(directory)
-                spill.writelines(chunks)
-                chunks = []
-            if spill is not None:
-                spill.write(chunk)
-            else:
-                chunks.append(chunk)
-            size += len(chunk)
-    except BaseException:
-        if spill is not None:
-            _drop_spill(spill)
-        raise
-    if spill is None:
-        return Body(parts=chunks, size=size, head=head)
-    spill.close()
-    return Body(path=Path(spill.name), size=size, head=head)
 
 
 async def fetch_bytes(session: aiohttp.ClientSession, url: str, *, headers: Mapping[str, str] | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from livevault.capture import appenders as capture_appenders
+from livevault.capture import body as capture_body
 from livevault.capture import http as capture_http
 from livevault.capture import spool as capture_spool
 from livevault.capture.base import CaptureOptions
@@ -47,7 +48,7 @@ async def test_a_body_sent_in_pieces_is_kept_as_its_chunks_without_a_copy(origin
 async def test_a_large_body_of_unknown_length_still_spills_whole(
     origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(capture_http, "SPILL_BYTES", 100)
+    monkeypatch.setattr(capture_body, "SPILL_BYTES", 100)
     origin.stream("big.ts", Connection(chunks=list(PIECES), every=0.02))
     body = await get_body(origin, "big.ts", spill_dir=tmp_path)
     assert body.path is not None
