@@ -26,24 +26,22 @@ import logging
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from livevault.capture import m3u8
 from livevault.capture._aio import pause, wait_done, wait_stop
 from livevault.capture.hls_fetch import Fetched, SegmentFetcher, check_supported
-from livevault.capture.hls_window import MIN_RELOAD, PendingGap, SequenceWindow, Verdict, resume_point, segment_gap
-from livevault.capture.hls_write import HlsSpoolWriter, detect_container
-from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
-from livevault.capture.m3u8 import (
-    MasterPlaylist,
-    MediaPlaylist,
-    ReloadCache,
-    Segment,
-    parse_media_playlist,
-    parse_playlist,
-    select_variant,
-    start_index,
+from livevault.capture.hls_window import (
+    MIN_RELOAD,
+    PendingGap,
+    PlaylistUnreachable,
+    SequenceWindow,
+    Verdict,
+    resume_point,
+    segment_gap,
 )
+from livevault.capture.hls_write import HlsSpoolWriter, QueueItem
+from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, PartReason
 from livevault.errors import LivevaultError, StreamStalled
 
@@ -54,29 +52,12 @@ if TYPE_CHECKING:
     from livevault.capture.spool import Spool
     from livevault.domain.stream import StreamInfo
 
-__all__ = ["HlsCapture", "detect_container"]
+__all__ = ["HlsCapture"]
 
 log = logging.getLogger(__name__)
 
 _FAILED_RELOAD = 1.0
 _STOP_GRACE = 0.5
-
-
-class _Unreachable(Exception):
-    def __init__(self, error: LivevaultError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-@dataclass(slots=True, eq=False)
-class _Item:
-    """One entry of the in-order queue: a segment to fetch and write, or a gap to record."""
-
-    segment: Segment | None = None
-    gap: PendingGap | None = None
-    epoch: int = 0
-    reset: bool = False
-    task: asyncio.Task[Fetched] | None = None
 
 
 class HlsCapture:
@@ -102,15 +83,15 @@ class _HlsRun:
         self._window = SequenceWindow()
         self._media_url = stream.url
         self._last_text = ""
-        self._parsed = ReloadCache()
+        self._parsed = m3u8.ReloadCache()
         self._last_ok = time.monotonic()
         self._last_new = self._last_ok
         self._outage = False
         self._ended = False
         self._saw_empty = False
         self._pending_reset = False  # a reset seen in a playlist with nothing new yet: mark the next segment
-        self._items: deque[_Item] = deque()
-        self._unstarted: deque[_Item] = deque()
+        self._items: deque[QueueItem] = deque()
+        self._unstarted: deque[QueueItem] = deque()
         self._active = 0
         self._wake = asyncio.Event()
         self._adding_done = False
@@ -196,7 +177,7 @@ class _HlsRun:
         try:
             if await self._playlist_loop():
                 self._finish(EndReason.END_OF_STREAM)
-        except _Unreachable as exc:
+        except PlaylistUnreachable as exc:
             log.warning("playlist unreachable for %.0fs: %s", self._options.playlist_grace, exc.error.message)
             self._finish(EndReason.UNREACHABLE, exc.error)
         except LivevaultError as exc:
@@ -249,16 +230,16 @@ class _HlsRun:
         self._apply(playlist)
         return True
 
-    async def _load_first(self) -> MediaPlaylist:
+    async def _load_first(self) -> m3u8.MediaPlaylist:
         assert self._client is not None
         text, url = await self._client.get_text(self._stream.url)
-        playlist = parse_playlist(text, url, self._parsed)
-        if isinstance(playlist, MasterPlaylist):
-            variant = select_variant(playlist, self._stream.quality)
+        playlist = m3u8.parse_playlist(text, url, self._parsed)
+        if isinstance(playlist, m3u8.MasterPlaylist):
+            variant = m3u8.select_variant(playlist, self._stream.quality)
             log.info("HLS variant %d bit/s %s", variant.bandwidth, variant.resolution)
             self._media_url = variant.uri
             text, url = await self._client.get_text(variant.uri)
-            playlist = parse_media_playlist(text, url, self._parsed)
+            playlist = m3u8.parse_media_playlist(text, url, self._parsed)
         self._last_text = text
         return playlist
 
@@ -270,11 +251,11 @@ class _HlsRun:
             if text == self._last_text:
                 self._last_ok, self._outage = time.monotonic(), False
                 return False
-            playlist = parse_media_playlist(text, url, self._parsed)
+            playlist = m3u8.parse_media_playlist(text, url, self._parsed)
         except LivevaultError as exc:
             self._outage = True
             if time.monotonic() - self._last_ok > self._options.playlist_grace:
-                raise _Unreachable(exc) from exc
+                raise PlaylistUnreachable(exc) from exc
             return False
         self._last_text = text
         self._last_ok = time.monotonic()
@@ -282,7 +263,7 @@ class _HlsRun:
         self._outage = False
         return changed
 
-    def _apply(self, playlist: MediaPlaylist) -> bool:
+    def _apply(self, playlist: m3u8.MediaPlaylist) -> bool:
         """Take what is new in a (re)loaded playlist; True when it brought segments or a reset."""
         window = self._window
         if window.next_seq is None:
@@ -295,7 +276,7 @@ class _HlsRun:
             log.warning("HLS media sequence reset: %d after %d", playlist.media_sequence, window.next_seq - 1)
             if self._outage:  # it came back renumbered: the outage is a gap of unknown sequences
                 now = time.time()
-                self._add(_Item(gap=PendingGap(GapCause.PLAYLIST_UNREACHABLE, window.applied_wall, now,
+                self._add(QueueItem(gap=PendingGap(GapCause.PLAYLIST_UNREACHABLE, window.applied_wall, now,
                                                duration=max(0.0, now - window.applied_wall)),
                                 epoch=window.epoch))
             tolerance = max(2.0, playlist.target_duration)
@@ -314,7 +295,7 @@ class _HlsRun:
         self._enqueue(fresh)
         return bool(fresh)
 
-    def _start(self, playlist: MediaPlaylist) -> bool:
+    def _start(self, playlist: m3u8.MediaPlaylist) -> bool:
         if not playlist.segments:
             self._saw_empty = True
             self._window.latest = playlist
@@ -322,7 +303,7 @@ class _HlsRun:
             return False
 
         def fresh_start() -> int:
-            return 0 if self._saw_empty else start_index(playlist, self._control.start or self._options.start_from)
+            return 0 if self._saw_empty else m3u8.start_index(playlist, self._control.start or self._options.start_from)
 
         if self._resume_after is None:
             index = fresh_start()
@@ -335,7 +316,7 @@ class _HlsRun:
                 log.warning("HLS resumed after a restart; lost %s since the last recorded sequence %d",
                             f"sequences {gap.from_seq}-{gap.to_seq}" if gap.missing else "an unknown stretch",
                             self._resume_after.sequence)
-                self._add(_Item(gap=gap, epoch=self._window.epoch))
+                self._add(QueueItem(gap=gap, epoch=self._window.epoch))
         self._window.remember(playlist)
         self._control.live_edge = playlist.last_sequence
         self._enqueue(list(playlist.segments[index:]))
@@ -343,18 +324,18 @@ class _HlsRun:
         self._ended = playlist.endlist
         return True
 
-    def _note_skipped(self, playlist: MediaPlaylist) -> None:
+    def _note_skipped(self, playlist: m3u8.MediaPlaylist) -> None:
         gap = self._window.skipped_gap(playlist, outage=self._outage)
         if gap is not None:
             log.warning("HLS sequences %d-%d left the window unseen", gap.from_seq, gap.to_seq)
-            self._add(_Item(gap=gap, epoch=self._window.epoch))
+            self._add(QueueItem(gap=gap, epoch=self._window.epoch))
 
-    def _enqueue(self, segments: list[Segment], *, reset: bool = False) -> None:
+    def _enqueue(self, segments: list[m3u8.Segment], *, reset: bool = False) -> None:
         reset = reset or self._pending_reset
         self._pending_reset = reset and not segments
         for index, seg in enumerate(segments):
             check_supported(seg)
-            item = _Item(epoch=self._window.epoch, reset=reset and index == 0)
+            item = QueueItem(epoch=self._window.epoch, reset=reset and index == 0)
             if seg.gap:
                 item.gap = segment_gap(seg, GapCause.SEGMENT_FAILED, time.time())
             else:
@@ -362,7 +343,7 @@ class _HlsRun:
             self._window.last_disc = seg.discontinuity_sequence
             self._add(item)
 
-    def _add(self, item: _Item) -> None:
+    def _add(self, item: QueueItem) -> None:
         self._items.append(item)
         if item.segment is not None:
             self._unstarted.append(item)
@@ -377,7 +358,7 @@ class _HlsRun:
 
     # ---- segment fetchers --------------------------------------------------------------------------
 
-    async def _fetch(self, item: _Item) -> Fetched:
+    async def _fetch(self, item: QueueItem) -> Fetched:
         assert self._fetcher is not None
         assert item.segment is not None
         seg, window = item.segment, self._window
@@ -413,5 +394,5 @@ class _HlsRun:
                 self._finish(EndReason.DURATION)  # the media limit: stop right after the segment reaching it
                 return
 
-    def _write_item(self, item: _Item, fetched: Fetched | None) -> None:
+    def _write_item(self, item: QueueItem, fetched: Fetched | None) -> None:
         self._spool_writer.write(item.segment, item.gap, fetched, reset=item.reset)

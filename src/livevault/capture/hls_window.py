@@ -22,9 +22,18 @@ if TYPE_CHECKING:
 
     from livevault.capture.m3u8 import MediaPlaylist, Segment
     from livevault.domain.capture import SegmentRecord
+    from livevault.errors import LivevaultError
 
 MIN_RELOAD = 0.1
 _SEEN_KEPT = 2048
+
+
+class PlaylistUnreachable(Exception):
+    """The media playlist stayed unreachable for longer than the grace period (`error` is the last failure)."""
+
+    def __init__(self, error: LivevaultError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Verdict(Enum):

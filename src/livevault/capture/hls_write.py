@@ -7,6 +7,7 @@ so every part has continuous timestamps; a new part starts with its init section
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -16,6 +17,8 @@ from livevault.capture.progressive import notify_progress
 from livevault.domain.capture import GapCause, GapRecord, PartContainer, PartReason
 
 if TYPE_CHECKING:
+    import asyncio
+
     from livevault.capture.base import CaptureControl
     from livevault.capture.hls_fetch import Fetched
     from livevault.capture.hls_window import PendingGap
@@ -42,6 +45,17 @@ def detect_container(segment: Segment, head: bytes) -> PartContainer:
     if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xF0 == 0xF0):
         return PartContainer.AAC
     return _EXTENSIONS.get(PurePosixPath(urlsplit(segment.uri).path).suffix.lower(), PartContainer.TS)
+
+
+@dataclass(slots=True, eq=False)
+class QueueItem:
+    """One entry of a capture's in-order queue: a segment to fetch and write, or a gap to record."""
+
+    segment: Segment | None = None
+    gap: PendingGap | None = None
+    epoch: int = 0
+    reset: bool = False
+    task: asyncio.Task[Fetched] | None = None
 
 
 class HlsSpoolWriter:
