@@ -15,6 +15,7 @@ from livevault.db.repositories._mapping import (
     recording_values,
     to_recording,
 )
+from livevault.db.repositories.leases import LeaseQueries
 from livevault.db.tables import CAPTURING_WHERE, RecordingRow, utcnow
 from livevault.domain.capture import GapRecord
 from livevault.domain.recording import (
@@ -59,7 +60,7 @@ def _page_bounds(limit: int, offset: int) -> None:
         raise ValueError("limit and offset must not be negative")
 
 
-class RecordingRepository:
+class RecordingRepository(LeaseQueries):
     """Recordings as `domain.recording.Recording`; never commits (the caller's transaction does)."""
 
     def __init__(self, session: Session) -> None:
@@ -168,64 +169,6 @@ class RecordingRepository:
                       RecordingRow.error_message).where(RecordingRow.id.in_(recording_ids))
         return {rid: (RecordingStatus(status), code, message)
                 for rid, status, code, message in self._session.execute(stmt)}
-
-    # -- leases: one recorder per recording, with a fencing token ----------------------------
-
-    def claim_lease(self, recording_id: str, owner: str, expires_at: datetime, now: datetime) -> int | None:
-        """Take the recording's lease if it is free, lapsed or already `owner`'s; returns the new fencing
-        token, or None when another owner holds a live lease. One atomic UPDATE on every database."""
-        free = or_(
-            RecordingRow.lease_owner.is_(None),
-            RecordingRow.lease_expires_at.is_(None),
-            RecordingRow.lease_expires_at < now,
-            RecordingRow.lease_owner == owner,
-        )
-        stmt = (
-            update(RecordingRow)
-            .where(RecordingRow.id == recording_id, free)
-            .values(lease_owner=owner, lease_token=RecordingRow.lease_token + 1, lease_expires_at=expires_at)
-            .execution_options(synchronize_session=False)
-        )
-        if self._session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        token = self._session.scalar(select(RecordingRow.lease_token).where(RecordingRow.id == recording_id))
-        return None if token is None else int(token)
-
-    def renew_leases(self, owner: str, tokens: dict[str, int], expires_at: datetime) -> set[str]:
-        """Extend the leases `owner` still holds with these tokens (two statements for any number of them);
-        returns the ids still held. An owner id is unique per process, so its rows carry its own tokens."""
-        if not tokens:
-            return set()
-        ids = list(tokens)
-        self._session.execute(
-            update(RecordingRow)
-            .where(RecordingRow.id.in_(ids), RecordingRow.lease_owner == owner)
-            .values(lease_expires_at=expires_at)
-            .execution_options(synchronize_session=False)
-        )
-        rows = self._session.execute(
-            select(RecordingRow.id, RecordingRow.lease_token)
-            .where(RecordingRow.id.in_(ids), RecordingRow.lease_owner == owner)
-        )
-        return {rid for rid, token in rows if tokens.get(rid) == token}
-
-    def release_lease(self, recording_id: str, owner: str, token: int) -> bool:
-        stmt = (
-            update(RecordingRow)
-            .where(RecordingRow.id == recording_id, RecordingRow.lease_owner == owner,
-                   RecordingRow.lease_token == token)
-            .values(lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(self._session.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
-
-    def expire_leases(self, recording_ids: list[str], now: datetime) -> None:
-        """Mark these leases lapsed (a restarted embedded process takes its own recordings back at once)."""
-        if recording_ids:
-            self._session.execute(
-                update(RecordingRow).where(RecordingRow.id.in_(recording_ids)).values(lease_expires_at=now)
-                .execution_options(synchronize_session=False)
-            )
 
     def lapsed(self, now: datetime, pending_before: datetime, limit: int = 500) -> RecordingList:
         """Active recordings nobody is working on: a lease that lapsed (its worker died), or a pending
