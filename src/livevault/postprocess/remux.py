@@ -28,10 +28,7 @@ What the copy does beyond moving packets:
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -40,7 +37,7 @@ import av.error
 from av.bitstream import BitStreamFilterContext
 
 from livevault.domain.capture import PartContainer, PartReason
-from livevault.errors import DiskFull, NothingRecorded, RemuxFailed
+from livevault.errors import NothingRecorded, RemuxFailed
 from livevault.postprocess._overlap import DIFFERS
 from livevault.postprocess._parts import (
     TO_ANNEXB,
@@ -54,6 +51,12 @@ from livevault.postprocess._parts import (
     survey_part,
 )
 from livevault.postprocess._timeline import OutTrack, Timeline, Track
+from livevault.postprocess.remux_types import SEEK_BACK as SEEK_BACK
+from livevault.postprocess.remux_types import Cut as Cut
+from livevault.postprocess.remux_types import RemuxResult as RemuxResult
+from livevault.postprocess.remux_types import SkippedPart as SkippedPart
+from livevault.postprocess.remux_types import Split as Split
+from livevault.postprocess.remux_types import _fsync_and_rename, _StartNotFound, _write_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -70,69 +73,6 @@ log = logging.getLogger(__name__)
 _MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
 _REJOIN = (PartReason.RECONNECT, PartReason.RESUME)  # parts that may start by resending the previous one's end
 TS_PACKET = 188
-SEEK_BACK = 32 * 1024 * 1024  # far more than any PES that ends after a keyframe can start before it
-
-
-class _StartNotFound(Exception):
-    """The keyframe a piece starts at was not met where it was looked for."""
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedPart:
-    index: int
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Cut:
-    """A piece boundary: before the ``packet``-th packet (0-based, demux order of the part's picked streams,
-    empty packets not counted) of part ``part``, a video keyframe; ``pos`` is that packet's byte offset in
-    the part. In an MPEG-TS part the keyframe is found by ``pos`` when ``packet`` is -1 (the cut was found
-    in a read that began inside the part, so its count from the start is unknown)."""
-
-    part: int
-    packet: int
-    pos: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """Copy one piece: from ``start`` (None: the beginning) up to the first clean keyframe once ``seconds``
-    of media or ``size`` bytes of packets were written (neither: to the end). ``growing`` is the index of a
-    part still being written: a cut found at its end is not final yet."""
-
-    start: Cut | None = None
-    seconds: float | None = None
-    size: int | None = None
-    growing: int | None = None
-    seek_back: int | None = SEEK_BACK  # an MPEG-TS part is read from this many bytes before `start` (None: whole)
-
-    @property
-    def bounded(self) -> bool:
-        return self.seconds is not None or self.size is not None
-
-
-@dataclass(frozen=True, slots=True)
-class RemuxResult:
-    output: Path
-    duration: float
-    video_packets: int
-    audio_packets: int
-    parts_used: tuple[int, ...]
-    parts_skipped: tuple[SkippedPart, ...]
-    timestamp_adjustments: int
-    timestamps_repaired: int
-    packets_dropped: int
-    warnings: tuple[str, ...]
-    overlap_packets_dropped: int = 0  # packets a reconnect/resume part resent, dropped as duplicates
-    cut: Cut | None = None  # with a bounded Split: where this piece ended (the next one starts there)
-
-
-def _write_error(exc: Exception, name: str) -> DiskFull | RemuxFailed:
-    if getattr(exc, "errno", None) == errno.ENOSPC:
-        return DiskFull(f"no space left while writing {name}")
-    return RemuxFailed(f"writing {name} failed: {exc}", details={"output": name})
 
 
 class _Remuxer:
@@ -388,18 +328,6 @@ class _Remuxer:
         return RemuxResult(output, self.timeline.duration(), count.get("video", 0), count.get("audio", 0),
                            tuple(self.used), tuple(self.skipped), stats.adjustments, stats.repaired,
                            stats.dropped, tuple(self.warnings), stats.overlap, self.cut)
-
-
-def _fsync_and_rename(tmp: Path, output: Path) -> None:
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.replace(output)
-    with contextlib.suppress(OSError):  # make the rename durable too, where the OS allows
-        dir_fd = os.open(output.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: Path,
