@@ -6,40 +6,27 @@ Nothing is built at import time: call `Settings()` (or `load_settings()`) where 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from livevault.settings_groups.fields import _env, parse_duration
+from livevault.settings_groups.livekit import LiveKitSettings
+from livevault.settings_groups.push import PushSettings
+from livevault.settings_groups.storage import StorageSettings
+
+__all__ = ["MAX_DURATION_SECONDS", "Settings", "load_settings", "parse_duration"]
 
 MAX_DURATION_SECONDS = 24 * 3600
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
+class Settings(StorageSettings, PushSettings, LiveKitSettings, BaseSettings):
+    """Every knob livevault has; `docs/configuration.md` lists them with defaults.
 
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float | str:
-    """Seconds of a Go duration (`10s`, `1m30s`, `250ms`) or a plain number; anything else is returned as is
-    (for the field's own validation to reject)."""
-    value = text.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return text
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-
-
-class Settings(BaseSettings):
-    """Every knob livevault has; `docs/configuration.md` lists them with defaults."""
+    Object storage, push/bucket sources and LiveKit live in `livevault.settings_groups`; `Settings` inherits them.
+    """
 
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", case_sensitive=False)
 
@@ -138,14 +125,6 @@ class Settings(BaseSettings):
         5.0, ge=0.1, le=300, validation_alias=_env("LIVEVAULT_BACKGROUND_POLL", "background_poll")
     )
 
-    # Push sources (seed 002 webhook)
-    webhook_secret: str = Field(
-        "", validation_alias=_env("LIVEVAULT_WEBHOOK_SECRET", "webhook_secret"), repr=False
-    )
-    push_hls_url_template: str = Field(
-        "", validation_alias=_env("LIVEVAULT_PUSH_HLS_URL_TEMPLATE", "push_hls_url_template")
-    )
-
     # External programs (all optional)
     ffmpeg_path: str = Field("ffmpeg", validation_alias=_env("LIVEVAULT_FFMPEG", "ffmpeg_path"))
     recorder_command: str = Field(
@@ -213,62 +192,6 @@ class Settings(BaseSettings):
     # playlists and segments over livevault's lean keep-alive GET (capture.lean); false: aiohttp for every request
     lean_http: bool = Field(True, validation_alias=_env("LIVEVAULT_LEAN_HTTP", "lean_http"))
 
-    # Object storage (S3, MinIO, Cloudflare R2; seed names, with seed 002's MINIO_* and seed 004's
-    # CLOUDFLARE_R2_* accepted as aliases). docs/storage.md.
-    s3_bucket: str = Field(
-        "", validation_alias=_env("S3_BUCKET", "MINIO_BUCKET", "CLOUDFLARE_R2_STORAGE_BUCKET_NAME", "s3_bucket")
-    )
-    s3_endpoint_url: str = Field(
-        "", validation_alias=_env("S3_ENDPOINT_URL", "CLOUDFLARE_R2_ENDPOINT_URL", "s3_endpoint_url")
-    )
-    minio_endpoint: str = Field("", validation_alias=_env("MINIO_ENDPOINT", "minio_endpoint"))
-    minio_use_ssl: bool = Field(False, validation_alias=_env("MINIO_USE_SSL", "minio_use_ssl"))
-    aws_access_key_id: str = Field(
-        "", validation_alias=_env("AWS_ACCESS_KEY_ID", "MINIO_ACCESS_KEY", "CLOUDFLARE_R2_ACCESS_KEY_ID",
-                                  "aws_access_key_id")
-    )
-    aws_secret_access_key: str = Field(
-        "", validation_alias=_env("AWS_SECRET_ACCESS_KEY", "MINIO_SECRET_KEY", "CLOUDFLARE_R2_SECRET_ACCESS_KEY",
-                                  "aws_secret_access_key"), repr=False
-    )
-    aws_region: str = Field(
-        "us-east-1", validation_alias=_env("AWS_REGION", "CLOUDFLARE_R2_REGION_NAME", "aws_region")
-    )
-    s3_force_path_style: bool = Field(False, validation_alias=_env("S3_FORCE_PATH_STYLE", "s3_force_path_style"))
-    s3_key_prefix: str = Field("", validation_alias=_env("S3_KEY_PREFIX", "s3_key_prefix"))
-    s3_public_base_url: str = Field(
-        "", validation_alias=_env("S3_PUBLIC_BASE_URL", "CLOUDFLARE_R2_CUSTOM_DOMAIN", "s3_public_base_url")
-    )
-    s3_upload_default: bool = Field(False, validation_alias=_env("S3_UPLOAD_DEFAULT", "s3_upload_default"))
-    s3_keep_local: bool = Field(False, validation_alias=_env("S3_KEEP_LOCAL", "s3_keep_local"))
-    s3_multipart_threshold: int = Field(
-        16 * 1024**2, ge=5 * 1024**2, validation_alias=_env("S3_MULTIPART_THRESHOLD", "s3_multipart_threshold")
-    )
-    s3_part_size: int = Field(
-        8 * 1024**2, ge=5 * 1024**2, le=5 * 1024**3, validation_alias=_env("S3_PART_SIZE", "s3_part_size")
-    )
-    s3_upload_attempts: int = Field(
-        3, ge=1, le=20, validation_alias=_env("S3_UPLOAD_ATTEMPTS", "s3_upload_attempts")
-    )
-    s3_retry_backoff: float = Field(
-        2.0, ge=0, le=600, validation_alias=_env("S3_RETRY_BACKOFF", "s3_retry_backoff")
-    )
-    s3_retry_interval: float = Field(
-        60.0, gt=0, validation_alias=_env("S3_RETRY_INTERVAL", "s3_retry_interval")
-    )
-    s3_retry_max_interval: float = Field(
-        900.0, gt=0, validation_alias=_env("S3_RETRY_MAX_INTERVAL", "s3_retry_max_interval")
-    )
-    s3_upload_claim_ttl: float = Field(
-        120.0, ge=1, validation_alias=_env("S3_UPLOAD_CLAIM_TTL", "s3_upload_claim_ttl")
-    )
-    storage_sweep_interval: float = Field(
-        10.0, gt=0, validation_alias=_env("LIVEVAULT_STORAGE_SWEEP_INTERVAL", "storage_sweep_interval")
-    )
-    url_signing_key: str = Field(
-        "", validation_alias=_env("LIVEVAULT_URL_SIGNING_KEY", "url_signing_key"), repr=False
-    )
-
     # Outbound notifications
     webhook_urls_raw: str = Field("", validation_alias=_env("LIVEVAULT_WEBHOOK_URLS", "webhook_urls"))
     notify_secret: str = Field("", validation_alias=_env("LIVEVAULT_NOTIFY_SECRET", "notify_secret"), repr=False)
@@ -285,63 +208,6 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, validation_alias=_env("LIVEVAULT_NOTIFY_TIMEOUT", "notify_timeout")
     )
     public_url: str = Field("", validation_alias=_env("LIVEVAULT_PUBLIC_URL", "public_url"))
-
-    # Bucket source: a streaming server writes live HLS into a bucket (seed 002). docs/bucket-source.md.
-    push_source: Literal["http", "bucket"] = Field(
-        "http", validation_alias=_env("LIVEVAULT_PUSH_SOURCE", "push_source")
-    )
-    bucket_source_bucket: str = Field(
-        "live-segments", min_length=3, max_length=63,
-        validation_alias=_env("LIVEVAULT_BUCKET_SOURCE_BUCKET", "MINIO_BUCKET_SEGMENTS", "bucket_source_bucket"),
-    )
-    bucket_playlist: str = Field(
-        "{stream_key}/index.m3u8", validation_alias=_env("LIVEVAULT_BUCKET_PLAYLIST", "bucket_playlist")
-    )
-    bucket_poll_interval: float = Field(
-        10.0, ge=0, le=3600, validation_alias=_env("LIVEVAULT_BUCKET_POLL_INTERVAL", "MONITOR_INTERVAL",
-                                                   "bucket_poll_interval")
-    )
-    bucket_idle_grace: float = Field(
-        30.0, gt=0, le=86400, validation_alias=_env("LIVEVAULT_BUCKET_IDLE_GRACE", "bucket_idle_grace")
-    )
-    bucket_read_timeout: float = Field(
-        30.0, gt=0, le=600, validation_alias=_env("LIVEVAULT_BUCKET_READ_TIMEOUT", "SEGMENT_DOWNLOAD_TIMEOUT",
-                                                  "bucket_read_timeout")
-    )
-    push_output_template: str | None = Field(
-        None, validation_alias=_env("LIVEVAULT_PUSH_OUTPUT_TEMPLATE", "push_output_template")
-    )
-    bucket_read_retries: int = Field(
-        3, ge=0, le=50, validation_alias=_env("LIVEVAULT_BUCKET_READ_RETRIES", "MAX_RETRY_ATTEMPTS",
-                                              "bucket_read_retries")
-    )
-
-    @field_validator("bucket_poll_interval", "bucket_idle_grace", "bucket_read_timeout", mode="before")
-    @classmethod
-    def _go_duration(cls, value: object) -> object:
-        """Seed 002 writes durations the Go way (`10s`, `500ms`, `1m30s`); plain numbers are seconds."""
-        return parse_duration(value) if isinstance(value, str) else value
-
-    @field_validator("bucket_playlist")
-    @classmethod
-    def _playlist_layout(cls, value: str) -> str:
-        if value.count("{stream_key}") != 1 or value.startswith("/") or ".." in value.split("/"):
-            raise ValueError("LIVEVAULT_BUCKET_PLAYLIST must be a relative key with {stream_key} once")
-        return value
-
-    # LiveKit room recording (egress into the S3 bucket)
-    livekit_host: str = Field("", validation_alias=_env("LIVEKIT_HOST", "LIVEKIT_URL", "livekit_host"))
-    livekit_api_key: str = Field("", validation_alias=_env("LIVEKIT_API_KEY", "livekit_api_key"))
-    livekit_api_secret: str = Field(
-        "", validation_alias=_env("LIVEKIT_API_SECRET", "livekit_api_secret"), repr=False
-    )
-    livekit_output_template: str = Field(
-        "recordings/{room}/{timestamp}.{ext}",
-        validation_alias=_env("LIVEKIT_OUTPUT_TEMPLATE", "livekit_output_template"),
-    )
-    livekit_reconcile_interval: float = Field(
-        30.0, gt=0, le=3600, validation_alias=_env("LIVEKIT_RECONCILE_INTERVAL", "livekit_reconcile_interval")
-    )
 
     # Security (docs/security.md)
     trusted_hosts_raw: str = Field(
@@ -447,26 +313,6 @@ class Settings(BaseSettings):
     @property
     def cors_allow_origins(self) -> list[str]:
         return [o.strip() for o in self.cors_allow_origins_raw.split(",") if o.strip()]
-
-    @property
-    def s3_endpoint(self) -> str:
-        """S3_ENDPOINT_URL, else seed 002's MINIO_ENDPOINT (host:port) with MINIO_USE_SSL; empty for AWS."""
-        if self.s3_endpoint_url:
-            return self.s3_endpoint_url
-        if self.minio_endpoint:
-            if "://" in self.minio_endpoint:
-                return self.minio_endpoint
-            return f"{'https' if self.minio_use_ssl else 'http'}://{self.minio_endpoint}"
-        return ""
-
-    @property
-    def s3_path_style(self) -> bool:
-        """MinIO needs path-style addressing; S3_FORCE_PATH_STYLE asks for it elsewhere."""
-        return self.s3_force_path_style or bool(self.minio_endpoint and not self.s3_endpoint_url)
-
-    @property
-    def s3_enabled(self) -> bool:
-        return bool(self.s3_bucket)
 
     @property
     def shared_redis_url(self) -> str | None:
