@@ -1,16 +1,20 @@
 """How a part file is appended: `PlainAppender` through the page cache, or `DirectAppender` with O_DIRECT, so
-media goes from a small reused buffer to the disk. `open_appender` picks one; both have `write`,
+media goes from a pooled, page-aligned buffer to the disk. `open_appender` picks one; both have `write`,
 `write_all`, `sync` (after it, every byte written is in the file) and `close(sync=...)`.
 
 A recorder writes every byte once and reads it back once, at finalize. Through the page cache, each
 byte is copied into a freshly allocated cache page: with hundreds of streams that is most of the kernel
 time of a capture, and on virtual machines whose host backs guest memory lazily, touching those new pages
 costs several times the copy itself (measured on the CI machine: 3.6 s of system CPU per GB written to
-new files). With O_DIRECT the block layer reads the data straight from this process's buffer, which is
-allocated once and stays resident.
+new files). With O_DIRECT the block layer reads the data straight from a staging buffer that is allocated
+once and stays resident. The appender keeps what it is handed until it drains (at `sync()`, a segment
+boundary, or once `DRAIN_BYTES` are pending); a drain copies it into a staging buffer borrowed from a
+process-wide pool and writes the whole blocks in one request. A drain never awaits, so a process recording
+hundreds of HLS streams from one event loop stages them all through one buffer, and a segment of up to
+`BUFFER_BYTES` costs one O_DIRECT request.
 
 O_DIRECT needs offsets, lengths and memory aligned to the device's block; media is not. So whole blocks
-go out with O_DIRECT as the buffer fills, and at each `sync()` (a segment boundary) the unaligned rest is
+go out with O_DIRECT at each drain, and at each `sync()` (a segment boundary) the unaligned rest is
 written through a second, ordinary descriptor, so the file always holds every byte handed to `write()`
 before the last `sync()`, exactly as a buffered append would, and a SIGKILL loses nothing that was
 synced. The bytes that complete that block later go through the ordinary descriptor too, and O_DIRECT
@@ -28,6 +32,7 @@ import errno
 import logging
 import mmap
 import os
+import threading
 from io import FileIO
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,7 +45,8 @@ __all__ = ["ALIGN", "Appender", "DirectAppender", "PlainAppender", "open_appende
 log = logging.getLogger(__name__)
 
 ALIGN = 4096  # a multiple of every common logical block size (512, 4096); what ext4/XFS accept
-BUFFER_BYTES = 256 * 1024  # one O_DIRECT write per 256 KiB: fewer, larger requests cost less CPU per byte
+BUFFER_BYTES = 1024 * 1024  # the pooled staging buffer: one O_DIRECT write per segment of up to 1 MiB
+DRAIN_BYTES = 512 * 1024  # pending data that is drained before `sync` (a progressive stream between commits)
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 _IOV_BATCH = 512  # chunks per writev, well below IOV_MAX
 
@@ -92,80 +98,146 @@ class PlainAppender:
             self._fh.close()
 
 
+class _BufferPool:
+    """Page-aligned O_DIRECT staging buffers, shared by every appender of the process. An appender holds one
+    only while it drains (a synchronous copy and write, no await in between), so a process recording hundreds
+    of segmented streams from one event loop uses one buffer, not one per stream."""
+
+    def __init__(self, size: int, keep: int) -> None:
+        self.size = size
+        self._keep = keep
+        self._free: list[mmap.mmap] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> mmap.mmap:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return mmap.mmap(-1, self.size)
+
+    def give(self, buffer: mmap.mmap) -> None:
+        with self._lock:
+            if len(self._free) < self._keep:
+                self._free.append(buffer)
+                return
+        buffer.close()
+
+
+_POOL = _BufferPool(BUFFER_BYTES, keep=4)
+
+
 class DirectAppender:
-    """Append-only writer of one file; `write` buffers, whole blocks go out with O_DIRECT, `sync` makes all
-    written bytes part of the file."""
+    """Append-only writer of one file. `write` keeps the data it is handed (not a copy: callers hand over
+    buffers they no longer change); a drain copies it into a pooled aligned buffer and writes whole blocks with
+    O_DIRECT, at `sync` or once `DRAIN_BYTES` are pending; the rest of the last block (under `ALIGN` bytes)
+    stays with the appender. `sync` then makes every written byte part of the file."""
 
     def __init__(self, path: Path, direct_fd: int) -> None:
         self.path = path
         self._direct = direct_fd
         self._plain = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        self._buffer = mmap.mmap(-1, BUFFER_BYTES)  # page aligned, reused for the life of the file
-        self._view = memoryview(self._buffer)
         size = os.fstat(direct_fd).st_size
-        self._base = size - size % ALIGN  # file offset of the buffer's first byte
-        self._fill = size % ALIGN
-        if self._fill:  # reopened after a restart: the partial last block is rewritten with what follows it
-            self._view[: self._fill] = _read_at(path, self._base, self._fill)
+        self._base = size - size % ALIGN  # file offset of `_tail`'s first byte (block aligned)
+        # reopened after a restart: the partial last block is rewritten with what follows it
+        self._tail = _read_at(path, self._base, size % ALIGN) if size % ALIGN else b""
+        self._pending: list[bytes | bytearray | memoryview] = []
+        self._pending_bytes = 0
         self.size = size
-        self._cached = bool(self._fill)  # the block at `_base` went (in part) through the page cache
+        self._cached = bool(self._tail)  # the block at `_base` went (in part) through the page cache
 
-    def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            room = BUFFER_BYTES - self._fill
-            take = min(room, len(view))
-            self._view[self._fill : self._fill + take] = view[:take]
-            self._fill += take
-            self.size += take
-            view = view[take:]
-            if self._fill == BUFFER_BYTES:
-                self._write_blocks()
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        self.size += len(data)
+        if self._pending_bytes >= DRAIN_BYTES:
+            self._drain()
 
-    def write_all(self, chunks: Sequence[bytes]) -> None:
+    def write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
+        """The chunks as one write: a segment handed over whole drains once, in one O_DIRECT request."""
         for chunk in chunks:
-            self.write(chunk)
+            if chunk:
+                self._pending.append(chunk)
+                self._pending_bytes += len(chunk)
+                self.size += len(chunk)
+        if self._pending_bytes >= DRAIN_BYTES:
+            self._drain()
 
     def sync(self) -> None:
         """Write whole blocks with O_DIRECT and the partial rest through the ordinary descriptor."""
-        self._write_blocks()
-        if self._fill:
-            _pwrite_all(self._plain, self._view[: self._fill], self._base)
+        self._drain()
+        if self._tail and not self._cached_tail_current:
+            _pwrite_all(self._plain, memoryview(self._tail), self._base)
             self._cached = True
+            self._cached_tail_current = True
+
+    _cached_tail_current = False  # the page cache already holds exactly `_tail` (nothing new since the sync)
 
     def close(self, *, sync: bool = True) -> None:
-        """Write what is buffered (unless `sync` is False: it is dropped) and release the file."""
+        """Write what is pending (unless `sync` is False: it is dropped) and release the file."""
         try:
             if sync:
                 self.sync()
                 os.fsync(self._plain)
         finally:
+            self._pending.clear()
             if self._direct != self._plain:
                 os.close(self._direct)
             os.close(self._plain)
-            self._view.release()
-            self._buffer.close()
 
-    def _write_blocks(self) -> None:
-        whole = self._fill - self._fill % ALIGN
-        if not whole:
+    def _drain(self) -> None:
+        """Pending data after `_tail`, through a pooled buffer: whole blocks out, the partial rest kept."""
+        if not self._pending:
             return
+        self._cached_tail_current = False
+        buffer = _POOL.take()
+        try:
+            view = memoryview(buffer)
+            try:
+                self._fill_and_write(view)
+            finally:
+                view.release()
+        finally:
+            _POOL.give(buffer)
+        self._pending.clear()
+        self._pending_bytes = 0
+
+    def _fill_and_write(self, view: memoryview) -> None:
+        capacity = len(view)
+        fill = len(self._tail)
+        view[:fill] = self._tail
+        for data in self._pending:
+            chunk = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+            size, offset = len(chunk), 0
+            while offset < size:
+                take = min(capacity - fill, size - offset)
+                view[fill : fill + take] = chunk[offset : offset + take]
+                fill += take
+                offset += take
+                if fill == capacity:
+                    self._write_blocks(view, capacity)
+                    fill = 0
+        whole = fill - fill % ALIGN
+        if whole:
+            self._write_blocks(view, whole)
+        self._tail = bytes(view[whole:fill])
+
+    def _write_blocks(self, view: memoryview, whole: int) -> None:
+        """`view[:whole]` (whole blocks) to the file at `_base`; the first one through the page cache when the
+        last sync left that block there."""
         start = 0
         if self._cached:  # complete the block the last sync left in the page cache the same way
-            _pwrite_all(self._plain, self._view[:ALIGN], self._base)
+            _pwrite_all(self._plain, view[:ALIGN], self._base)
             self._cached = False
             start = ALIGN
         if start < whole:
-            self._write_direct(start, whole)
-        rest = self._fill - whole
-        if rest:
-            self._view[:rest] = self._view[whole : self._fill]
+            self._write_direct(view, start, whole)
         self._base += whole
-        self._fill = rest
 
-    def _write_direct(self, start: int, end: int) -> None:
+    def _write_direct(self, view: memoryview, start: int, end: int) -> None:
         try:
-            _pwrite_all(self._direct, self._view[start:end], self._base + start)
+            _pwrite_all(self._direct, view[start:end], self._base + start)
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP) or self._direct == self._plain:
                 raise
@@ -173,7 +245,7 @@ class DirectAppender:
             log.info("%s: O_DIRECT writes refused (%s); appending through the page cache", self.path, exc)
             os.close(self._direct)
             self._direct = self._plain
-            _pwrite_all(self._direct, self._view[start:end], self._base + start)
+            _pwrite_all(self._direct, view[start:end], self._base + start)
 
 
 def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:

@@ -145,3 +145,35 @@ def test_a_block_the_page_cache_holds_is_never_rewritten_with_o_direct(tmp_path:
     assert ALIGN in _resident_pages(path)
     writer.close()
     assert path.read_bytes() == b"a" * (ALIGN + 904) + b"b" * BUFFER_BYTES
+
+
+def test_a_segment_handed_over_whole_is_one_o_direct_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    # Given a hundred appenders, as for a hundred HLS streams, and a record of every write the OS is asked for
+    writers = [appender(tmp_path / f"part-{n}.ts") for n in range(100)]
+    real_pwrite = os.pwrite
+    requests: list[tuple[int, int]] = []
+
+    def recording_pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+        requests.append((fd, len(data)))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording_pwrite)
+    rng = random.Random(3)
+    expected: dict[int, bytes] = {}
+    for _round in range(3):
+        for n, writer in enumerate(writers):
+            # When each gets a ~700 KB segment in the chunks it arrived in, then a sync (a segment boundary)
+            pieces = [rng.randbytes(rng.choice([1400, 16384, 65536])) for _ in range(20)]
+            requests.clear()
+            writer.write_all(pieces)
+            writer.sync()
+            expected[n] = expected.get(n, b"") + b"".join(pieces)
+            # Then the whole blocks went out in one O_DIRECT request; the rest of the last block, and at most
+            # the block a previous sync left in the page cache, through the ordinary descriptor
+            direct = [size for fd, size in requests if fd == writer._direct]
+            assert len(direct) == 1 and direct[0] % ALIGN == 0
+            assert all(size <= ALIGN for fd, size in requests if fd != writer._direct)
+    for n, writer in enumerate(writers):
+        writer.close()
+        assert (tmp_path / f"part-{n}.ts").read_bytes() == expected[n]
