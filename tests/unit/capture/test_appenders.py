@@ -172,7 +172,8 @@ def test_a_segment_handed_over_whole_is_one_o_direct_request(tmp_path: Path, mon
             # Then the whole blocks went out in one O_DIRECT request; the rest of the last block, and at most
             # the block a previous sync left in the page cache, through the ordinary descriptor
             direct = [size for fd, size in requests if fd == writer._direct]
-            assert len(direct) == 1 and direct[0] % ALIGN == 0
+            assert len(direct) == 1
+            assert direct[0] % ALIGN == 0
             assert all(size <= ALIGN for fd, size in requests if fd != writer._direct)
     for n, writer in enumerate(writers):
         writer.close()
