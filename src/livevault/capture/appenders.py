@@ -54,8 +54,8 @@ _IOV_BATCH = 512  # chunks per writev, well below IOV_MAX
 class Appender(Protocol):
     size: int
 
-    def write(self, data: bytes | memoryview) -> None: ...
-    def write_all(self, chunks: Sequence[bytes]) -> None: ...
+    def write(self, data: bytes | bytearray | memoryview) -> None: ...
+    def write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None: ...
     def sync(self) -> None: ...
     def close(self, *, sync: bool = True) -> None: ...
 
@@ -68,11 +68,11 @@ class PlainAppender:
         self._fh = FileIO(path, "ab")
         self.size = os.fstat(self._fh.fileno()).st_size
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         self._write_fully(memoryview(data))
         self.size += len(data)
 
-    def write_all(self, chunks: Sequence[bytes]) -> None:
+    def write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         """The chunks in one system call (a segment as it arrived, not joined into one buffer first)."""
         for start in range(0, len(chunks), _IOV_BATCH):
             batch = chunks[start : start + _IOV_BATCH]

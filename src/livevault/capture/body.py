@@ -21,7 +21,7 @@ SPILL_BYTES = 8 * 1024 * 1024
 class Body:
     """A response body: in memory as the chunks it arrived in (never joined), or spilled to a temporary file."""
 
-    parts: list[bytes] = field(default_factory=list)
+    parts: list[bytes | bytearray] = field(default_factory=list)
     path: Path | None = None
     size: int = 0
     head: bytes = b""
@@ -31,17 +31,19 @@ class Body:
         return cls(parts=[data], size=len(data), head=data[:16])
 
     @classmethod
-    def of_parts(cls, parts: list[bytes], size: int) -> Body:
-        head = parts[0][:16] if parts and len(parts[0]) >= 16 else b"".join(parts)[:16]
+    def of_parts(cls, parts: list[bytes | bytearray], size: int) -> Body:
+        head = bytes(parts[0][:16]) if parts and len(parts[0]) >= 16 else b"".join(parts)[:16]
         return cls(parts=parts, size=size, head=head)
 
     @property
     def data(self) -> bytes:
         """The in-memory body as one bytes object (empty when spilled)."""
         parts = self.parts
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(parts) == 1:
+            return parts[0] if isinstance(parts[0], bytes) else bytes(parts[0])
+        return b"".join(parts)
 
-    def chunks(self, block: int = 1024 * 1024) -> Iterator[bytes]:
+    def chunks(self, block: int = 1024 * 1024) -> Iterator[bytes | bytearray]:
         if self.path is None:
             yield from self.parts
             return
@@ -66,7 +68,7 @@ def _drop_spill(spill: Any) -> None:
 
 
 async def read_spilling(resp: aiohttp.ClientResponse, directory: Path) -> Body:
-    chunks: list[bytes] = []
+    chunks: list[bytes | bytearray] = []
     size = 0
     head = b""
     spill: Any = None

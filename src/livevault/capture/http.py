@@ -307,7 +307,7 @@ async def _read_parts(resp: aiohttp.ClientResponse) -> Body:
     Chunks are taken as they come: waiting for the end of the body first (`wait_eof`) would save wake-ups,
     but aiohttp may have paused the connection before the buffer limit is lifted here, and only reading
     resumes it (measured: every second request on a kept-alive connection hung under uvloop)."""
-    parts: list[bytes] = []
+    parts: list[bytes | bytearray] = []
     size = 0
     content = resp.content
     # The whole body is wanted in memory, so pausing the socket while it arrives only costs system calls;

@@ -5,7 +5,9 @@ A live capture asks the same host for a playlist and a segment every few seconds
 does a lot per request (middlewares, tracing, cookie and redirect machinery, response objects), which at a
 hundred streams is most of the recorder's CPU. This path does only what a plain GET needs: one request line
 and its headers written to a pooled connection, the response parsed by httptools (the C parser uvicorn uses),
-the body kept as the chunks that arrived.
+the body received straight into one buffer of the announced length (`asyncio.BufferedProtocol`: the kernel
+copies it there, with no bytes object per read and no second copy by the parser), or, without a length, kept
+as the chunks that arrived.
 
 It is an optimisation, never a second policy. `HttpClient` (capture.http) uses it for GETs without a proxy
 and answers what it does not handle itself by asking aiohttp again: a redirect (3xx), a body larger than
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import ssl
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,7 +31,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import yarl
 
@@ -35,6 +39,39 @@ if TYPE_CHECKING:
 
 IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not reused (servers drop them)
 IDLE_PER_HOST = 8
+_SCRATCH_BYTES = 64 * 1024  # where headers (and bodies of unknown length) are received, before parsing
+_scratch = threading.local()
+
+
+
+def _unfilled_bytearray() -> Callable[[None, int], bytearray] | None:
+    """CPython's constructor of a bytearray without the zero fill that bytearray(n) adds (None elsewhere)."""
+    try:
+        prototype = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)
+        return prototype(("PyByteArray_FromStringAndSize", ctypes.pythonapi))
+    except (AttributeError, OSError):
+        return None
+
+
+_bytearray_of_size = _unfilled_bytearray()
+
+
+def _body_buffer(size: int) -> bytearray:
+    """A buffer for a body of `size` bytes. Its contents are undefined until received into; a body is handed
+    on only once every byte of it has been received, so nothing it held before is ever read."""
+    if _bytearray_of_size is None:
+        return bytearray(size)
+    buffer: bytearray = _bytearray_of_size(None, size)
+    return buffer
+
+
+def _scratch_buffer() -> memoryview:
+    """This thread's receive buffer for what the parser reads. A read is handed to the parser in the same
+    callback that received it, so every connection of an event loop can share one."""
+    view: memoryview | None = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(_SCRATCH_BYTES))
+    return view
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -46,13 +83,18 @@ class NotHandled(Exception):
 class LeanResponse:
     status: int
     headers: dict[str, str]
-    parts: list[bytes]
+    parts: list[bytes | bytearray]  # one buffer when the length was announced, else the chunks as they came
     size: int
     cookies: list[str] = field(default_factory=list)  # Set-Cookie values
 
 
-class _Connection(asyncio.Protocol):
-    """One HTTP/1.1 connection; one request at a time."""
+class _Connection(asyncio.BufferedProtocol):
+    """One HTTP/1.1 connection; one request at a time.
+
+    The status line and headers are received into the shared scratch buffer and parsed by httptools. Once
+    they announce a Content-Length, the body goes into one buffer of that length: the rest of the read that
+    carried the headers is copied there by the parser callback, and later reads land in it directly,
+    bypassing the parser, until it is full."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -69,13 +111,34 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self.received = False
         self._until_close = False
+        self._body: bytearray | None = None  # the announced-length body being filled
+        self._filled = 0
+        self._direct = False  # reads go straight into `_body`, not through the parser
+        self._keep_alive = False
 
-    # -- asyncio.Protocol --------------------------------------------------------------------------
+    # -- asyncio.BufferedProtocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._direct:
+            assert self._body is not None
+            return memoryview(self._body)[self._filled :]
+        return _scratch_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._direct:
+            self._last = self._loop.time()
+            self._filled += nbytes
+            assert self._body is not None
+            if self._filled == len(self._body):
+                self._direct = False
+                self._message_complete(self._keep_alive)
+            return
+        self._feed(_scratch_buffer()[:nbytes])
+
+    def _feed(self, data: memoryview) -> None:
         if self._parser is None:  # bytes nobody asked for: the connection is unusable
             self._abort()
             return
@@ -90,6 +153,9 @@ class _Connection(asyncio.Protocol):
             self._fail(cause if isinstance(cause, NotHandled) else ConnectionError(f"invalid HTTP response: {exc}"))
         except NotHandled as exc:
             self._fail(exc)
+            return
+        if self._body is not None and self._parser is not None:  # the body goes on: straight into its buffer
+            self._direct = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -127,21 +193,37 @@ class _Connection(asyncio.Protocol):
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self._limit:
             raise NotHandled("large body")
-        self._until_close = length is None and "chunked" not in headers.get("transfer-encoding", "").lower()
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._until_close = length is None and not chunked
+        if length is not None and length.isdigit() and not chunked and int(length) > 0:
+            self._body = _body_buffer(int(length))
+            self._filled = 0
+            self._keep_alive = self._parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         response = self._response
         assert response is not None
+        if self._body is not None:  # the part of the body that came with the headers
+            end = self._filled + len(body)
+            self._body[self._filled : end] = body
+            self._filled = end
+            return
         response.parts.append(body)
         response.size += len(body)
         if response.size > self._limit:
             raise NotHandled("large body")
 
     def on_message_complete(self) -> None:
+        self._message_complete(self._parser is not None and self._parser.should_keep_alive())
+
+    def _message_complete(self, keep: bool) -> None:
         self._cancel_timer()
         waiter, response = self._waiter, self._response
-        keep = self._parser is not None and self._parser.should_keep_alive()
+        if self._body is not None and response is not None:
+            response.parts, response.size = [self._body], len(self._body)
+        self._body = None
         self._parser = None
+        self._response = None  # bytes after the message fail the parser's callbacks: the connection is dropped
         if not keep:
             self._abort()
         if waiter is not None and not waiter.done() and response is not None:
@@ -154,6 +236,7 @@ class _Connection(asyncio.Protocol):
         self._waiter = self._loop.create_future()
         self._response = LeanResponse(0, {}, [], 0)
         self._parser = httptools.HttpResponseParser(self)
+        self._body, self._filled, self._direct = None, 0, False
         self._limit = limit
         self.received = False
         self._until_close = False
@@ -185,6 +268,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, exc: BaseException) -> None:
         self._parser = None
+        self._body, self._direct = None, False
         self._abort()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)

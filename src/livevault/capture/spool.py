@@ -126,13 +126,13 @@ class PartWriter:
     def closed(self) -> bool:
         return not self._open
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append bytes to the part (not yet described by the index)."""
         self._check()
         _disk(self._out.write, data)
         self.bytes_written += len(data)
 
-    def write_parts(self, parts: Sequence[bytes]) -> None:
+    def write_parts(self, parts: Sequence[bytes | bytearray | memoryview]) -> None:
         """Append chunks as they arrived (not joined into one buffer first)."""
         self._check()
         _disk(self._out.write_all, parts)
@@ -181,7 +181,7 @@ class PartWriter:
         self.segments += 1
         return record
 
-    def append_segment(self, data: bytes | memoryview, **fields: Any) -> SegmentRecord:
+    def append_segment(self, data: bytes | bytearray | memoryview, **fields: Any) -> SegmentRecord:
         self.write(data)
         return self.commit_segment(**fields)
 

@@ -234,3 +234,112 @@ async def test_https_with_the_servers_certificate_checked(tmp_path: object) -> N
     finally:
         await runner.cleanup()
 
+
+
+@dataclass
+class RawServer:
+    """A TCP server that answers each request with exactly the bytes a test script gives, in the pieces and at
+    the pace it gives: what a slow, dropping or sloppy CDN sends."""
+
+    script: list[list[bytes | float | None]]  # per request: byte pieces, pauses (seconds), None = close now
+    port: int = 0
+    connections: int = 0
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[RawServer]:
+    server = RawServer([])
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        server.connections += 1
+        try:
+            while server.script:
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"GET ")
+                for step in server.script.pop(0):
+                    if step is None:
+                        writer.transport.abort()
+                        return
+                    if isinstance(step, float):
+                        await asyncio.sleep(step)
+                    else:
+                        writer.write(step)
+                        await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server.port = listening.sockets[0].getsockname()[1]
+    try:
+        yield server
+    finally:
+        listening.close()
+
+
+def _head(length: int, *extra: str) -> bytes:
+    return "\r\n".join(["HTTP/1.1 200 OK", f"Content-Length: {length}", *extra, "", ""]).encode()
+
+
+async def test_a_body_in_many_small_pieces_arrives_whole_and_the_connection_is_kept(raw: RawServer) -> None:
+    # The headers come with the first bytes of the body, the rest in pieces of every size, some after a pause
+    pieces: list[bytes | float | None] = [_head(len(BODY)) + BODY[:10]]
+    at = 10
+    for size in (1, 2, 4095, 4096, 4097, 65536, 100_000):
+        pieces += [BODY[at:at + size], 0.01]
+        at += size
+    pieces.append(BODY[at:])
+    raw.script = [pieces, [_head(5) + b"hello"], [_head(0)], [_head(len(BODY)), BODY]]
+    client = LeanClient(lenient(), connect_timeout=5)
+    url = yarl.URL(f"http://127.0.0.1:{raw.port}/seg.ts")
+    try:
+        first = await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)
+        assert first.size == len(BODY)
+        assert b"".join(first.parts) == BODY
+        assert b"".join((await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)).parts) == b"hello"
+        empty = await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)
+        assert (empty.status, empty.size, b"".join(empty.parts)) == (200, 0, b"")
+        last = await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)
+        assert b"".join(last.parts) == BODY
+    finally:
+        client.close()
+    assert raw.connections == 1
+
+
+async def test_a_body_cut_short_is_an_error_and_its_connection_is_not_reused(raw: RawServer) -> None:
+    raw.script = [[_head(len(BODY)) + BODY[:1000], BODY[1000:50_000], None], [_head(2) + b"ok"]]
+    client = LeanClient(lenient(), connect_timeout=5)
+    url = yarl.URL(f"http://127.0.0.1:{raw.port}/seg.ts")
+    try:
+        with pytest.raises(ConnectionError):
+            await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)
+        assert b"".join((await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)).parts) == b"ok"
+    finally:
+        client.close()
+    assert raw.connections == 2
+
+
+async def test_a_body_that_stalls_halfway_times_out(raw: RawServer) -> None:
+    raw.script = [[_head(len(BODY)) + BODY[:1000], BODY[1000:50_000], 3.0, BODY[50_000:]]]
+    client = LeanClient(lenient(), connect_timeout=5)
+    try:
+        with pytest.raises(TimeoutError):
+            await client.get(yarl.URL(f"http://127.0.0.1:{raw.port}/seg.ts"), {}, limit=SPILL_BYTES,
+                             read_timeout=0.5)
+    finally:
+        client.close()
+
+
+async def test_bytes_after_the_announced_length_never_reach_the_next_response(raw: RawServer) -> None:
+    # A sloppy server sends more than its Content-Length: the extra bytes are not a response to anything
+    raw.script = [[_head(5) + b"hello" + b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"], [_head(2) + b"ok"]]
+    client = LeanClient(lenient(), connect_timeout=5)
+    url = yarl.URL(f"http://127.0.0.1:{raw.port}/seg.ts")
+    try:
+        first = await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)
+        assert (b"".join(first.parts), first.headers["content-length"]) == (b"hello", "5")
+        assert b"".join((await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5)).parts) == b"ok"
+    finally:
+        client.close()
+    assert raw.connections == 2  # the connection that carried them was dropped
