@@ -144,6 +144,7 @@ class DirectAppender:
         self._pending_bytes = 0
         self.size = size
         self._cached = bool(self._tail)  # the block at `_base` went (in part) through the page cache
+        self._cached_tail_current = False  # the page cache holds exactly `_tail`: nothing drained since the sync
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -171,8 +172,6 @@ class DirectAppender:
             _pwrite_all(self._plain, memoryview(self._tail), self._base)
             self._cached = True
             self._cached_tail_current = True
-
-    _cached_tail_current = False  # the page cache already holds exactly `_tail` (nothing new since the sync)
 
     def close(self, *, sync: bool = True) -> None:
         """Write what is pending (unless `sync` is False: it is dropped) and release the file."""

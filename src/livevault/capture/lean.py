@@ -41,7 +41,7 @@ IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not 
 IDLE_PER_HOST = 8
 _SCRATCH_BYTES = 64 * 1024  # where headers (and bodies of unknown length) are received, before parsing
 _scratch = threading.local()
-
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _unfilled_bytearray() -> Callable[[None, int], bytearray] | None:
@@ -58,7 +58,9 @@ _bytearray_of_size = _unfilled_bytearray()
 
 def _body_buffer(size: int) -> bytearray:
     """A buffer for a body of `size` bytes. Its contents are undefined until received into; a body is handed
-    on only once every byte of it has been received, so nothing it held before is ever read."""
+    on only once every byte of it has been received, so nothing it held before is ever read. Pages that no
+    byte was received into are never touched, so a server that announces a large body and sends little costs
+    little memory."""
     if _bytearray_of_size is None:
         return bytearray(size)
     buffer: bytearray = _bytearray_of_size(None, size)
@@ -72,7 +74,7 @@ def _scratch_buffer() -> memoryview:
     if view is None:
         view = _scratch.view = memoryview(bytearray(_SCRATCH_BYTES))
     return view
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 
 class NotHandled(Exception):
