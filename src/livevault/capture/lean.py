@@ -58,9 +58,7 @@ _bytearray_of_size = _unfilled_bytearray()
 
 def _body_buffer(size: int) -> bytearray:
     """A buffer for a body of `size` bytes. Its contents are undefined until received into; a body is handed
-    on only once every byte of it has been received, so nothing it held before is ever read. Pages that no
-    byte was received into are never touched, so a server that announces a large body and sends little costs
-    little memory."""
+    on only once every byte of it has been received, so nothing it held before is ever read."""
     if _bytearray_of_size is None:
         return bytearray(size)
     buffer: bytearray = _bytearray_of_size(None, size)
