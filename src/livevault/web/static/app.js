@@ -83,6 +83,13 @@
   var state = document.getElementById("player-state");
   var source = video.getAttribute("data-hls");
   function say(text) { if (state) state.textContent = text; }
+  // Capture has already ended (the page was opened or reloaded after a stop): its parts are about to go into
+  // the file, so nothing is loaded; the live update offers the file once it is ready.
+  var capturing = document.querySelector("[data-capturing]");
+  if (capturing && capturing.getAttribute("data-capturing") === "no") {
+    say("Capture has ended; the file is being finished. This page offers it when it is ready.");
+    return;
+  }
 
   function startHlsJs() {
     var hls = new window.Hls({ liveSyncDurationCount: 3, manifestLoadingMaxRetry: 60, manifestLoadingRetryDelay: 2000,
@@ -90,6 +97,14 @@
     hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
       say("Playing live. Seek back to watch from the start.");
       video.play().catch(function () { say("Press play to start."); });
+    });
+    // The playlist has ended (capture stopped): keep what is loaded and ask for nothing more, since the
+    // finalize removes the parts it points into.
+    hls.on(window.Hls.Events.LEVEL_LOADED, function (_event, data) {
+      if (data.details && !data.details.live) {
+        say("The recording has ended.");
+        hls.stopLoad();
+      }
     });
     hls.on(window.Hls.Events.ERROR, function (_event, data) {
       if (!data.fatal) return;
