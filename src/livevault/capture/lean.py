@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import ssl
-import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httptools
 
+from livevault.capture.recv_buffers import body_buffer, scratch_buffer
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     import yarl
 
@@ -39,40 +39,7 @@ if TYPE_CHECKING:
 
 IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not reused (servers drop them)
 IDLE_PER_HOST = 8
-_SCRATCH_BYTES = 64 * 1024  # where headers (and bodies of unknown length) are received, before parsing
-_scratch = threading.local()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _unfilled_bytearray() -> Callable[[None, int], bytearray] | None:
-    """CPython's constructor of a bytearray without the zero fill that bytearray(n) adds (None elsewhere)."""
-    try:
-        prototype = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)
-        return prototype(("PyByteArray_FromStringAndSize", ctypes.pythonapi))
-    except (AttributeError, OSError):
-        return None
-
-
-_bytearray_of_size = _unfilled_bytearray()
-
-
-def _body_buffer(size: int) -> bytearray:
-    """A buffer for a body of `size` bytes. Its contents are undefined until received into; a body is handed
-    on only once every byte of it has been received, so nothing it held before is ever read."""
-    if _bytearray_of_size is None:
-        return bytearray(size)
-    buffer: bytearray = _bytearray_of_size(None, size)
-    return buffer
-
-
-def _scratch_buffer() -> memoryview:
-    """This thread's receive buffer for what the parser reads. A read is handed to the parser in the same
-    callback that received it, so every connection of an event loop can share one."""
-    view: memoryview | None = getattr(_scratch, "view", None)
-    if view is None:
-        view = _scratch.view = memoryview(bytearray(_SCRATCH_BYTES))
-    return view
-
 
 
 class NotHandled(Exception):
@@ -125,7 +92,7 @@ class _Connection(asyncio.BufferedProtocol):
         if self._direct:
             assert self._body is not None
             return memoryview(self._body)[self._filled :]
-        return _scratch_buffer()
+        return scratch_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._direct:
@@ -136,7 +103,7 @@ class _Connection(asyncio.BufferedProtocol):
                 self._direct = False
                 self._message_complete(self._keep_alive)
             return
-        self._feed(_scratch_buffer()[:nbytes])
+        self._feed(scratch_buffer()[:nbytes])
 
     def _feed(self, data: memoryview) -> None:
         if self._parser is None:  # bytes nobody asked for: the connection is unusable
@@ -196,7 +163,7 @@ class _Connection(asyncio.BufferedProtocol):
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._until_close = length is None and not chunked
         if length is not None and length.isdigit() and not chunked and int(length) > 0:
-            self._body = _body_buffer(int(length))
+            self._body = body_buffer(int(length))
             self._filled = 0
             self._keep_alive = self._parser.should_keep_alive()
 
