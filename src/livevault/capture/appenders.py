@@ -147,13 +147,7 @@ class DirectAppender:
         self._cached_tail_current = False  # the page cache holds exactly `_tail`: nothing drained since the sync
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        self.size += len(data)
-        if self._pending_bytes >= DRAIN_BYTES:
-            self._drain()
+        self.write_all((data,))
 
     def write_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         """The chunks as one write: a segment handed over whole drains once, in one O_DIRECT request."""
