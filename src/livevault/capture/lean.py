@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from livevault.net.guard import UrlGuard
 
 IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not reused (servers drop them)
-IDLE_PER_HOST = 8
+IDLE_PER_HOST = 512  # as many as recordings may share one CDN host (captures started together reload in step)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

@@ -112,6 +112,21 @@ def lenient() -> UrlGuard:
     return UrlGuard(allow_private=True)
 
 
+async def test_many_streams_from_one_host_keep_their_connections_between_bursts(site: Site) -> None:
+    # Recordings started together reload in step: a burst of requests to one CDN host, then quiet. Every
+    # connection of a burst is kept for the next one (ids of transports can repeat only for live objects).
+    client = LeanClient(lenient(), connect_timeout=5)
+    try:
+        for _ in range(3):
+            responses = await asyncio.gather(*(
+                client.get(yarl.URL(f"{site.url}/body"), {}, limit=SPILL_BYTES, read_timeout=5) for _ in range(60)))
+            assert all(r.size == len(BODY) for r in responses)
+        assert len(site.requests) == 180
+        assert len(site.connections) == 60
+    finally:
+        client.close()
+
+
 async def test_a_kept_alive_connection_carries_many_requests(site: Site) -> None:
     client = LeanClient(lenient(), connect_timeout=5)
     try:
