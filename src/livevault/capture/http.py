@@ -34,7 +34,7 @@ from livevault.capture.http_errors import looks_like_login as looks_like_login
 from livevault.capture.http_errors import map_error as map_error
 from livevault.capture.http_errors import safe_url as _safe_url
 from livevault.capture.http_errors import status_error as status_error
-from livevault.capture.lean import LeanClient, LeanResponse, NotHandled, close_clients, lean_client
+from livevault.capture.lean import LeanClient, LeanResponse, NotHandled
 from livevault.capture.s3url import is_s3
 from livevault.errors import (
     InvalidInput,
@@ -57,6 +57,29 @@ _TIMEOUTS_KEPT = 8
 
 
 _GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, UrlGuard] = weakref.WeakKeyDictionary()
+
+
+_CLIENTS: weakref.WeakKeyDictionary[object, weakref.WeakKeyDictionary[UrlGuard, LeanClient]] = (
+    weakref.WeakKeyDictionary())
+
+
+def lean_client(owner: object, guard: UrlGuard, connect_timeout: float) -> LeanClient:
+    """The LeanClient of `owner` (the process's aiohttp session) for `guard`: connections are pooled per guard,
+    and `close_clients(owner)` closes them with the session."""
+    clients = _CLIENTS.get(owner)
+    if clients is None:
+        clients = _CLIENTS[owner] = weakref.WeakKeyDictionary()
+    client = clients.get(guard)
+    if client is None:
+        client = clients[guard] = LeanClient(guard, connect_timeout=connect_timeout)
+    return client
+
+
+def close_clients(owner: object) -> None:
+    """Close every pooled connection of `owner`'s clients (at shutdown, with the session)."""
+    for client in list((_CLIENTS.pop(owner, None) or {}).values()):
+        with contextlib.suppress(Exception):
+            client.close()
 
 
 def create_session(options: CaptureOptions, *, guard: UrlGuard, limit: int = 0,
@@ -271,11 +294,8 @@ class HttpClient:
             return None
         headers = {"User-Agent": self._user_agent, "Accept": "*/*", **self._request_headers(url, extra)}
         try:
-            if total is None:
-                response = await lean.get(target, headers, limit=_body.SPILL_BYTES, read_timeout=self._timeout)
-            else:
-                async with asyncio.timeout(total):
-                    response = await lean.get(target, headers, limit=_body.SPILL_BYTES, read_timeout=self._timeout)
+            response = await lean.get(target, headers, limit=_body.SPILL_BYTES, read_timeout=self._timeout,
+                                      total=total)
         except NotHandled:
             return None
         except (OSError, TimeoutError) as exc:

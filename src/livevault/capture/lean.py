@@ -20,9 +20,7 @@ never reuses a connection a lenient one opened.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +37,7 @@ if TYPE_CHECKING:
 
 IDLE_SECONDS = 25.0  # an idle pooled connection older than this is closed, not reused (servers drop them)
 IDLE_PER_HOST = 512  # as many as recordings may share one CDN host (captures started together reload in step)
+_BLOCKS_KEPT = 64  # encoded header blocks (a capture sends the same few headers to the same host all along)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -75,6 +74,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._limit = 0
         self._last = 0.0
         self._read_timeout = 0.0
+        self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.received = False
         self._until_close = False
@@ -198,7 +198,10 @@ class _Connection(asyncio.BufferedProtocol):
 
     # -- requests ---------------------------------------------------------------------------------
 
-    async def request(self, head: bytes, *, limit: int, read_timeout: float) -> LeanResponse:
+    async def request(self, head: bytes, *, limit: int, read_timeout: float, deadline: float | None = None
+                      ) -> LeanResponse:
+        """Send `head`, receive the response. One timer watches both limits: `read_timeout` seconds without a
+        byte, and `deadline` (event-loop time) for the whole response."""
         assert self.transport is not None
         self._waiter = self._loop.create_future()
         self._response = LeanResponse(0, {}, [], 0)
@@ -208,8 +211,10 @@ class _Connection(asyncio.BufferedProtocol):
         self.received = False
         self._until_close = False
         self._read_timeout = read_timeout
-        self._last = self._loop.time()
-        self._timer = self._loop.call_later(read_timeout, self._check_idle)
+        self._deadline = deadline
+        self._last = now = self._loop.time()
+        self._timer = self._loop.call_later(
+            read_timeout if deadline is None else min(read_timeout, deadline - now), self._check_idle)
         self.transport.write(head)
         try:
             return await self._waiter
@@ -222,11 +227,17 @@ class _Connection(asyncio.BufferedProtocol):
 
     def _check_idle(self) -> None:
         self._timer = None
-        quiet = self._loop.time() - self._last
+        now = self._loop.time()
+        deadline = self._deadline
+        if deadline is not None and now >= deadline:
+            self._fail(TimeoutError("the response did not complete in time"))
+            return
+        quiet = now - self._last
         if quiet >= self._read_timeout:
             self._fail(TimeoutError(f"no data for {self._read_timeout:g} s"))
-        else:
-            self._timer = self._loop.call_later(self._read_timeout - quiet, self._check_idle)
+            return
+        wait = self._read_timeout - quiet
+        self._timer = self._loop.call_later(wait if deadline is None else min(wait, deadline - now), self._check_idle)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -255,10 +266,12 @@ class LeanClient:
         self._connect_timeout = connect_timeout
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._blocks: dict[tuple[tuple[str, str, int], tuple[tuple[str, str], ...]], bytes] = {}
 
-    async def get(self, url: yarl.URL, headers: Mapping[str, str], *, limit: int, read_timeout: float
-                  ) -> LeanResponse:
-        """Raises NotHandled (ask aiohttp), a livevault error from the guard, OSError or TimeoutError."""
+    async def get(self, url: yarl.URL, headers: Mapping[str, str], *, limit: int, read_timeout: float,
+                  total: float | None = None) -> LeanResponse:
+        """Raises NotHandled (ask aiohttp), a livevault error from the guard, OSError or TimeoutError (no byte
+        for `read_timeout` seconds, or no whole response within `total`)."""
         scheme = (url.scheme or "").lower()
         host = url.raw_host or ""
         if scheme not in _DEFAULT_PORTS or not host:
@@ -266,21 +279,42 @@ class LeanClient:
         literal = self._guard.check_host_literal(host)  # every request: the guard's cached check of the host
         port = url.port or _DEFAULT_PORTS[scheme]
         key = (scheme, host, port)
-        head = _request_head(url, host, port, scheme, headers)
+        head = self._head(url, key, headers)
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
         conn = self._take(key)
         if conn is not None:
             try:
-                return await self._finish(key, conn, head, limit, read_timeout)
+                return await self._finish(key, conn, head, limit, read_timeout, deadline)
             except ConnectionError:
                 if conn.received:  # the response had begun: not a stale connection
                     raise
                 # a kept-alive connection the server had already closed: once more on a new one
-        conn = await self._connect(scheme, host, port, literal)
-        return await self._finish(key, conn, head, limit, read_timeout)
+        if deadline is None:
+            conn = await self._connect(scheme, host, port, literal)
+        else:
+            async with asyncio.timeout_at(deadline):
+                conn = await self._connect(scheme, host, port, literal)
+        return await self._finish(key, conn, head, limit, read_timeout, deadline)
+
+    def _head(self, url: yarl.URL, key: tuple[str, str, int], headers: Mapping[str, str]) -> bytes:
+        """The request line and headers; the header lines are encoded (and checked) once per set of headers."""
+        target = url.raw_path_qs or "/"
+        if " " in target or not target.isprintable():  # a space, a tab, CR, LF, NUL or another control
+            raise NotHandled("a target aiohttp should judge")
+        ident = (key, tuple(headers.items()))
+        block = self._blocks.get(ident)
+        if block is None:
+            if len(self._blocks) >= _BLOCKS_KEPT:
+                self._blocks.clear()
+            block = self._blocks[ident] = _header_block(*ident)
+        try:
+            return b"GET " + target.encode("latin-1") + b" HTTP/1.1\r\n" + block
+        except UnicodeEncodeError as exc:
+            raise NotHandled("a target that is not Latin-1") from exc
 
     async def _finish(self, key: tuple[str, str, int], conn: _Connection, head: bytes, limit: int,
-                      read_timeout: float) -> LeanResponse:
-        response = await conn.request(head, limit=limit, read_timeout=read_timeout)
+                      read_timeout: float, deadline: float | None) -> LeanResponse:
+        response = await conn.request(head, limit=limit, read_timeout=read_timeout, deadline=deadline)
         if not conn.closed:
             conn.idle_since = asyncio.get_running_loop().time()
             idle = self._idle.setdefault(key, [])
@@ -326,14 +360,14 @@ class LeanClient:
         self._idle.clear()
 
 
-def _request_head(url: yarl.URL, host: str, port: int, scheme: str, headers: Mapping[str, str]) -> bytes:
-    target = url.raw_path_qs or "/"
+def _header_block(key: tuple[str, str, int], items: tuple[tuple[str, str], ...]) -> bytes:
+    """The Host line, the header lines and the blank line that ends them."""
+    scheme, host, port = key
     name = f"[{host}]" if ":" in host else host
     authority = name if port == _DEFAULT_PORTS[scheme] else f"{name}:{port}"
-    lines = [f"GET {target} HTTP/1.1", f"Host: {authority}"]
-    lines += [f"{key}: {value}" for key, value in headers.items() if key.lower() != "host"]
-    if any(ch in line for line in lines for ch in "\r\n\0") or any(ch in target for ch in " \t"):
-        raise NotHandled("a header or target aiohttp should judge")
+    lines = [f"Host: {authority}", *(f"{k}: {v}" for k, v in items if k.lower() != "host")]
+    if any(ch in line for line in lines for ch in "\r\n\0"):
+        raise NotHandled("a header aiohttp should judge")
     try:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     except UnicodeEncodeError as exc:
@@ -348,26 +382,3 @@ def _default_ssl() -> ssl.SSLContext:
     if _SSL is None:
         _SSL = ssl.create_default_context()
     return _SSL
-
-
-_CLIENTS: weakref.WeakKeyDictionary[object, weakref.WeakKeyDictionary[UrlGuard, LeanClient]] = (
-    weakref.WeakKeyDictionary())
-
-
-def lean_client(owner: object, guard: UrlGuard, connect_timeout: float) -> LeanClient:
-    """The LeanClient of `owner` (the process's aiohttp session) for `guard`: connections are pooled per guard,
-    and `close_clients(owner)` closes them with the session."""
-    clients = _CLIENTS.get(owner)
-    if clients is None:
-        clients = _CLIENTS[owner] = weakref.WeakKeyDictionary()
-    client = clients.get(guard)
-    if client is None:
-        client = clients[guard] = LeanClient(guard, connect_timeout=connect_timeout)
-    return client
-
-
-def close_clients(owner: object) -> None:
-    """Close every pooled connection of `owner`'s clients (at shutdown, with the session)."""
-    for client in list((_CLIENTS.pop(owner, None) or {}).values()):
-        with contextlib.suppress(Exception):
-            client.close()

@@ -346,6 +346,28 @@ async def test_a_body_that_stalls_halfway_times_out(raw: RawServer) -> None:
         client.close()
 
 
+async def test_a_body_that_trickles_past_the_total_time_times_out_and_its_connection_is_dropped(
+    raw: RawServer,
+) -> None:
+    # Never quiet for the read timeout, but not whole within `total` either: one timer watches both
+    trickle: list[bytes | float | None] = [_head(len(BODY)) + BODY[:100]]
+    for at in range(100, 2100, 100):
+        trickle += [0.1, BODY[at:at + 100]]
+    raw.script = [trickle, [_head(2) + b"ok"]]
+    client = LeanClient(lenient(), connect_timeout=5)
+    url = yarl.URL(f"http://127.0.0.1:{raw.port}/seg.ts")
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await client.get(url, {}, limit=SPILL_BYTES, read_timeout=0.5, total=0.6)
+        assert 0.55 <= loop.time() - started < 1.5
+        assert b"".join((await client.get(url, {}, limit=SPILL_BYTES, read_timeout=5, total=5)).parts) == b"ok"
+    finally:
+        client.close()
+    assert raw.connections == 2  # the timed-out connection was not reused
+
+
 async def test_bytes_after_the_announced_length_never_reach_the_next_response(raw: RawServer) -> None:
     # A sloppy server sends more than its Content-Length: the extra bytes are not a response to anything
     raw.script = [[_head(5) + b"hello" + b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"], [_head(2) + b"ok"]]
