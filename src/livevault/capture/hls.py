@@ -29,7 +29,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from livevault.capture import m3u8
-from livevault.capture._aio import pause, wait_done, wait_stop
+from livevault.capture._aio import on_tick, pause, wait_done, wait_stop
 from livevault.capture.hls_fetch import Fetched, SegmentFetcher, check_supported
 from livevault.capture.hls_window import (
     MIN_RELOAD,
@@ -198,7 +198,7 @@ class _HlsRun:
             interval = target if changed else target / 2
             if self._outage:
                 interval = min(interval, _FAILED_RELOAD)
-            if await self._pause(max(MIN_RELOAD, started + interval - time.monotonic())):
+            if await self._pause(on_tick(max(MIN_RELOAD, started + interval - time.monotonic()))):
                 return False
             started = time.monotonic()
             changed = await self._reload()

@@ -71,6 +71,7 @@ class Origin:
         self.resources: dict[str, Resource] = {}
         self.streams: dict[str, list[Connection]] = {}
         self.hits: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {}  # event-loop time of each request
         self.queries: dict[str, list[str]] = {}
         self.ranges: list[tuple[str, str]] = []
         self.headers: dict[str, dict[str, str]] = {}
@@ -112,6 +113,7 @@ class Origin:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["tail"]
+        self.times.setdefault(path, []).append(asyncio.get_running_loop().time())
         self.queries.setdefault(path, []).append(request.rel_url.raw_query_string)
         self.headers[path] = dict(request.headers)
         count = self.hits[path]

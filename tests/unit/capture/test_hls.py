@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from livevault.capture._aio import RELOAD_TICK
 from livevault.capture.base import CaptureControl
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session
@@ -44,6 +45,27 @@ async def test_live_reload_dedupes_and_starts_at_the_live_edge(origin: Origin, t
     assert spool.gaps() == []
     assert [p.segments for p in progress] == list(range(1, 8))
     assert progress[-1].bytes == len(joined(data, range(1, 8)))
+
+
+async def test_captures_of_the_process_reload_their_playlists_together(origin: Origin, tmp_path: Path) -> None:
+    # Two live streams whose reloads would fall at different moments: both reload on the shared tick, so
+    # the event loop wakes once for both.
+    for name in ("a", "b"):
+        serve_segments(origin, range(12), prefix=name)
+        origin.script(f"{name}.m3u8", *[media(n, 4, prefix=name) for n in range(8)],
+                      media(8, 4, prefix=name, endlist=True))
+
+    async def late(delay: float, name: str) -> None:
+        await asyncio.sleep(delay)
+        outcome, _spool = await record(origin.url(f"{name}.m3u8"), tmp_path / name)
+        assert outcome.reason is EndReason.END_OF_STREAM
+
+    await asyncio.gather(late(0.0, "a"), late(0.1, "b"))
+    reloads = origin.times["a.m3u8"][1:] + origin.times["b.m3u8"][1:]
+    assert len(reloads) == 16
+    after_tick = [round(t % RELOAD_TICK, 3) for t in reloads]
+    # at most 60 ms after a tick (the event loop may lag on a busy machine: two may come later)
+    assert sum(t < 0.06 for t in after_tick) >= 14, after_tick
 
 
 async def test_live_edge_starts_at_the_newest_segment(origin: Origin, tmp_path: Path) -> None:
