@@ -48,13 +48,15 @@ def child(verify_mode: str) -> None:
     from livevault.postprocess.verify import verify
 
     for line in sys.stdin:
-        source = Path(line.strip())
+        path, _, seconds = line.rstrip("\n").partition("\t")
+        source = Path(path)
         info = PartInfo(1, source.name, PartContainer.TS, PartReason.START, 0.0)
         with tempfile.TemporaryDirectory(prefix="lv-finalize-", dir=os.environ.get("TMPDIR")) as tmp:
             target = Path(tmp) / "out.mp4"
             steps: dict[str, float] = {}
             started, wall = _cpu(), time.monotonic()
-            remux_parts([(info, source)], target)
+            # the service passes the spool index's media seconds (a whole recording): here, the part's length
+            remux_parts([(info, source)], target, media_seconds=float(seconds) if seconds else None)
             steps["remux"] = _cpu() - started
             mark = _cpu()
             if verify_mode != "off":
@@ -77,10 +79,10 @@ class Livevault:
         self.proc = subprocess.Popen([sys.executable, __file__, "--child", "--verify", verify_mode],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
-    def run(self, source: Path) -> dict[str, Any]:
+    def run(self, source: Path, seconds: float) -> dict[str, Any]:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write(f"{source}\n")
+        self.proc.stdin.write(f"{source}\t{seconds}\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
@@ -136,11 +138,11 @@ def main() -> int:
     livevault = Livevault(args.verify)
     runs: dict[float, dict[str, list[dict[str, Any]]]] = {}
     try:
-        livevault.run(sources[min(lengths)])  # warm-up, not counted
+        livevault.run(sources[min(lengths)], 60 * min(lengths))  # warm-up, not counted
         for minutes in lengths:
             runs[minutes] = {"livevault": [], "ffmpeg": []}
             for _ in range(args.repeat):
-                runs[minutes]["livevault"].append(livevault.run(sources[minutes]))
+                runs[minutes]["livevault"].append(livevault.run(sources[minutes], 60 * minutes))
                 runs[minutes]["ffmpeg"].append(run_ffmpeg(binary, sources[minutes]))
             lv = statistics.median(r["cpu"]["total"] for r in runs[minutes]["livevault"])
             ff = statistics.median(r["cpu"]["total"] for r in runs[minutes]["ffmpeg"])

@@ -17,6 +17,8 @@ What the copy does beyond moving packets:
 * **Damage.** Empty, unreadable, undecodable or incompatible parts are skipped and reported; a read
   error ends a part where it happened; a corrupt packet at the end of a part (cut mid-write) is dropped.
   The MP4 is written as ``*.partial.mp4`` next to ``output`` and renamed into place only when complete.
+* **Faststart.** The index goes before the media. Given the media's length, room for it is reserved up
+  front (``_moov``), so the media is written once; otherwise FFmpeg's faststart moves the media after.
 * **Pieces.** With a ``Split``, the copy starts at a ``Cut`` (a packet of a part, counted in demux order)
   and, given a duration or a size, ends at the first video keyframe past it that the timeline writes as
   new media (not while a part is still settling or dropping resent packets); that keyframe is the next
@@ -36,8 +38,9 @@ import av
 import av.error
 from av.bitstream import BitStreamFilterContext
 
-from livevault.domain.capture import PartContainer, PartReason
+from livevault.domain.capture import PartReason
 from livevault.errors import NothingRecorded, RemuxFailed
+from livevault.postprocess import _moov
 from livevault.postprocess._overlap import DIFFERS
 from livevault.postprocess._parts import (
     TO_ANNEXB,
@@ -72,12 +75,15 @@ log = logging.getLogger(__name__)
 
 _MAX_MUX_FAILURES = 200  # consecutive rejected packets before the remux is declared failed
 _REJOIN = (PartReason.RECONNECT, PartReason.RESUME)  # parts that may start by resending the previous one's end
-TS_PACKET = 188
 
 
 class _Remuxer:
-    def __init__(self, surveys: list[Survey], tmp: Path, name: str, split: Split | None = None) -> None:
+    def __init__(self, surveys: list[Survey], tmp: Path, name: str, split: Split | None = None,
+                 media_seconds: float | None = None) -> None:
         self._surveys = surveys
+        self._media_seconds = media_seconds
+        self._index_rate = 0.0  # upper estimate of index bytes per second of media (``_moov``)
+        self.reserved: int | None = None
         self._split = split or Split()
         self.cut: Cut | None = None
         self.bytes = 0
@@ -94,6 +100,7 @@ class _Remuxer:
     def run(self) -> None:
         try:
             self._add_outputs()
+            self._reserve_index()
             self._out.start_encoding()
             for track, _sig in self._outs.values():
                 track.tb = Fraction(track.stream.time_base or Fraction(1, 90000))
@@ -105,7 +112,16 @@ class _Remuxer:
             with contextlib.suppress(Exception):  # the file is discarded; keep the first error
                 self._out.close()
             raise
-        self._out.close()  # writes the index and moves it to the front (faststart)
+        try:
+            self._out.close()  # writes the index into its room, or moves it to the front (faststart)
+        except av.error.FFmpegError as exc:
+            if self.reserved is None:
+                raise
+            raise _moov.ReservedTooSmall(str(exc)) from exc
+
+    def _reserve_index(self) -> None:
+        media = sum(s.limit if s.limit is not None else s.path.stat().st_size for s in self._surveys)
+        self.reserved = _moov.reserve_in(self._out, self._media_seconds, self._index_rate, media)
 
     def _add_outputs(self) -> None:
         """One output stream per kind, from the first part whose stream of that kind is fully known (a
@@ -137,6 +153,7 @@ class _Remuxer:
         if kind == "audio" and codec_name(template) == "aac" and not ctx.extradata:
             ctx.extradata = first_adts_config(container, template)
         self._outs[kind] = (OutTrack(ostream, kind), getattr(survey, kind))
+        self._index_rate += _moov.index_bytes_per_second(kind, template)
 
     def _compatible(self, survey: Survey, kind: str) -> bool:
         sig: Sig | None = getattr(survey, kind)
@@ -161,21 +178,10 @@ class _Remuxer:
                 tracks[stream.index] = Track(stream, self._outs[kind][0], bsf)
         return tracks
 
-    def _seek_base(self, survey: Survey) -> int:
-        """Where to begin reading a part a piece starts inside: well before the cut in an MPEG-TS part (so a
-        long part is not read again from its start for every piece), else at its start."""
-        start, back = self._split.start, self._split.seek_back
-        if start is None or start.part != survey.info.index or back is None:
-            return 0
-        if survey.info.container is not PartContainer.TS or start.pos - back <= 0:
-            return 0
-        base = start.pos - back
-        return base - base % TS_PACKET
-
     def _copy_part(self, survey: Survey) -> None:
         n, muxed, stats = survey.info.index, self.timeline.muxed, self.timeline.stats
         resent, cut = stats.overlap, stats.overlap_cut
-        base = self._seek_base(survey)
+        base = self._split.read_from(survey.info)
         try:
             try:
                 self._read_part(survey, base)
@@ -331,10 +337,16 @@ class _Remuxer:
 
 
 def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: Path,
-         split: Split | None) -> RemuxResult:
+         split: Split | None, media_seconds: float | None) -> RemuxResult:
     try:
-        remuxer = _Remuxer(surveys, tmp, output.name, split)
-        remuxer.run()
+        remuxer = _Remuxer(surveys, tmp, output.name, split, media_seconds)
+        try:
+            remuxer.run()
+        except _moov.ReservedTooSmall as exc:
+            log.warning("remux %s: the room reserved for the index (%s bytes) was too small (%s); writing "
+                        "the file again with faststart", output.name, remuxer.reserved, exc)
+            remuxer = _Remuxer(surveys, tmp, output.name, split)
+            remuxer.run()
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         raise _write_error(exc, output.name) from exc
     if not remuxer.outputs:
@@ -350,10 +362,12 @@ def _run(surveys: list[Survey], skipped: list[SkippedPart], tmp: Path, output: P
 
 
 def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path, split: Split | None = None,
-                limits: Mapping[int, int] | None = None) -> RemuxResult:
+                limits: Mapping[int, int] | None = None, media_seconds: float | None = None) -> RemuxResult:
     """Copy the parts, in order, into one faststart MP4 at ``output``; see the module docstring.
     ``split``: copy one piece only (``result.cut`` says where it ended; with a bounded split and no cut
-    found yet, nothing is written and ``result.cut`` is None). ``limits``: bytes to read of some parts."""
+    found yet, nothing is written and ``result.cut`` is None). ``limits``: bytes to read of some parts.
+    ``media_seconds``: how much media the parts hold (the spool index knows), so the MP4's index gets its
+    room up front and the media is written once."""
     surveys: list[Survey] = []
     skipped: list[SkippedPart] = []
     first = split.start.part if split is not None and split.start is not None else None
@@ -371,7 +385,7 @@ def remux_parts(parts: Sequence[tuple[PartInfo, Path]], output: Path, split: Spl
                               details={"skipped": [f"{s.index}: {s.reason}" for s in skipped]})
     tmp = output.with_suffix(".partial.mp4")
     try:
-        result = _run(surveys, skipped, tmp, output, split)
+        result = _run(surveys, skipped, tmp, output, split, media_seconds)
         if split is not None and split.bounded and result.cut is None:
             tmp.unlink(missing_ok=True)
             return result

@@ -8,11 +8,15 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from livevault.domain.capture import PartContainer
 from livevault.errors import DiskFull, RemuxFailed
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from livevault.domain.capture import PartInfo
+
+TS_PACKET = 188
 SEEK_BACK = 32 * 1024 * 1024  # far more than any PES that ends after a keyframe can start before it
 
 
@@ -54,6 +58,17 @@ class Split:
     @property
     def bounded(self) -> bool:
         return self.seconds is not None or self.size is not None
+
+    def read_from(self, part: PartInfo) -> int:
+        """Where to begin reading a part a piece starts inside: well before the cut in an MPEG-TS part (so a
+        long part is not read again from its start for every piece), else at its start."""
+        start, back = self.start, self.seek_back
+        if start is None or start.part != part.index or back is None:
+            return 0
+        if part.container is not PartContainer.TS or start.pos - back <= 0:
+            return 0
+        base = start.pos - back
+        return base - base % TS_PACKET
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,7 +210,9 @@ class Splitter:
             last = parts[-1][0]
             split = replace(split, growing=last.index)
             limits[last.index] = spool.committed_bytes(last)
-        result = remux_parts(parts, target, split, limits)
+        # a whole recording: the index says how long it is, so the MP4's index gets its room up front
+        whole = not split.bounded and split.start is None
+        result = remux_parts(parts, target, split, limits, spool.media_seconds if whole else None)
         if split.bounded and result.cut is None:
             return None
         try:
