@@ -15,15 +15,15 @@ __all__ = ["RELOAD_TICK", "on_tick", "pause", "wait_done", "wait_stop"]
 RELOAD_TICK = 0.25
 
 
-def on_tick(delay: float) -> float:
-    """`delay`, lengthened by less than `RELOAD_TICK` so that it ends on the process-wide reload tick.
+def on_tick(delay: float, tick: float = RELOAD_TICK) -> float:
+    """`delay`, lengthened by less than `tick` so that it ends on the process-wide tick.
 
     Captures that wait for their next playlist reload this way wake together: the event loop runs once for
     all the captures due at a tick instead of once for each. Measured with 100 HLS streams whose segments
     arrive at spread times, waking for one stream at a time (with cold caches every time) cost twice the CPU.
     A reload only ever comes later than asked, never sooner than RFC 8216 allows."""
     now = asyncio.get_running_loop().time()
-    return math.ceil((now + delay) / RELOAD_TICK) * RELOAD_TICK - now
+    return math.ceil((now + delay) / tick) * tick - now
 
 
 async def wait_stop(control: CaptureControl) -> None:

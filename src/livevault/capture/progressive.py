@@ -1,5 +1,9 @@
 """Capture of endless HTTP bodies (FLV, MPEG-TS): stream the body into a part, index it every second.
 
+The body is read on the process-wide tick (`READ_TICK`, or the index interval when that is shorter):
+between ticks the connection is not read and the kernel holds what arrives, so every progressive capture
+of the process reads in the same wake-up of the event loop rather than once per packet the server sends.
+
 The index gets a pseudo-segment about every `progressive_index_interval` seconds (sequence = running
 counter, duration = wall time covered). A stall (`stall_timeout` without a byte), a dropped connection or
 a clean end of the body while the capture should go on leads to reconnects with backoff for up to the
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from livevault.capture._aio import on_tick
 from livevault.capture.base import CaptureProgress
 from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START = 0.25
 _BACKOFF_MAX = 5.0
+READ_TICK = 0.25
 _CONTAINERS = {StreamFormat.FLV: PartContainer.FLV, StreamFormat.TS: PartContainer.TS}
 
 
@@ -214,6 +220,7 @@ class _ProgressiveRun:
 
     async def _consume(self, resp: aiohttp.ClientResponse, result: _Attempt, container: PartContainer) -> None:
         interval = self._options.progressive_index_interval
+        tick = min(READ_TICK, interval)  # an index record at most once a read: reads come at least that often
         part: PartWriter | None = None
         async for chunk in resp.content.iter_any():
             now = time.monotonic()
@@ -224,6 +231,8 @@ class _ProgressiveRun:
             self._last_byte = now
             if now - self._seg_started >= interval:
                 self._commit()
+            await _rest_until_tick(resp, tick)
+
 
     def _begin_part(self, container: PartContainer, first: bytes, now: float) -> PartWriter:
         reason = self._reason
@@ -274,3 +283,21 @@ class _ProgressiveRun:
         with contextlib.suppress(OSError):
             self._spool.close_part()
         self._part = None
+
+
+async def _rest_until_tick(resp: aiohttp.ClientResponse, tick: float) -> None:
+    """Stop reading the connection until the process-wide tick: the kernel keeps what arrives meanwhile
+    (a fraction of a second of media), and at the tick every progressive capture of the process reads what
+    it has in one wake-up of the event loop instead of waking for each packet the server sends (a CDN relays
+    a live FLV stream tag by tag, dozens of writes a second). aiohttp's read timeout (a stall) is measured
+    only while reading."""
+    connection = resp.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None or protocol.transport is None:
+        return
+    protocol.pause_reading()
+    try:
+        await asyncio.sleep(on_tick(0.0, tick))
+    finally:
+        if protocol.transport is not None and not protocol.transport.is_closing():
+            protocol.resume_reading()

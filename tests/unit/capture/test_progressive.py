@@ -10,7 +10,7 @@ from pathlib import Path
 
 from livevault.capture.base import CaptureControl
 from livevault.capture.http import create_session
-from livevault.capture.progressive import ProgressiveCapture
+from livevault.capture.progressive import READ_TICK, ProgressiveCapture
 from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, GapCause, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
@@ -74,6 +74,21 @@ async def test_index_records_cover_the_body_about_every_interval(origin: Origin,
     assert [r.offset for r in records] == [sum(r.bytes for r in records[:i]) for i in range(len(records))]
     assert progress
     assert progress[-1].bytes == 30000
+
+
+async def test_a_trickling_body_is_read_on_the_shared_tick_and_arrives_whole(origin: Origin, tmp_path: Path) -> None:
+    # The server writes every 20 ms; the capture reads what arrived once per tick (0.25 s), so the index
+    # records, committed at reads, span whole ticks.
+    chunks = [bytes([n]) * 1000 for n in range(80)]
+    origin.stream("live.ts", Connection(chunks, every=0.02), Connection(status=404))
+    options = dataclasses.replace(FAST, progressive_index_interval=0.35, stall_timeout=1.0)
+    _outcome, spool = await record(origin.url("live.ts"), tmp_path, fmt=StreamFormat.TS, options=options)
+    assert part_bytes(spool) == [b"".join(chunks)]
+    # the first record begins at the first byte and the last ends with the body: both off the tick
+    spans = [r.duration for r in spool.segments()[1:-1]]
+    assert len(spans) >= 2
+    off_tick = [round(d % READ_TICK, 3) for d in spans]
+    assert all(t < 0.06 or t > READ_TICK - 0.06 for t in off_tick), (spans, off_tick)
 
 
 async def test_initial_failures_are_errors(origin: Origin, tmp_path: Path) -> None:
