@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from livevault.capture.base import CaptureControl
 
-__all__ = ["RELOAD_TICK", "on_tick", "pause", "wait_done", "wait_stop"]
+__all__ = ["TICK", "on_tick", "pause", "wait_done", "wait_stop"]
 
-RELOAD_TICK = 0.25
+TICK = 0.25  # the process-wide tick: HLS playlist reloads and progressive reads
 
 
-def on_tick(delay: float, tick: float = RELOAD_TICK) -> float:
+def on_tick(delay: float, tick: float = TICK) -> float:
     """`delay`, lengthened by less than `tick` so that it ends on the process-wide tick.
 
-    Captures that wait for their next playlist reload this way wake together: the event loop runs once for
+    Captures that wait for their next playlist reload (or read) this way wake together: the event loop runs once for
     all the captures due at a tick instead of once for each. Measured with 100 HLS streams whose segments
     arrive at spread times, waking for one stream at a time (with cold caches every time) cost twice the CPU.
     A reload only ever comes later than asked, never sooner than RFC 8216 allows."""

@@ -1,6 +1,6 @@
 """Capture of endless HTTP bodies (FLV, MPEG-TS): stream the body into a part, index it every second.
 
-The body is read on the process-wide tick (`READ_TICK`, or the index interval when that is shorter):
+The body is read on the process-wide tick (`_aio.TICK`, or the index interval when that is shorter):
 between ticks the connection is not read and the kernel holds what arrives, so every progressive capture
 of the process reads in the same wake-up of the event loop rather than once per packet the server sends.
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from livevault.capture._aio import on_tick
+from livevault.capture._aio import TICK, on_tick
 from livevault.capture.base import CaptureProgress
 from livevault.capture.http import GONE_STATUSES, HttpClient, http_status
 from livevault.domain.capture import CaptureOutcome, EndReason, GapCause, GapRecord, PartContainer, PartReason
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START = 0.25
 _BACKOFF_MAX = 5.0
-READ_TICK = 0.25
 _CONTAINERS = {StreamFormat.FLV: PartContainer.FLV, StreamFormat.TS: PartContainer.TS}
 
 
@@ -220,7 +219,7 @@ class _ProgressiveRun:
 
     async def _consume(self, resp: aiohttp.ClientResponse, result: _Attempt, container: PartContainer) -> None:
         interval = self._options.progressive_index_interval
-        tick = min(READ_TICK, interval)  # an index record at most once a read: reads come at least that often
+        tick = min(TICK, interval)  # an index record at most once a read: reads come at least that often
         part: PartWriter | None = None
         async for chunk in resp.content.iter_any():
             now = time.monotonic()
@@ -232,7 +231,6 @@ class _ProgressiveRun:
             if now - self._seg_started >= interval:
                 self._commit()
             await _rest_until_tick(resp, tick)
-
 
     def _begin_part(self, container: PartContainer, first: bytes, now: float) -> PartWriter:
         reason = self._reason

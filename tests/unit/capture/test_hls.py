@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livevault.capture._aio import RELOAD_TICK
+from livevault.capture._aio import TICK as RELOAD_TICK
 from livevault.capture.base import CaptureControl
 from livevault.capture.hls import HlsCapture
 from livevault.capture.http import create_session

@@ -8,9 +8,10 @@ import socket
 import time
 from pathlib import Path
 
+from livevault.capture._aio import TICK as READ_TICK
 from livevault.capture.base import CaptureControl
 from livevault.capture.http import create_session
-from livevault.capture.progressive import READ_TICK, ProgressiveCapture
+from livevault.capture.progressive import ProgressiveCapture
 from livevault.capture.spool import Spool
 from livevault.domain.capture import EndReason, GapCause, PartContainer, PartReason
 from livevault.domain.stream import StreamFormat, StreamInfo
